@@ -1,0 +1,46 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use idstore_store::SchemaState;
+use serde_json::json;
+
+use crate::{ApiError, AppState};
+
+/// Readiness must answer quickly even when the database hangs.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// The process is up and serving HTTP. Touches nothing else.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The database answers and its schema is the one this binary expects.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let checked = actix_web::rt::time::timeout(READINESS_TIMEOUT, idstore_store::schema_state(&state.pool))
+        .await
+        .ok();
+    match checked {
+        Some(Ok(SchemaState::Current(version))) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "ready", "schema_version": version })))
+        }
+        Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::Unavailable(format!(
+            "Database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
+            database.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        ))),
+        Some(Ok(SchemaState::Ahead { database, binary })) => Err(ApiError::Unavailable(format!(
+            "Database schema is at version {database}, newer than this binary's {binary}; upgrade idstore"
+        ))),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            Err(ApiError::Unavailable("Database unreachable".into()))
+        }
+        None => Err(ApiError::Unavailable("Database did not answer in time".into())),
+    }
+}

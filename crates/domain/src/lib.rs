@@ -1,0 +1,3 @@
+//! Pure rules of idstore: identifiers, value types and aggregates. No I/O.
+
+pub mod id;
