@@ -12,8 +12,8 @@ use crate::{ApiError, AppState};
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz));
 }
 
 /// The process is up and serving HTTP. Touches nothing else.

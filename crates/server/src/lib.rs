@@ -1,0 +1,14 @@
+//! The `idstore` binary's parts: command line, configuration, logging,
+//! PostgreSQL selection (including a private cluster), start-up and
+//! graceful shutdown.
+
+pub mod cli;
+pub mod config;
+pub mod managed;
+pub mod os_user;
+pub mod postgres;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,203 @@
+//! The `idstore` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, Overrides};
+use crate::startup::{Application, shutdown_signal};
+use crate::{postgres, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idstore",
+    version,
+    about = "A self-hosted identity store speaking the Transmit Security Users and Members APIs",
+    long_about = "A self-hosted identity store speaking the Transmit Security Users and Members APIs.\n\n\
+        Configuration is layered: built-in defaults < idstore.toml < environment < flags.\n\
+        Each option below names its environment variable and default."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (migrating the database first unless --no-migrate).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(CommonArgs),
+    /// Print the version and the database schema version this binary expects.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Configuration file [env: IDSTORE_CONFIG] [default: ./idstore.toml when present]
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// PostgreSQL URL; secret, never logged [env: DATABASE_URL, IDSTORE_DATABASE_URL, or a file
+    /// named by IDSTORE_DATABASE_URL_FILE] [default: the local PostgreSQL, see --postgres]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Where to find PostgreSQL without a URL: `auto` (local server, else a private cluster),
+    /// `system` (local server only) or `managed` (private cluster in --data-dir)
+    /// [env: IDSTORE_POSTGRES] [default: auto]
+    #[arg(long, value_name = "MODE")]
+    pub postgres: Option<String>,
+    /// Database used on a local or private PostgreSQL, created if missing
+    /// [env: IDSTORE_DATABASE_NAME] [default: idstore]
+    #[arg(long, value_name = "NAME")]
+    pub database_name: Option<String>,
+    /// Directory for idstore's own files, including a private PostgreSQL cluster
+    /// [env: IDSTORE_DATA_DIR] [default: ./.idstore]
+    #[arg(long, value_name = "PATH")]
+    pub data_dir: Option<String>,
+    /// Log line format: `text` or `json` [env: IDSTORE_LOG_FORMAT] [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. `info` or `idstore=debug,sqlx=warn`; RUST_LOG overrides it
+    /// [env: IDSTORE_LOG_LEVEL] [default: info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Most pooled PostgreSQL connections per process [env: IDSTORE_MAX_CONNECTIONS] [default: 10]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on; port 0 picks a free port and logs it
+    /// [env: IDSTORE_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Do not apply pending migrations at start-up (a newer schema is still refused)
+    /// [env: IDSTORE_MIGRATE=false] [default: migrate]
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// HTTP worker threads, 0 for one per core [env: IDSTORE_WORKERS] [default: 0]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<String>,
+    /// Largest request body in bytes [env: IDSTORE_BODY_LIMIT] [default: 262144]
+    #[arg(long, value_name = "BYTES")]
+    pub body_limit: Option<String>,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT
+    /// [env: IDSTORE_SHUTDOWN_TIMEOUT] [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_timeout: Option<String>,
+}
+
+impl CommonArgs {
+    fn overrides(&self) -> Overrides {
+        let mut o = Overrides::new();
+        let fields = [
+            ("database_url", &self.database_url),
+            ("postgres", &self.postgres),
+            ("database_name", &self.database_name),
+            ("data_dir", &self.data_dir),
+            ("log_format", &self.log_format),
+            ("log_level", &self.log_level),
+            ("max_connections", &self.max_connections),
+        ];
+        push_present(&mut o, &fields);
+        o
+    }
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        let mut o = self.common.overrides();
+        let fields = [
+            ("listen", &self.listen),
+            ("workers", &self.workers),
+            ("body_limit", &self.body_limit),
+            ("shutdown_timeout", &self.shutdown_timeout),
+        ];
+        push_present(&mut o, &fields);
+        if self.no_migrate {
+            o.push(("migrate", false.into()));
+        }
+        o
+    }
+}
+
+/// Flags arrive as text and are typed with the other layers; numbers are
+/// parsed here so that `--workers 4` is a number, not the string "4".
+fn push_present(overrides: &mut Overrides, fields: &[(&'static str, &Option<String>)]) {
+    for (key, value) in fields {
+        if let Some(v) = value {
+            let typed = v.parse::<u64>().map_or_else(|_| v.clone().into(), Into::into);
+            overrides.push((key, typed));
+        }
+    }
+}
+
+/// Entry point of the `idstore` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Version => {
+            println!(
+                "idstore {} (database schema version {})",
+                env!("CARGO_PKG_VERSION"),
+                idstore_store::migrate::binary_version()
+            );
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = load(args.common.config.as_deref(), args.overrides())?;
+            runtime()?.block_on(serve(config))
+        }
+        Command::Migrate(args) => {
+            let config = load(args.config.as_deref(), args.overrides())?;
+            runtime()?.block_on(migrate(config))
+        }
+    }
+}
+
+fn load(file: Option<&std::path::Path>, overrides: Overrides) -> anyhow::Result<Config> {
+    let config = config::load(file, overrides)?;
+    telemetry::init(config.log_format, &config.log_level);
+    Ok(config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(&config).await?;
+    app.run_until(shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let database = postgres::resolve(&config).await?;
+    let report = idstore_store::migrate(&database.options).await;
+    if let Some(cluster) = database.managed {
+        cluster.stop().await?;
+    }
+    let report = report?;
+    if report.applied.is_empty() {
+        println!("database schema already at version {}; nothing to do", report.version);
+    } else {
+        for (version, name) in &report.applied {
+            println!("applied V{version}__{name}");
+        }
+        println!("database schema now at version {}", report.version);
+    }
+    Ok(())
+}

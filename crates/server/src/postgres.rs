@@ -1,0 +1,116 @@
+//! Which PostgreSQL idstore talks to: `DATABASE_URL` when given; otherwise
+//! the PostgreSQL running on this machine (creating idstore's database in
+//! it); otherwise a private cluster started from the installed PostgreSQL
+//! binaries in the data directory (see [`crate::managed`]).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use idstore_store::PgConnectOptions;
+use idstore_store::database::{describe, ensure_database, ping};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, PostgresMode};
+use crate::managed::{ManagedCluster, ManagedError};
+
+/// The database in use, and the private cluster behind it if idstore runs one.
+#[derive(Debug)]
+pub struct Database {
+    pub options: PgConnectOptions,
+    pub managed: Option<ManagedCluster>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("database_url is not a valid PostgreSQL URL ({0}); expected postgres://user:password@host:5432/dbname")]
+    BadUrl(String),
+    #[error(
+        "no PostgreSQL answers on this machine (tried {tried}); start it, or set DATABASE_URL, \
+         or use --postgres auto/managed to let idstore run a private one"
+    )]
+    NoSystem { tried: String },
+    #[error(
+        "no PostgreSQL answers on this machine (tried {tried}) and no PostgreSQL binaries are \
+         installed to start a private one: install PostgreSQL (e.g. `apt-get install postgresql`) \
+         or set DATABASE_URL"
+    )]
+    NothingAvailable { tried: String },
+    #[error(transparent)]
+    Managed(#[from] ManagedError),
+    #[error(transparent)]
+    Database(#[from] idstore_store::DatabaseError),
+}
+
+pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
+    if let Some(url) = &config.database_url {
+        let options = PgConnectOptions::from_str(url.expose_secret())
+            // sqlx's message does not repeat the URL, so no password leaks here.
+            .map_err(|e| PostgresError::BadUrl(e.to_string()))?;
+        return Ok(Database { options, managed: None });
+    }
+    let (server, managed) = match config.postgres {
+        PostgresMode::System => {
+            let found = find_system().await;
+            (found.map_err(|tried| PostgresError::NoSystem { tried })?, None)
+        }
+        PostgresMode::Managed => start_managed(&config.data_dir).await?,
+        PostgresMode::Auto => match find_system().await {
+            Ok(server) => (server, None),
+            Err(tried) if ManagedCluster::binaries().is_none() => {
+                return Err(PostgresError::NothingAvailable { tried });
+            }
+            Err(tried) => {
+                tracing::info!(%tried, "no local PostgreSQL answers; starting a private cluster");
+                start_managed(&config.data_dir).await?
+            }
+        },
+    };
+    if ensure_database(&server, &config.database_name).await? {
+        tracing::info!(database = %config.database_name, "created database");
+    }
+    let options = server.database(&config.database_name);
+    tracing::info!(database = %describe(&options), "using PostgreSQL");
+    Ok(Database { options, managed })
+}
+
+async fn start_managed(
+    data_dir: &Path,
+) -> Result<(PgConnectOptions, Option<ManagedCluster>), PostgresError> {
+    let cluster = ManagedCluster::start(data_dir).await?;
+    Ok((cluster.connect_options(), Some(cluster)))
+}
+
+/// Tries the usual places a local PostgreSQL listens, as the usual users.
+/// Returns the first that accepts a connection, or a list of what was tried.
+pub async fn find_system() -> Result<PgConnectOptions, String> {
+    let port = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let mut users: Vec<String> = Vec::new();
+    for user in [std::env::var("PGUSER").ok(), crate::os_user::current_name(), Some("postgres".into())]
+        .into_iter()
+        .flatten()
+    {
+        if !users.contains(&user) {
+            users.push(user);
+        }
+    }
+    let mut places: Vec<PgConnectOptions> = Vec::new();
+    let base = PgConnectOptions::new_without_pgpass().port(port).database("postgres");
+    for dir in ["/var/run/postgresql", "/run/postgresql", "/tmp"] {
+        if PathBuf::from(dir).join(format!(".s.PGSQL.{port}")).exists() {
+            places.push(base.clone().socket(dir));
+        }
+    }
+    places.push(base.clone().host("127.0.0.1"));
+    let mut tried = Vec::new();
+    for place in &places {
+        for user in &users {
+            let candidate = place.clone().username(user);
+            tried.push(describe(&candidate));
+            if ping(&candidate, Duration::from_secs(2)).await.is_ok() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(tried.join(", "))
+}

@@ -1,0 +1,110 @@
+//! The one start-up path, shared by `idstore serve` and the test suite:
+//! pick the database, migrate, open the pool, bind, serve, and shut down in
+//! order.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use anyhow::Context;
+use idstore_api::{ApiSettings, AppState};
+use idstore_store::{PgPool, SchemaState};
+
+use crate::config::Config;
+use crate::postgres::{self, Database};
+
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    pool: PgPool,
+    database: Database,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let database = postgres::resolve(config).await?;
+        if config.migrate {
+            let report = idstore_store::migrate(&database.options).await?;
+            for (version, name) in &report.applied {
+                tracing::info!(version, name = %name, "applied migration");
+            }
+            tracing::info!(schema_version = report.version, "database schema is current");
+        }
+        let pool = idstore_store::connect_pool(&database.options, config.max_connections);
+        if !config.migrate {
+            refuse_newer_schema(&pool).await?;
+        }
+
+        let listener = TcpListener::bind(config.listen).with_context(|| {
+            format!("cannot listen on {}: choose a free address with --listen or IDSTORE_LISTEN", config.listen)
+        })?;
+        let address = listener.local_addr()?;
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        let state = AppState { pool: pool.clone() };
+        let settings = ApiSettings { body_limit: config.body_limit };
+        let server = HttpServer::new(move || idstore_api::app(state.clone(), settings))
+            .workers(workers)
+            // Signals are ours: SIGINT and SIGTERM both stop gracefully.
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_timeout)
+            .listen(listener)?
+            .run();
+        tracing::info!("idstore listening on http://{address}");
+        Ok(Self { server, address, pool, database })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// in-flight requests finish, closes the pool and stops a private
+    /// PostgreSQL.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self { server, pool, database, .. } = self;
+        let handle = server.handle();
+        let mut serving = tokio::spawn(server);
+        tokio::select! {
+            result = &mut serving => result??,
+            () = shutdown => {
+                tracing::info!("shutting down: no new connections, finishing in-flight requests");
+                handle.stop(true).await;
+                serving.await??;
+            }
+        }
+        pool.close().await;
+        if let Some(cluster) = database.managed {
+            cluster.stop().await?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A database migrated by a newer idstore may hold data this binary would
+/// misread: refuse to serve it.
+async fn refuse_newer_schema(pool: &PgPool) -> anyhow::Result<()> {
+    if let Ok(SchemaState::Ahead { database, binary }) = idstore_store::schema_state(pool).await {
+        anyhow::bail!(idstore_store::MigrateError::DatabaseNewer { database, binary });
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("cannot install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("cannot install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = int.recv() => tracing::info!("received SIGINT"),
+    }
+}
