@@ -1,0 +1,10 @@
+//! The integration-test harness: real PostgreSQL, the real application
+//! started through the same start-up path as `idstore serve`, and helpers to
+//! talk to it.
+
+pub mod app;
+pub mod db;
+pub mod proxy;
+
+pub use app::{TestApp, TestResponse};
+pub use db::TestDb;

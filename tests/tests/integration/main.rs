@@ -1,0 +1,7 @@
+//! idstore's integration tests: one binary, real HTTP, real PostgreSQL.
+
+mod deploy;
+mod process;
+mod spine_http;
+mod spine_process;
+mod spine_schema;

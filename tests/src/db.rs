@@ -1,0 +1,194 @@
+//! One fresh database per test, cloned from a migrated template so that a
+//! test pays for `CREATE DATABASE ... TEMPLATE`, not for the migrations.
+//!
+//! The PostgreSQL used is `DATABASE_URL` when set, else the same local or
+//! private PostgreSQL that `idstore serve` would pick.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use idstore_server::config::{Config, PostgresMode};
+use idstore_server::postgres;
+use idstore_store::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use tokio::sync::OnceCell;
+
+const TEST_DB_PREFIX: &str = "idstore_test_";
+/// Serialises template creation across concurrently running test processes.
+const TEMPLATE_LOCK_KEY: i64 = 0x1d57_0e00_0000_7e57;
+
+/// A database for one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDb {
+    /// The database as a URL, the form a user gives idstore.
+    pub fn url(&self) -> String {
+        self.options.to_url_lossy().to_string()
+    }
+
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect_with(&self.options).await.expect("connect to test database")
+    }
+}
+
+struct Server {
+    options: PgConnectOptions,
+    template: String,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+/// The PostgreSQL server (its `postgres` maintenance database).
+pub async fn server_options() -> PgConnectOptions {
+    server().await.options.clone()
+}
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let options = locate_server().await;
+            drop_leftovers(&options).await;
+            let template = ensure_template(&options).await;
+            Server { options, template }
+        })
+        .await
+}
+
+async fn locate_server() -> PgConnectOptions {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL");
+        return options.database("postgres");
+    }
+    let config = Config {
+        postgres: PostgresMode::Auto,
+        database_name: "postgres".into(),
+        data_dir: workspace_target().join("idstore-test-data"),
+        ..Config::default()
+    };
+    let database = postgres::resolve(&config).await.expect(
+        "no PostgreSQL for the tests: start the local one, install PostgreSQL, or set DATABASE_URL",
+    );
+    // A private cluster started for the tests is left running for the next
+    // run to adopt; stopping it per process would cost seconds each time.
+    std::mem::forget(database.managed);
+    database.options
+}
+
+fn workspace_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The template's name changes whenever a migration file does.
+fn template_name() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("migrations directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        file.file_name().hash(&mut hasher);
+        std::fs::read(&file).expect("read migration").hash(&mut hasher);
+    }
+    format!("idstore_template_{:016x}", hasher.finish())
+}
+
+async fn admin_connection(server: &PgConnectOptions) -> PgConnection {
+    let attempt = PgConnection::connect_with(server);
+    tokio::time::timeout(Duration::from_secs(10), attempt)
+        .await
+        .expect("PostgreSQL did not answer within 10 s")
+        .expect("connect to PostgreSQL as an administrator")
+}
+
+async fn ensure_template(server: &PgConnectOptions) -> String {
+    let name = template_name();
+    let mut conn = admin_connection(server).await;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(TEMPLATE_LOCK_KEY)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    if !database_exists(&mut conn, &name).await {
+        // Templates of older migration sets are dead weight.
+        for old in databases_like(&mut conn, "idstore_template_%").await {
+            execute(&mut conn, &format!("DROP DATABASE IF EXISTS {old}")).await.ok();
+        }
+        let building = format!("{name}_building");
+        execute(&mut conn, &format!("DROP DATABASE IF EXISTS {building}")).await.unwrap();
+        execute(&mut conn, &format!("CREATE DATABASE {building}")).await.unwrap();
+        idstore_store::migrate(&server.clone().database(&building))
+            .await
+            .expect("migrate the template database");
+        execute(&mut conn, &format!("ALTER DATABASE {building} RENAME TO {name}")).await.unwrap();
+    }
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(TEMPLATE_LOCK_KEY)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    name
+}
+
+/// Test databases of earlier runs, unless something still uses them.
+async fn drop_leftovers(server: &PgConnectOptions) {
+    let mut conn = admin_connection(server).await;
+    for name in databases_like(&mut conn, &format!("{TEST_DB_PREFIX}%")).await {
+        let _ = execute(&mut conn, &format!("DROP DATABASE IF EXISTS {name}")).await;
+    }
+}
+
+async fn databases_like(conn: &mut PgConnection, pattern: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+        .bind(pattern)
+        .fetch_all(conn)
+        .await
+        .unwrap()
+}
+
+async fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Runs DDL on names the harness made itself (prefix + hex), never user text.
+async fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ())
+}
+
+fn unique_name() -> String {
+    format!("{TEST_DB_PREFIX}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A migrated database of its own.
+pub async fn fresh_database() -> TestDb {
+    let server = server().await;
+    let name = unique_name();
+    let mut conn = admin_connection(&server.options).await;
+    execute(&mut conn, &format!("CREATE DATABASE {name} TEMPLATE {}", server.template))
+        .await
+        .expect("clone the template database");
+    TestDb { options: server.options.clone().database(&name), name }
+}
+
+/// An empty database of its own, with no schema at all.
+pub async fn empty_database() -> TestDb {
+    let server = server().await;
+    let name = unique_name();
+    let mut conn = admin_connection(&server.options).await;
+    execute(&mut conn, &format!("CREATE DATABASE {name}")).await.expect("create database");
+    TestDb { options: server.options.clone().database(&name), name }
+}
