@@ -49,12 +49,16 @@ impl TestApp {
         let db = db::fresh_database().await;
         let mut config = test_config(&db.url());
         adjust(&mut config);
-        Self::start(db, &config).await.expect("start the application")
+        Self::start(db, &config)
+            .await
+            .expect("start the application")
     }
 
     /// Starts the application exactly as `idstore serve` does.
     pub async fn start(db: TestDb, config: &Config) -> Result<Self, String> {
-        let app = Application::build(config).await.map_err(|e| format!("{e:#}"))?;
+        let app = Application::build(config)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
         let address = app.address();
         let (tx, rx) = oneshot::channel();
         let serving = tokio::spawn(async move {
@@ -86,7 +90,9 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
-        let req = self.request(Method::POST, path).content_type("application/json");
+        let req = self
+            .request(Method::POST, path)
+            .content_type("application/json");
         send(req, Some(body.to_string().into_bytes())).await
     }
 
@@ -113,7 +119,11 @@ async fn send(req: awc::ClientRequest, body: Option<Vec<u8>>) -> TestResponse {
         None => req.send().await,
     }
     .expect("request failed to complete");
-    let bytes = res.body().limit(16 * 1024 * 1024).await.expect("read response body");
+    let bytes = res
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .expect("read response body");
     TestResponse {
         status: res.status(),
         headers: res.headers().clone(),

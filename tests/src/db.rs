@@ -33,7 +33,9 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> PgConnection {
-        PgConnection::connect_with(&self.options).await.expect("connect to test database")
+        PgConnection::connect_with(&self.options)
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -62,7 +64,8 @@ async fn server() -> &'static Server {
 
 async fn locate_server() -> PgConnectOptions {
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL");
+        let options =
+            PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL");
         return options.database("postgres");
     }
     let config = Config {
@@ -98,7 +101,9 @@ fn template_name() -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for file in files {
         file.file_name().hash(&mut hasher);
-        std::fs::read(&file).expect("read migration").hash(&mut hasher);
+        std::fs::read(&file)
+            .expect("read migration")
+            .hash(&mut hasher);
     }
     format!("idstore_template_{:016x}", hasher.finish())
 }
@@ -122,15 +127,26 @@ async fn ensure_template(server: &PgConnectOptions) -> String {
     if !database_exists(&mut conn, &name).await {
         // Templates of older migration sets are dead weight.
         for old in databases_like(&mut conn, "idstore_template_%").await {
-            execute(&mut conn, &format!("DROP DATABASE IF EXISTS {old}")).await.ok();
+            execute(&mut conn, &format!("DROP DATABASE IF EXISTS {old}"))
+                .await
+                .ok();
         }
         let building = format!("{name}_building");
-        execute(&mut conn, &format!("DROP DATABASE IF EXISTS {building}")).await.unwrap();
-        execute(&mut conn, &format!("CREATE DATABASE {building}")).await.unwrap();
+        execute(&mut conn, &format!("DROP DATABASE IF EXISTS {building}"))
+            .await
+            .unwrap();
+        execute(&mut conn, &format!("CREATE DATABASE {building}"))
+            .await
+            .unwrap();
         idstore_store::migrate(&server.clone().database(&building))
             .await
             .expect("migrate the template database");
-        execute(&mut conn, &format!("ALTER DATABASE {building} RENAME TO {name}")).await.unwrap();
+        execute(
+            &mut conn,
+            &format!("ALTER DATABASE {building} RENAME TO {name}"),
+        )
+        .await
+        .unwrap();
     }
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(TEMPLATE_LOCK_KEY)
@@ -166,7 +182,10 @@ async fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
 
 /// Runs DDL on names the harness made itself (prefix + hex), never user text.
 async fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ())
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 fn unique_name() -> String {
@@ -178,10 +197,16 @@ pub async fn fresh_database() -> TestDb {
     let server = server().await;
     let name = unique_name();
     let mut conn = admin_connection(&server.options).await;
-    execute(&mut conn, &format!("CREATE DATABASE {name} TEMPLATE {}", server.template))
-        .await
-        .expect("clone the template database");
-    TestDb { options: server.options.clone().database(&name), name }
+    execute(
+        &mut conn,
+        &format!("CREATE DATABASE {name} TEMPLATE {}", server.template),
+    )
+    .await
+    .expect("clone the template database");
+    TestDb {
+        options: server.options.clone().database(&name),
+        name,
+    }
 }
 
 /// An empty database of its own, with no schema at all.
@@ -189,6 +214,11 @@ pub async fn empty_database() -> TestDb {
     let server = server().await;
     let name = unique_name();
     let mut conn = admin_connection(&server.options).await;
-    execute(&mut conn, &format!("CREATE DATABASE {name}")).await.expect("create database");
-    TestDb { options: server.options.clone().database(&name), name }
+    execute(&mut conn, &format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    TestDb {
+        options: server.options.clone().database(&name),
+        name,
+    }
 }

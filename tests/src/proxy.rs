@@ -70,7 +70,9 @@ async fn forward(client: TcpStream, upstream: Upstream, mode: watch::Receiver<Mo
     let (client_read, client_write) = client.into_split();
     match upstream {
         Upstream::Tcp(addr) => {
-            let Ok(server) = TcpStream::connect(addr).await else { return };
+            let Ok(server) = TcpStream::connect(addr).await else {
+                return;
+            };
             let (server_read, server_write) = server.into_split();
             tokio::join!(
                 pump(client_read, server_write, mode.clone()),
@@ -78,7 +80,9 @@ async fn forward(client: TcpStream, upstream: Upstream, mode: watch::Receiver<Mo
             );
         }
         Upstream::Unix(path) => {
-            let Ok(server) = UnixStream::connect(path).await else { return };
+            let Ok(server) = UnixStream::connect(path).await else {
+                return;
+            };
             let (server_read, server_write) = server.into_split();
             tokio::join!(
                 pump(client_read, server_write, mode.clone()),

@@ -25,7 +25,10 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{message}")]
-    Conflict { message: String, ts_error_code: &'static str },
+    Conflict {
+        message: String,
+        ts_error_code: &'static str,
+    },
     #[error("request body too large")]
     PayloadTooLarge { limit: Option<usize> },
     #[error("service unavailable: {0}")]
@@ -83,7 +86,10 @@ impl ResponseError for ApiError {
         let code = status.as_u16();
         let body = match self {
             Self::BadRequest(messages) => json!({ "message": messages, "error_code": code }),
-            Self::Conflict { message, ts_error_code } => {
+            Self::Conflict {
+                message,
+                ts_error_code,
+            } => {
                 json!({ "message": message, "error_code": code, "ts_error_code": ts_error_code })
             }
             other => json!({ "message": other.public_message(), "error_code": code }),
@@ -104,7 +110,10 @@ pub fn for_status(status: StatusCode) -> ApiError {
         413 => ApiError::PayloadTooLarge { limit: None },
         503 => ApiError::Unavailable("Service unavailable".into()),
         s if s < 500 => ApiError::bad_request(
-            status.canonical_reason().unwrap_or("The request was refused").to_owned(),
+            status
+                .canonical_reason()
+                .unwrap_or("The request was refused")
+                .to_owned(),
         ),
         _ => ApiError::internal(format!("unhandled status {status}")),
     }
@@ -176,12 +185,18 @@ mod tests {
     async fn not_found_carries_a_single_message() {
         let (status, body) = body_of(ApiError::NotFound("User not found".into())).await;
         assert_eq!(status, 404);
-        assert_eq!(body, json!({"message": "User not found", "error_code": 404}));
+        assert_eq!(
+            body,
+            json!({"message": "User not found", "error_code": 404})
+        );
     }
 
     #[actix_web::test]
     async fn conflict_carries_the_vendor_error_code() {
-        let e = ApiError::Conflict { message: "taken".into(), ts_error_code: "IdentifierIsTaken" };
+        let e = ApiError::Conflict {
+            message: "taken".into(),
+            ts_error_code: "IdentifierIsTaken",
+        };
         let (status, body) = body_of(e).await;
         assert_eq!(status, 409);
         assert_eq!(
@@ -195,7 +210,10 @@ mod tests {
         let (status, body) = body_of(ApiError::internal("password=hunter2 at db.rs:12")).await;
         assert_eq!(status, 500);
         let text = body.to_string();
-        assert!(!text.contains("hunter2") && !text.contains("db.rs"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("db.rs"),
+            "{text}"
+        );
         assert_eq!(body["error_code"], 500);
     }
 }

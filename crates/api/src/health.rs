@@ -23,9 +23,10 @@ async fn healthz() -> HttpResponse {
 
 /// The database answers and its schema is the one this binary expects.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let checked = actix_web::rt::time::timeout(READINESS_TIMEOUT, idstore_store::schema_state(&state.pool))
-        .await
-        .ok();
+    let checked =
+        actix_web::rt::time::timeout(READINESS_TIMEOUT, idstore_store::schema_state(&state.pool))
+            .await
+            .ok();
     match checked {
         Some(Ok(SchemaState::Current(version))) => {
             Ok(HttpResponse::Ok().json(json!({ "status": "ready", "schema_version": version })))
@@ -41,6 +42,8 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             tracing::warn!(error = %e, "readiness: database unreachable");
             Err(ApiError::Unavailable("Database unreachable".into()))
         }
-        None => Err(ApiError::Unavailable("Database did not answer in time".into())),
+        None => Err(ApiError::Unavailable(
+            "Database did not answer in time".into(),
+        )),
     }
 }

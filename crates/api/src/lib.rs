@@ -28,7 +28,9 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { body_limit: 256 * 1024 }
+        Self {
+            body_limit: 256 * 1024,
+        }
     }
 }
 
@@ -73,5 +75,147 @@ pub fn extractor_settings(cfg: &mut web::ServiceConfig, settings: ApiSettings) {
 }
 
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("Cannot {} {}", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "Cannot {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The error contract every route inherits from [`app`]: a probe route
+    //! that takes JSON stands in for the resource routes of later modules.
+
+    use actix_web::http::StatusCode;
+    use actix_web::test::{TestRequest, call_service, init_service, read_body};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Probe {
+        name: String,
+        count: u32,
+    }
+
+    async fn probe(_: web::Json<Probe>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({"ok": true}))
+    }
+
+    async fn failing() -> Result<HttpResponse, ApiError> {
+        Err(ApiError::internal(
+            "connection to 10.0.0.7 refused, password=hunter2",
+        ))
+    }
+
+    async fn failing_plain() -> Result<HttpResponse, actix_web::Error> {
+        Err(actix_web::error::ErrorInternalServerError("raw actix text"))
+    }
+
+    async fn call(req: TestRequest) -> (StatusCode, Option<String>, Value) {
+        let pool =
+            idstore_store::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let app = init_service(
+            app(AppState { pool }, ApiSettings { body_limit: 1024 })
+                .route("/probe", web::post().to(probe))
+                .route("/fail", web::get().to(failing))
+                .route("/fail-plain", web::get().to(failing_plain)),
+        )
+        .await;
+        let res = call_service(&app, req.to_request()).await;
+        let status = res.status();
+        let id = res
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = read_body(res).await;
+        let json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)));
+        (status, id, json)
+    }
+
+    fn post(body: &'static str, content_type: &'static str) -> TestRequest {
+        TestRequest::post()
+            .uri("/probe")
+            .insert_header(("content-type", content_type))
+            .set_payload(body)
+    }
+
+    fn assert_bad_request(body: &Value, mentions: &str) {
+        assert_eq!(body["error_code"], 400, "{body}");
+        let messages = body["message"].as_array().expect("message is an array");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.as_str().unwrap().contains(mentions)),
+            "{body}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn well_formed_json_reaches_the_handler() {
+        let (status, _, body) = call(post(r#"{"name":"a","count":1}"#, "application/json")).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"ok": true})));
+    }
+
+    #[actix_web::test]
+    async fn malformed_json_is_a_400_in_the_spec_shape() {
+        let (status, _, body) = call(post(r#"{"name": "a", "count": "#, "application/json")).await;
+        assert_eq!(status, 400);
+        assert_bad_request(&body, "Malformed JSON");
+    }
+
+    #[actix_web::test]
+    async fn wrong_types_and_unknown_fields_are_400s_naming_the_problem() {
+        let (status, _, body) = call(post(r#"{"name":"a","count":"x"}"#, "application/json")).await;
+        assert_eq!(status, 400);
+        assert_bad_request(&body, "invalid type");
+        let (status, _, body) = call(post(
+            r#"{"name":"a","count":1,"admin":true}"#,
+            "application/json",
+        ))
+        .await;
+        assert_eq!(status, 400);
+        assert_bad_request(&body, "unknown field `admin`");
+    }
+
+    #[actix_web::test]
+    async fn a_wrong_content_type_is_a_400_in_the_spec_shape() {
+        let (status, _, body) = call(post(r#"{"name":"a","count":1}"#, "text/plain")).await;
+        assert_eq!(status, 400);
+        assert_bad_request(&body, "Content-Type must be application/json");
+    }
+
+    #[actix_web::test]
+    async fn a_body_over_the_cap_is_a_413_with_the_limit() {
+        let big: &'static str =
+            Box::leak(format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(2000)).into_boxed_str());
+        let (status, _, body) = call(post(big, "application/json")).await;
+        assert_eq!(status, 413);
+        assert_eq!(body["error_code"], 413);
+        assert!(
+            body["message"].as_str().unwrap().contains("1024 bytes"),
+            "{body}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_500_shows_no_internal_text_and_carries_the_request_id() {
+        for path in ["/fail", "/fail-plain"] {
+            let (status, id, body) = call(TestRequest::get().uri(path)).await;
+            assert_eq!(status, 500);
+            assert_eq!(body["error_code"], 500);
+            let text = body.to_string();
+            assert!(
+                !text.contains("hunter2")
+                    && !text.contains("10.0.0.7")
+                    && !text.contains("raw actix"),
+                "{text}"
+            );
+            assert!(id.is_some_and(|id| text.contains("x-request-id") && !id.is_empty()));
+        }
+    }
 }

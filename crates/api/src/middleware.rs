@@ -40,7 +40,11 @@ pub async fn request_id(
     let status = res.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if res.status().is_server_error() {
-        let cause = res.response().error().map(ToString::to_string).unwrap_or_default();
+        let cause = res
+            .response()
+            .error()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         tracing::error!(parent: &span, status, elapsed_ms, cause, "request failed");
     } else {
         tracing::info!(parent: &span, status, elapsed_ms, "request served");

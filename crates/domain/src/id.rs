@@ -15,7 +15,8 @@ pub fn new_id() -> String {
 pub fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._|:@-".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._|:@-".contains(&b))
 }
 
 #[cfg(test)]

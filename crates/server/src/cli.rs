@@ -130,7 +130,9 @@ impl ServeArgs {
 fn push_present(overrides: &mut Overrides, fields: &[(&'static str, &Option<String>)]) {
     for (key, value) in fields {
         if let Some(v) = value {
-            let typed = v.parse::<u64>().map_or_else(|_| v.clone().into(), Into::into);
+            let typed = v
+                .parse::<u64>()
+                .map_or_else(|_| v.clone().into(), Into::into);
             overrides.push((key, typed));
         }
     }
@@ -176,7 +178,9 @@ fn load(file: Option<&std::path::Path>, overrides: Overrides) -> anyhow::Result<
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -192,7 +196,10 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     }
     let report = report?;
     if report.applied.is_empty() {
-        println!("database schema already at version {}; nothing to do", report.version);
+        println!(
+            "database schema already at version {}; nothing to do",
+            report.version
+        );
     } else {
         for (version, name) in &report.applied {
             println!("applied V{version}__{name}");

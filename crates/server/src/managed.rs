@@ -32,7 +32,10 @@ pub enum ManagedError {
     )]
     NoBinaries,
     #[error("cannot prepare the private PostgreSQL directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "the private PostgreSQL runs as user {user}, who cannot reach {path}: choose a data \
          directory every user can traverse (IDSTORE_DATA_DIR / --data-dir), or set DATABASE_URL"
@@ -43,10 +46,17 @@ pub enum ManagedError {
          choose a shorter IDSTORE_DATA_DIR"
     )]
     PathTooLong { path: PathBuf, len: usize },
-    #[error("running as root, and neither a `postgres` nor a `nobody` account exists to run PostgreSQL")]
+    #[error(
+        "running as root, and neither a `postgres` nor a `nobody` account exists to run PostgreSQL"
+    )]
     NoAccount,
     #[error("`{command}` failed ({status}): {output}; see {log}")]
-    Command { command: String, status: String, output: String, log: PathBuf },
+    Command {
+        command: String,
+        status: String,
+        output: String,
+        log: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -79,10 +89,11 @@ impl ManagedCluster {
                     Some((v, e.path().join("bin")))
                 })
                 .collect();
-            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
             candidates.extend(versions.into_iter().map(|(_, p)| p));
         }
-        candidates.extend(["/usr/local/pgsql/bin", "/usr/local/bin", "/usr/bin"].map(PathBuf::from));
+        candidates
+            .extend(["/usr/local/pgsql/bin", "/usr/local/bin", "/usr/bin"].map(PathBuf::from));
         candidates
             .into_iter()
             .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
@@ -120,14 +131,26 @@ impl ManagedCluster {
         } else {
             None
         };
-        let mut cluster = Self { bin_dir, pgdata, run_as, owned: false };
+        let mut cluster = Self {
+            bin_dir,
+            pgdata,
+            run_as,
+            owned: false,
+        };
         if !cluster.pgdata.join("PG_VERSION").is_file() {
             cluster.init()?;
         }
         if cluster.is_running() {
             tracing::info!(pgdata = %cluster.pgdata.display(), "adopting the private PostgreSQL already running");
         } else {
-            cluster.run_pg_ctl(&["start", "-w", "-t", "60", "-l", &cluster.log_file().to_string_lossy()])?;
+            cluster.run_pg_ctl(&[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                &cluster.log_file().to_string_lossy(),
+            ])?;
             cluster.owned = true;
             tracing::info!(pgdata = %cluster.pgdata.display(), "started private PostgreSQL");
         }
@@ -138,16 +161,34 @@ impl ManagedCluster {
         let pgdata = &self.pgdata;
         std::fs::create_dir_all(pgdata)
             .and_then(|()| std::fs::set_permissions(pgdata, std::fs::Permissions::from_mode(0o700)))
-            .map_err(|source| ManagedError::Io { path: pgdata.clone(), source })?;
+            .map_err(|source| ManagedError::Io {
+                path: pgdata.clone(),
+                source,
+            })?;
         if let Some(account) = &self.run_as {
-            std::os::unix::fs::chown(pgdata, Some(account.uid), Some(account.gid))
-                .map_err(|source| ManagedError::Io { path: pgdata.clone(), source })?;
+            std::os::unix::fs::chown(pgdata, Some(account.uid), Some(account.gid)).map_err(
+                |source| ManagedError::Io {
+                    path: pgdata.clone(),
+                    source,
+                },
+            )?;
         }
         tracing::info!(pgdata = %pgdata.display(), "initialising private PostgreSQL cluster");
         let pgdata_arg = pgdata.to_string_lossy().into_owned();
         self.run(
             "initdb",
-            &["-D", &pgdata_arg, "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions"],
+            &[
+                "-D",
+                &pgdata_arg,
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
         )?;
         // Only a socket in the cluster's own 0700 directory: trust
         // authentication then admits nobody but this account and root.
@@ -155,8 +196,10 @@ impl ManagedCluster {
                         unix_socket_directories = '.'\nunix_socket_permissions = 0700\n\
                         port = 5432\n";
         let conf = pgdata.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf)
-            .map_err(|source| ManagedError::Io { path: conf.clone(), source })?;
+        let mut text = std::fs::read_to_string(&conf).map_err(|source| ManagedError::Io {
+            path: conf.clone(),
+            source,
+        })?;
         text.push_str(settings);
         std::fs::write(&conf, text).map_err(|source| ManagedError::Io { path: conf, source })
     }
@@ -182,7 +225,11 @@ impl ManagedCluster {
     pub async fn stop(mut self) -> Result<(), ManagedError> {
         tokio::task::spawn_blocking(move || {
             // Cleared first so that Drop does not stop it a second time.
-            if std::mem::take(&mut self.owned) { self.stop_blocking() } else { Ok(()) }
+            if std::mem::take(&mut self.owned) {
+                self.stop_blocking()
+            } else {
+                Ok(())
+            }
         })
         .await
         .expect("managed PostgreSQL shutdown panicked")
@@ -207,7 +254,10 @@ impl ManagedCluster {
 
     fn run(&self, program: &str, args: &[&str]) -> Result<Output, ManagedError> {
         let mut command = Command::new(self.bin_dir.join(program));
-        command.args(args).env("LC_ALL", "C").current_dir(&self.pgdata);
+        command
+            .args(args)
+            .env("LC_ALL", "C")
+            .current_dir(&self.pgdata);
         if let Some(account) = &self.run_as {
             // std drops root's supplementary groups when it sets the uid.
             command.uid(account.uid).gid(account.gid);
@@ -218,7 +268,9 @@ impl ManagedCluster {
             output,
             log: self.log_file(),
         };
-        let output = command.output().map_err(|e| failed("not started".into(), e.to_string()))?;
+        let output = command
+            .output()
+            .map_err(|e| failed("not started".into(), e.to_string()))?;
         if output.status.success() {
             return Ok(output);
         }
@@ -234,10 +286,10 @@ impl ManagedCluster {
 impl Drop for ManagedCluster {
     /// A cluster idstore started never outlives it, even on an error path.
     fn drop(&mut self) {
-        if self.owned {
-            if let Err(e) = self.stop_blocking() {
-                tracing::error!(error = %e, "could not stop private PostgreSQL");
-            }
+        if self.owned
+            && let Err(e) = self.stop_blocking()
+        {
+            tracing::error!(error = %e, "could not stop private PostgreSQL");
         }
     }
 }
@@ -246,7 +298,9 @@ impl Drop for ManagedCluster {
 /// a bare "permission denied".
 fn check_reachable(dir: &Path, account: &Account) -> Result<(), ManagedError> {
     for ancestor in dir.ancestors() {
-        let Ok(meta) = std::fs::metadata(ancestor) else { continue };
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
         let mode = meta.mode();
         let passes = if meta.uid() == account.uid {
             mode & 0o100 != 0

@@ -23,7 +23,10 @@ pub fn is_root() -> bool {
 
 pub fn current_name() -> Option<String> {
     let uid = current_uid()?;
-    accounts().into_iter().find(|a| a.uid == uid).map(|a| a.name)
+    accounts()
+        .into_iter()
+        .find(|a| a.uid == uid)
+        .map(|a| a.name)
 }
 
 pub fn by_name(name: &str) -> Option<Account> {
@@ -51,7 +54,14 @@ mod tests {
     #[test]
     fn passwd_lines_parse_into_accounts() {
         let a = parse_passwd_line("postgres:x:105:111:PostgreSQL:/var/lib/postgresql:/bin/bash");
-        assert_eq!(a, Some(Account { name: "postgres".into(), uid: 105, gid: 111 }));
+        assert_eq!(
+            a,
+            Some(Account {
+                name: "postgres".into(),
+                uid: 105,
+                gid: 111
+            })
+        );
         assert_eq!(parse_passwd_line("broken:x:abc:1"), None);
         assert_eq!(parse_passwd_line("# comment"), None);
     }

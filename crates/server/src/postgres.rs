@@ -23,7 +23,9 @@ pub struct Database {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
-    #[error("database_url is not a valid PostgreSQL URL ({0}); expected postgres://user:password@host:5432/dbname")]
+    #[error(
+        "database_url is not a valid PostgreSQL URL ({0}); expected postgres://user:password@host:5432/dbname"
+    )]
     BadUrl(String),
     #[error(
         "no PostgreSQL answers on this machine (tried {tried}); start it, or set DATABASE_URL, \
@@ -47,12 +49,18 @@ pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
         let options = PgConnectOptions::from_str(url.expose_secret())
             // sqlx's message does not repeat the URL, so no password leaks here.
             .map_err(|e| PostgresError::BadUrl(e.to_string()))?;
-        return Ok(Database { options, managed: None });
+        return Ok(Database {
+            options,
+            managed: None,
+        });
     }
     let (server, managed) = match config.postgres {
         PostgresMode::System => {
             let found = find_system().await;
-            (found.map_err(|tried| PostgresError::NoSystem { tried })?, None)
+            (
+                found.map_err(|tried| PostgresError::NoSystem { tried })?,
+                None,
+            )
         }
         PostgresMode::Managed => start_managed(&config.data_dir).await?,
         PostgresMode::Auto => match find_system().await {
@@ -84,18 +92,27 @@ async fn start_managed(
 /// Tries the usual places a local PostgreSQL listens, as the usual users.
 /// Returns the first that accepts a connection, or a list of what was tried.
 pub async fn find_system() -> Result<PgConnectOptions, String> {
-    let port = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let port = std::env::var("PGPORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432);
     let mut users: Vec<String> = Vec::new();
-    for user in [std::env::var("PGUSER").ok(), crate::os_user::current_name(), Some("postgres".into())]
-        .into_iter()
-        .flatten()
+    for user in [
+        std::env::var("PGUSER").ok(),
+        crate::os_user::current_name(),
+        Some("postgres".into()),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !users.contains(&user) {
             users.push(user);
         }
     }
     let mut places: Vec<PgConnectOptions> = Vec::new();
-    let base = PgConnectOptions::new_without_pgpass().port(port).database("postgres");
+    let base = PgConnectOptions::new_without_pgpass()
+        .port(port)
+        .database("postgres");
     for dir in ["/var/run/postgresql", "/run/postgresql", "/tmp"] {
         if PathBuf::from(dir).join(format!(".s.PGSQL.{port}")).exists() {
             places.push(base.clone().socket(dir));

@@ -29,7 +29,10 @@ impl Application {
             for (version, name) in &report.applied {
                 tracing::info!(version, name = %name, "applied migration");
             }
-            tracing::info!(schema_version = report.version, "database schema is current");
+            tracing::info!(
+                schema_version = report.version,
+                "database schema is current"
+            );
         }
         let pool = idstore_store::connect_pool(&database.options, config.max_connections);
         if !config.migrate {
@@ -37,7 +40,10 @@ impl Application {
         }
 
         let listener = TcpListener::bind(config.listen).with_context(|| {
-            format!("cannot listen on {}: choose a free address with --listen or IDSTORE_LISTEN", config.listen)
+            format!(
+                "cannot listen on {}: choose a free address with --listen or IDSTORE_LISTEN",
+                config.listen
+            )
         })?;
         let address = listener.local_addr()?;
         let workers = match config.workers {
@@ -45,7 +51,9 @@ impl Application {
             n => n,
         };
         let state = AppState { pool: pool.clone() };
-        let settings = ApiSettings { body_limit: config.body_limit };
+        let settings = ApiSettings {
+            body_limit: config.body_limit,
+        };
         let server = HttpServer::new(move || idstore_api::app(state.clone(), settings))
             .workers(workers)
             // Signals are ours: SIGINT and SIGTERM both stop gracefully.
@@ -54,7 +62,12 @@ impl Application {
             .listen(listener)?
             .run();
         tracing::info!("idstore listening on http://{address}");
-        Ok(Self { server, address, pool, database })
+        Ok(Self {
+            server,
+            address,
+            pool,
+            database,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -69,7 +82,12 @@ impl Application {
     /// in-flight requests finish, closes the pool and stops a private
     /// PostgreSQL.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { server, pool, database, .. } = self;
+        let Self {
+            server,
+            pool,
+            database,
+            ..
+        } = self;
         let handle = server.handle();
         let mut serving = tokio::spawn(server);
         tokio::select! {

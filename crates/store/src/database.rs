@@ -10,7 +10,11 @@ pub enum DatabaseError {
     #[error("cannot connect to PostgreSQL at {target}: {source}")]
     Connect { target: String, source: sqlx::Error },
     #[error("cannot create database {name:?} at {target}: {source}")]
-    Create { name: String, target: String, source: sqlx::Error },
+    Create {
+        name: String,
+        target: String,
+        source: sqlx::Error,
+    },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -41,11 +45,17 @@ pub fn connect_pool(options: &PgConnectOptions, max_connections: u32) -> PgPool 
 }
 
 /// Opens one connection, failing within `timeout`.
-pub async fn ping(options: &PgConnectOptions, timeout: Duration) -> Result<PgConnection, DatabaseError> {
+pub async fn ping(
+    options: &PgConnectOptions,
+    timeout: Duration,
+) -> Result<PgConnection, DatabaseError> {
     let attempt = PgConnection::connect_with(options);
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(source)) => Err(DatabaseError::Connect { target: describe(options), source }),
+        Ok(Err(source)) => Err(DatabaseError::Connect {
+            target: describe(options),
+            source,
+        }),
         Err(_) => Err(DatabaseError::Connect {
             target: describe(options),
             source: sqlx::Error::PoolTimedOut,

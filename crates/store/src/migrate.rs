@@ -6,10 +6,10 @@
 //! session-level advisory lock, and a second runner waits for it and then
 //! finds nothing left to apply.
 
+use refinery::AsyncMigrate;
 use refinery::Migration;
 use refinery::Runner;
 use refinery::error::Error as RefineryError;
-use refinery::AsyncMigrate;
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -59,9 +59,15 @@ pub struct MigrationReport {
 pub enum SchemaState {
     Current(i32),
     /// Migrations exist that the database lacks.
-    Behind { database: Option<i32>, binary: i32 },
+    Behind {
+        database: Option<i32>,
+        binary: i32,
+    },
     /// The database was migrated by a newer binary.
-    Ahead { database: i32, binary: i32 },
+    Ahead {
+        database: i32,
+        binary: i32,
+    },
 }
 
 /// The newest migration version compiled into this binary.
@@ -94,10 +100,10 @@ pub async fn migrate(options: &PgConnectOptions) -> Result<MigrationReport, Migr
 
 async fn run_locked(driver: &mut SqlxDriver) -> Result<MigrationReport, MigrateError> {
     let binary = binary_version();
-    if let Some(database) = applied_version(&mut driver.0).await? {
-        if database > binary {
-            return Err(MigrateError::DatabaseNewer { database, binary });
-        }
+    if let Some(database) = applied_version(&mut driver.0).await?
+        && database > binary
+    {
+        return Err(MigrateError::DatabaseNewer { database, binary });
     }
     let runner: Runner = embedded::migrations::runner().set_abort_divergent(true);
     let report = runner
@@ -109,7 +115,10 @@ async fn run_locked(driver: &mut SqlxDriver) -> Result<MigrationReport, MigrateE
         .iter()
         .map(|m| (m.version(), m.name().to_owned()))
         .collect();
-    Ok(MigrationReport { applied, version: binary })
+    Ok(MigrationReport {
+        applied,
+        version: binary,
+    })
 }
 
 /// The newest version recorded in the database, `None` before the first run.
@@ -133,8 +142,14 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
     let binary = binary_version();
     Ok(match database {
         Some(v) if v == binary => SchemaState::Current(v),
-        Some(v) if v > binary => SchemaState::Ahead { database: v, binary },
-        other => SchemaState::Behind { database: other, binary },
+        Some(v) if v > binary => SchemaState::Ahead {
+            database: v,
+            binary,
+        },
+        other => SchemaState::Behind {
+            database: other,
+            binary,
+        },
     })
 }
 
@@ -153,7 +168,9 @@ impl AsyncTransaction for SqlxDriver {
         for query in queries {
             // Migration files are ours, embedded at build time; refinery's
             // own statements are fixed text.
-            sqlx::raw_sql(sqlx::AssertSqlSafe(query)).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(query))
+                .execute(&mut *tx)
+                .await?;
             count += 1;
         }
         tx.commit().await?;
@@ -163,7 +180,9 @@ impl AsyncTransaction for SqlxDriver {
 
 impl AsyncQuery<Vec<Migration>> for SqlxDriver {
     async fn query<'a>(&'a mut self, query: &'a str) -> Result<Vec<Migration>, Self::Error> {
-        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(query)).fetch_all(&mut self.0).await?;
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(query))
+            .fetch_all(&mut self.0)
+            .await?;
         rows.iter()
             .map(|row| {
                 let applied_on: String = row.try_get(2)?;
@@ -173,7 +192,12 @@ impl AsyncQuery<Vec<Migration>> for SqlxDriver {
                 let checksum = checksum
                     .parse::<u64>()
                     .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                Ok(Migration::applied(row.try_get(0)?, row.try_get(1)?, applied_on, checksum))
+                Ok(Migration::applied(
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    applied_on,
+                    checksum,
+                ))
             })
             .collect()
     }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 fn repo_file(path: &str) -> String {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
@@ -17,7 +19,12 @@ fn env_of(service: &Value) -> Vec<(String, String)> {
     match &service["environment"] {
         Value::Mapping(map) => map
             .iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_owned(), serde_yaml::to_string(v).unwrap().trim().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().unwrap().to_owned(),
+                    serde_yaml::to_string(v).unwrap().trim().to_owned(),
+                )
+            })
             .collect(),
         Value::Sequence(items) => items
             .iter()
@@ -34,9 +41,18 @@ fn compose_runs_idstore_against_a_healthy_postgresql_15() {
     let services = &doc["services"];
     let postgres = &services["postgres"];
     let idstore = &services["idstore"];
-    assert!(postgres["image"].as_str().unwrap().starts_with("postgres:15"), "{postgres:?}");
+    assert!(
+        postgres["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres:15"),
+        "{postgres:?}"
+    );
     let check = serde_yaml::to_string(&postgres["healthcheck"]["test"]).unwrap();
-    assert!(check.contains("pg_isready"), "postgres healthcheck: {check}");
+    assert!(
+        check.contains("pg_isready"),
+        "postgres healthcheck: {check}"
+    );
 
     assert_eq!(
         idstore["depends_on"]["postgres"]["condition"].as_str(),
@@ -44,10 +60,24 @@ fn compose_runs_idstore_against_a_healthy_postgresql_15() {
         "idstore must wait for a healthy database"
     );
     let env = env_of(idstore);
-    let url = &env.iter().find(|(k, _)| k == "DATABASE_URL").expect("DATABASE_URL set").1;
-    assert!(url.contains("@postgres:5432/"), "DATABASE_URL must name the postgres service: {url}");
-    let listen = &env.iter().find(|(k, _)| k == "IDSTORE_LISTEN").expect("IDSTORE_LISTEN set").1;
-    assert!(listen.starts_with("0.0.0.0:8080"), "inside a container idstore must listen on all interfaces");
+    let url = &env
+        .iter()
+        .find(|(k, _)| k == "DATABASE_URL")
+        .expect("DATABASE_URL set")
+        .1;
+    assert!(
+        url.contains("@postgres:5432/"),
+        "DATABASE_URL must name the postgres service: {url}"
+    );
+    let listen = &env
+        .iter()
+        .find(|(k, _)| k == "IDSTORE_LISTEN")
+        .expect("IDSTORE_LISTEN set")
+        .1;
+    assert!(
+        listen.starts_with("0.0.0.0:8080"),
+        "inside a container idstore must listen on all interfaces"
+    );
     let ports = serde_yaml::to_string(&idstore["ports"]).unwrap();
     assert!(ports.contains(":8080"), "port 8080 published: {ports}");
     let health = serde_yaml::to_string(&idstore["healthcheck"]["test"]).unwrap();
@@ -57,11 +87,23 @@ fn compose_runs_idstore_against_a_healthy_postgresql_15() {
 #[test]
 fn the_dockerfile_builds_in_stages_and_runs_unprivileged_with_a_healthcheck() {
     let text = repo_file("deploy/Dockerfile");
-    let froms = text.lines().filter(|l| l.trim_start().starts_with("FROM ")).count();
+    let froms = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("FROM "))
+        .count();
     assert!(froms >= 2, "multi-stage build expected");
-    assert!(text.contains("cargo build --release"), "release build expected");
-    let user = text.lines().filter(|l| l.starts_with("USER ")).last().expect("USER set");
-    assert!(!user.contains("root") && user.trim() != "USER 0", "runs as {user}");
+    assert!(
+        text.contains("cargo build --release"),
+        "release build expected"
+    );
+    let user = text
+        .lines()
+        .rfind(|l| l.starts_with("USER "))
+        .expect("USER set");
+    assert!(
+        !user.contains("root") && user.trim() != "USER 0",
+        "runs as {user}"
+    );
     assert!(text.contains("HEALTHCHECK") && text.contains("/healthz"));
     assert!(text.contains("IDSTORE_LISTEN=0.0.0.0:8080"));
 }

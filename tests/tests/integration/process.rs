@@ -61,10 +61,17 @@ impl Served {
             Ok(Ok(addr)) => addr.unwrap(),
             _ => {
                 let _ = child.start_kill();
-                panic!("idstore did not start within {within:?}; log:\n{}", log.lock().unwrap().join("\n"))
+                panic!(
+                    "idstore did not start within {within:?}; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                )
             }
         };
-        Self { child, address, log }
+        Self {
+            child,
+            address,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -77,14 +84,20 @@ impl Served {
 
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("child still running").to_string();
-        let ok = std::process::Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
         assert!(ok.success(), "kill -{name} {pid} failed");
     }
 
     pub async fn wait(&mut self, within: Duration) -> ExitStatus {
         match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.unwrap(),
-            Err(_) => panic!("idstore did not exit within {within:?}; log:\n{}", self.log()),
+            Err(_) => panic!(
+                "idstore did not exit within {within:?}; log:\n{}",
+                self.log()
+            ),
         }
     }
 }

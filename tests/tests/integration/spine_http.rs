@@ -12,16 +12,23 @@ use serde_json::json;
 fn assert_error_shape(res: &TestResponse, status: u16) {
     assert_eq!(res.status.as_u16(), status, "{}", res.text);
     assert!(
-        res.header("content-type").is_some_and(|v| v.starts_with("application/json")),
+        res.header("content-type")
+            .is_some_and(|v| v.starts_with("application/json")),
         "error is not JSON: {:?}",
         res.headers
     );
     let body = res.json();
     assert_eq!(body["error_code"], json!(status), "{body}");
     if status == 400 {
-        assert!(body["message"].as_array().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["message"].as_array().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
     } else {
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
     }
 }
 
@@ -38,7 +45,10 @@ async fn readyz_reports_the_schema_version_when_ready() {
     let app = TestApp::spawn().await;
     let res = app.get("/readyz").await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!(res.json()["schema_version"], json!(idstore_store::migrate::binary_version()));
+    assert_eq!(
+        res.json()["schema_version"],
+        json!(idstore_store::migrate::binary_version())
+    );
 }
 
 async fn wait_for_status(app: &TestApp, path: &str, status: u16, within: Duration) -> TestResponse {
@@ -56,13 +66,19 @@ async fn wait_for_status(app: &TestApp, path: &str, status: u16, within: Duratio
 async fn readyz_is_503_while_the_database_is_unreachable_and_200_once_it_is_back() {
     let db = fresh_database().await;
     let proxy = DbProxy::start(&db.options).await;
-    let app = TestApp::start(db.clone(), &test_config(&proxy.url_for(&db.options))).await.unwrap();
+    let app = TestApp::start(db.clone(), &test_config(&proxy.url_for(&db.options)))
+        .await
+        .unwrap();
     assert_eq!(app.get("/readyz").await.status, 200);
 
     proxy.set(Mode::Down);
     let down = wait_for_status(&app, "/readyz", 503, Duration::from_secs(10)).await;
     assert_error_shape(&down, 503);
-    assert_eq!(app.get("/healthz").await.status, 200, "liveness must not depend on the database");
+    assert_eq!(
+        app.get("/healthz").await.status,
+        200,
+        "liveness must not depend on the database"
+    );
 
     proxy.set(Mode::Up);
     let back = wait_for_status(&app, "/readyz", 200, Duration::from_secs(15)).await;
@@ -77,7 +93,14 @@ async fn readyz_is_503_and_says_what_to_run_when_migrations_are_pending() {
     let app = TestApp::start(db, &config).await.unwrap();
     let res = app.get("/readyz").await;
     assert_error_shape(&res, 503);
-    assert!(res.json()["message"].as_str().unwrap().contains("idstore migrate"), "{}", res.text);
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("idstore migrate"),
+        "{}",
+        res.text
+    );
 }
 
 #[actix_web::test]
@@ -90,7 +113,9 @@ async fn an_unknown_route_is_a_404_in_the_spec_shape() {
 #[actix_web::test]
 async fn a_wrong_method_is_a_405_in_the_spec_shape() {
     let app = TestApp::spawn().await;
-    let res = app.send(app.request(Method::DELETE, "/healthz"), None).await;
+    let res = app
+        .send(app.request(Method::DELETE, "/healthz"), None)
+        .await;
     assert_error_shape(&res, 405);
     let res = app.post_json("/readyz", &json!({})).await;
     assert_error_shape(&res, 405);
@@ -99,7 +124,9 @@ async fn a_wrong_method_is_a_405_in_the_spec_shape() {
 #[actix_web::test]
 async fn a_sane_request_id_is_echoed() {
     let app = TestApp::spawn().await;
-    let req = app.request(Method::GET, "/healthz").insert_header(("x-request-id", "trace-42.a:b"));
+    let req = app
+        .request(Method::GET, "/healthz")
+        .insert_header(("x-request-id", "trace-42.a:b"));
     let res = app.send(req, None).await;
     assert_eq!(res.header("x-request-id"), Some("trace-42.a:b"));
 }
@@ -109,17 +136,31 @@ async fn a_request_id_is_generated_when_missing_or_unsafe() {
     let app = TestApp::spawn().await;
     let first = app.get("/healthz").await;
     let second = app.get("/v1/unknown").await;
-    let (a, b) = (first.header("x-request-id").unwrap(), second.header("x-request-id").unwrap());
-    assert!(a.len() >= 16 && a != b, "ids {a:?} and {b:?} should be fresh and distinct");
-    assert!(second.status.is_client_error(), "error responses carry the id too");
+    let (a, b) = (
+        first.header("x-request-id").unwrap(),
+        second.header("x-request-id").unwrap(),
+    );
+    assert!(
+        a.len() >= 16 && a != b,
+        "ids {a:?} and {b:?} should be fresh and distinct"
+    );
+    assert!(
+        second.status.is_client_error(),
+        "error responses carry the id too"
+    );
 
     let long = "x".repeat(200);
     for unsafe_id in ["has space", "quote\"d", "<script>", "a/b", long.as_str()] {
-        let req = app.request(Method::GET, "/healthz").insert_header(("x-request-id", unsafe_id));
+        let req = app
+            .request(Method::GET, "/healthz")
+            .insert_header(("x-request-id", unsafe_id));
         let res = app.send(req, None).await;
         let echoed = res.header("x-request-id").unwrap();
         assert_ne!(echoed, unsafe_id, "unsafe id was echoed");
-        assert!(echoed.chars().all(|c| c.is_ascii_alphanumeric()), "{echoed:?}");
+        assert!(
+            echoed.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{echoed:?}"
+        );
     }
 }
 
@@ -128,5 +169,8 @@ async fn stopping_the_application_closes_its_listener() {
     let app = TestApp::spawn().await;
     let address = app.address;
     app.stop().await.unwrap();
-    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "still accepting after stop");
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "still accepting after stop"
+    );
 }

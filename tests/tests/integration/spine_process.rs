@@ -14,7 +14,10 @@ async fn output_of(args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = idstore(dir.path());
     cmd.args(args).envs(env.iter().copied());
-    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -26,7 +29,10 @@ async fn a_bad_flag_value_fails_with_a_message_naming_the_key() {
     let out = output_of(&["serve", "--listen", "not-an-address"], &[]).await;
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("`listen`") && err.contains("HOST:PORT"), "{err}");
+    assert!(
+        err.contains("`listen`") && err.contains("HOST:PORT"),
+        "{err}"
+    );
 }
 
 #[actix_web::test]
@@ -34,10 +40,16 @@ async fn a_bad_environment_value_fails_with_a_message_naming_the_key() {
     let out = output_of(&["serve"], &[("IDSTORE_WORKERS", "many")]).await;
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("`workers`") && err.contains("IDSTORE_"), "{err}");
+    assert!(
+        err.contains("`workers`") && err.contains("IDSTORE_"),
+        "{err}"
+    );
     let out = output_of(&["migrate"], &[("IDSTORE_POSTGRES", "somewhere")]).await;
     let err = stderr(&out);
-    assert!(err.contains("`postgres`") && err.contains("auto, system or managed"), "{err}");
+    assert!(
+        err.contains("`postgres`") && err.contains("auto, system or managed"),
+        "{err}"
+    );
 }
 
 #[actix_web::test]
@@ -56,7 +68,10 @@ async fn help_documents_every_option_with_its_environment_variable_and_default()
         ("--no-migrate", "IDSTORE_MIGRATE"),
         ("--config", "IDSTORE_CONFIG"),
     ] {
-        assert!(help.contains(flag) && help.contains(env), "{flag} / {env} undocumented:\n{help}");
+        assert!(
+            help.contains(flag) && help.contains(env),
+            "{flag} / {env} undocumented:\n{help}"
+        );
     }
     assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
 }
@@ -66,7 +81,10 @@ async fn version_prints_the_release_and_schema_version() {
     let out = output_of(&["version"], &[]).await;
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("idstore ") && text.contains("schema version"), "{text}");
+    assert!(
+        text.starts_with("idstore ") && text.contains("schema version"),
+        "{text}"
+    );
 }
 
 #[actix_web::test]
@@ -75,10 +93,20 @@ async fn two_concurrent_migrate_commands_both_succeed_and_apply_once() {
     let url = db.url();
     let args = ["migrate", "--database-url", url.as_str()];
     let (a, b) = tokio::join!(output_of(&args, &[]), output_of(&args, &[]));
-    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
-    let said: Vec<String> =
-        [&a, &b].iter().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).collect();
-    let applied = said.iter().filter(|s| s.contains("applied V1__initial")).count();
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let said: Vec<String> = [&a, &b]
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    let applied = said
+        .iter()
+        .filter(|s| s.contains("applied V1__initial"))
+        .count();
     let no_op = said.iter().filter(|s| s.contains("nothing to do")).count();
     assert_eq!((applied, no_op), (1, 1), "{said:?}");
 }
@@ -89,19 +117,41 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
     let proxy = DbProxy::start(&db.options).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = idstore(dir.path());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--no-migrate", "--workers", "1"])
-        .args(["--database-url", &proxy.url_for(&db.options)]);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-migrate",
+        "--workers",
+        "1",
+    ])
+    .args(["--database-url", &proxy.url_for(&db.options)]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     let client = awc::Client::default();
     // Warm the pool, then make the database slow: readiness now waits on it.
-    assert_eq!(client.get(served.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(served.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     proxy.set(Mode::Paused);
     let slow = actix_web::rt::spawn({
         let url = served.url("/readyz");
         async move {
-            let mut res = awc::Client::default().get(url).send().await.expect("in-flight request was cut");
+            let mut res = awc::Client::default()
+                .get(url)
+                .send()
+                .await
+                .expect("in-flight request was cut");
             let body = res.body().await.unwrap();
-            (res.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+            (
+                res.status().as_u16(),
+                String::from_utf8_lossy(&body).into_owned(),
+            )
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -112,11 +162,17 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
         awc::Client::default().get(served.url("/healthz")).send(),
     )
     .await;
-    assert!(!matches!(refused, Ok(Ok(_))), "a new request was served after SIGTERM");
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a new request was served after SIGTERM"
+    );
     proxy.set(Mode::Up);
 
     let (status, body) = slow.await.unwrap();
-    assert_eq!(status, 200, "in-flight request did not complete normally: {body}");
+    assert_eq!(
+        status, 200,
+        "in-flight request did not complete normally: {body}"
+    );
     let exit = served.wait(Duration::from_secs(20)).await;
     assert!(exit.success(), "exit {exit:?}; log:\n{}", served.log());
     assert!(served.log().contains("received SIGTERM"));
@@ -127,7 +183,13 @@ async fn sigint_stops_the_server_gracefully_too() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = idstore(dir.path());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url()]);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url(),
+    ]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     served.signal("INT");
     let exit = served.wait(Duration::from_secs(20)).await;
@@ -143,27 +205,47 @@ async fn without_a_database_url_it_serves_from_the_local_postgresql() {
     let name = format!("idstore_test_default_{}", uuid::Uuid::now_v7().simple());
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = idstore(dir.path());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--postgres", "system", "--database-name", &name]);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--postgres",
+        "system",
+        "--database-name",
+        &name,
+    ]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
-    let res = awc::Client::default().get(served.url("/readyz")).send().await.unwrap();
+    let res = awc::Client::default()
+        .get(served.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "log:\n{}", served.log());
     served.signal("TERM");
     assert!(served.wait(Duration::from_secs(20)).await.success());
 
-    let mut admin = PgConnection::connect_with(&server_options().await).await.unwrap();
-    let created: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
+    let mut admin = PgConnection::connect_with(&server_options().await)
         .await
         .unwrap();
+    let created: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
     assert!(created, "database {name} was not created");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
 
 #[actix_web::test]
 async fn the_managed_path_starts_and_stops_a_private_postgresql() {
     if ManagedCluster::binaries().is_none() {
-        eprintln!("SKIPPED: no PostgreSQL binaries installed; the private-cluster path was not exercised");
+        eprintln!(
+            "SKIPPED: no PostgreSQL binaries installed; the private-cluster path was not exercised"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -175,13 +257,24 @@ async fn the_managed_path_starts_and_stops_a_private_postgresql() {
         .args(["--data-dir", data_dir.to_str().unwrap()]);
     let mut served = Served::start(cmd, Duration::from_secs(120)).await;
     let pid_file = data_dir.join("postgres/postmaster.pid");
-    assert!(pid_file.exists(), "private PostgreSQL not running; log:\n{}", served.log());
-    let res = awc::Client::default().get(served.url("/readyz")).send().await.unwrap();
+    assert!(
+        pid_file.exists(),
+        "private PostgreSQL not running; log:\n{}",
+        served.log()
+    );
+    let res = awc::Client::default()
+        .get(served.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "log:\n{}", served.log());
 
     served.signal("TERM");
     let exit = served.wait(Duration::from_secs(60)).await;
     assert!(exit.success(), "log:\n{}", served.log());
-    assert!(!pid_file.exists(), "private PostgreSQL still running after shutdown");
+    assert!(
+        !pid_file.exists(),
+        "private PostgreSQL still running after shutdown"
+    );
     assert!(served.log().contains("stopped private PostgreSQL"));
 }

@@ -29,12 +29,24 @@ async fn starting_against_a_fresh_database_creates_the_schema() {
     let db = empty_database().await;
     assert!(tables(&mut db.connect().await).await.is_empty());
 
-    let app = TestApp::start(db.clone(), &test_config(&db.url())).await.unwrap();
+    let app = TestApp::start(db.clone(), &test_config(&db.url()))
+        .await
+        .unwrap();
 
     let mut conn = db.connect().await;
     let found = tables(&mut conn).await;
-    for table in ["tenants", "applications", "clients", "signing_keys", "users", "user_apps"] {
-        assert!(found.contains(table), "table {table} missing; have {found:?}");
+    for table in [
+        "tenants",
+        "applications",
+        "clients",
+        "signing_keys",
+        "users",
+        "user_apps",
+    ] {
+        assert!(
+            found.contains(table),
+            "table {table} missing; have {found:?}"
+        );
     }
     assert_eq!(history(&mut conn).await.last(), Some(&binary_version()));
     let ready = app.get("/readyz").await;
@@ -48,7 +60,11 @@ async fn a_second_migrate_is_a_no_op() {
     let first = idstore_store::migrate(&db.options).await.unwrap();
     assert!(!first.applied.is_empty());
     let second = idstore_store::migrate(&db.options).await.unwrap();
-    assert!(second.applied.is_empty(), "second run applied {:?}", second.applied);
+    assert!(
+        second.applied.is_empty(),
+        "second run applied {:?}",
+        second.applied
+    );
     let versions = history(&mut db.connect().await).await;
     assert_eq!(versions.len(), first.applied.len());
 }
@@ -56,7 +72,10 @@ async fn a_second_migrate_is_a_no_op() {
 #[actix_web::test]
 async fn two_concurrent_migrations_both_succeed_and_apply_the_schema_once() {
     let db = empty_database().await;
-    let (a, b) = tokio::join!(idstore_store::migrate(&db.options), idstore_store::migrate(&db.options));
+    let (a, b) = tokio::join!(
+        idstore_store::migrate(&db.options),
+        idstore_store::migrate(&db.options)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(
         a.applied.is_empty() != b.applied.is_empty(),
@@ -64,7 +83,11 @@ async fn two_concurrent_migrations_both_succeed_and_apply_the_schema_once() {
     );
     let versions = history(&mut db.connect().await).await;
     let distinct: BTreeSet<_> = versions.iter().collect();
-    assert_eq!(distinct.len(), versions.len(), "a migration was recorded twice: {versions:?}");
+    assert_eq!(
+        distinct.len(),
+        versions.len(),
+        "a migration was recorded twice: {versions:?}"
+    );
 }
 
 #[actix_web::test]
@@ -84,7 +107,10 @@ async fn every_primary_key_starts_with_tenant_id() {
     .unwrap();
     assert!(rows.len() >= 6, "expected the V1 tables, found {rows:?}");
     for (table, first) in rows {
-        assert_eq!(first, "tenant_id", "primary key of {table} starts with {first}");
+        assert_eq!(
+            first, "tenant_id",
+            "primary key of {table} starts with {first}"
+        );
     }
 }
 
@@ -104,11 +130,20 @@ async fn a_database_newer_than_the_binary_is_refused_with_a_clear_error() {
     let db = fresh_database().await;
     pretend_newer_binary_migrated(&db).await;
 
-    let migrating = TestApp::start(db.clone(), &test_config(&db.url())).await.err().unwrap();
-    assert!(migrating.contains("newer than this idstore binary"), "{migrating}");
+    let migrating = TestApp::start(db.clone(), &test_config(&db.url()))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        migrating.contains("newer than this idstore binary"),
+        "{migrating}"
+    );
 
     let mut config = test_config(&db.url());
     config.migrate = false;
     let not_migrating = TestApp::start(db.clone(), &config).await.err().unwrap();
-    assert!(not_migrating.contains("newer than this idstore binary"), "{not_migrating}");
+    assert!(
+        not_migrating.contains("newer than this idstore binary"),
+        "{not_migrating}"
+    );
 }
