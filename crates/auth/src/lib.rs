@@ -1,1 +1,13 @@
+//! Who is calling and what they may do: principals, permissions, access
+//! tokens (EdDSA JWTs), signing keys and their encryption at rest, client
+//! secrets. Pure logic: storage comes in through [`token::KeySource`].
 
+pub mod keys;
+pub mod permission;
+pub mod principal;
+pub mod secret;
+pub mod token;
+
+pub use permission::{Grant, Policy};
+pub use principal::{Principal, TokenKind};
+pub use token::{AuthError, Claims, KeyCache, KeySource, TokenSettings, Verifier};

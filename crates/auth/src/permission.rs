@@ -1,0 +1,96 @@
+//! Permissions as the specs name them, and policies: the any-of lists of
+//! grants an operation accepts.
+//!
+//! Tenant permissions (`users:list`, `apps:read`, ...) reach the whole
+//! tenant. `[appId]:x` is permission `x` on the caller's own application:
+//! a token carries it as `<its app id>:x`.
+
+/// Every tenant-wide permission a management (admin) client holds.
+pub const TENANT_PERMISSIONS: &[&str] = &[
+    "users:list", "users:read", "users:create", "users:edit", "users:delete",
+    "apps:list", "apps:read", "apps:create", "apps:edit", "apps:delete",
+    "groups:list", "groups:read", "groups:create", "groups:edit", "groups:delete",
+    "roles:list", "roles:read", "roles:create", "roles:edit", "roles:delete",
+    "organizations:list", "organizations:read", "organizations:create", "organizations:edit",
+    "organizations:delete",
+    "orgs:list", "orgs:read", "orgs:create", "orgs:edit", "orgs:delete",
+    "authenticators:create", "authenticators:edit",
+];
+
+/// The actions an application's own client holds on that application.
+pub const APP_ACTIONS: &[&str] = &["list", "read", "create", "edit", "delete"];
+
+/// One way to satisfy a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// A tenant-wide permission, e.g. `users:list`.
+    Tenant(&'static str),
+    /// `[appId]:action`: the action on the caller's own application.
+    OwnApp(&'static str),
+}
+
+impl Grant {
+    /// Parses the spec's notation: `[appId]:list` or `users:list`.
+    pub const fn parse(s: &'static str) -> Grant {
+        let b = s.as_bytes();
+        if b.len() > 8
+            && b[0] == b'['
+            && b[1] == b'a'
+            && b[2] == b'p'
+            && b[3] == b'p'
+            && b[4] == b'I'
+            && b[5] == b'd'
+            && b[6] == b']'
+            && b[7] == b':'
+        {
+            let (_, action) = s.split_at(8);
+            Grant::OwnApp(action)
+        } else {
+            Grant::Tenant(s)
+        }
+    }
+}
+
+/// What an operation requires. Implemented by zero-sized marker types so
+/// that the requirement is part of the handler's signature.
+pub trait Policy: 'static {
+    /// Any one of these suffices.
+    const ANY_OF: &'static [Grant];
+    /// Name used in logs and the permission matrix.
+    const NAME: &'static str;
+}
+
+/// Declares a policy type: `policy!(UsersList = "users:list", "apps:list", "[appId]:list");`
+#[macro_export]
+macro_rules! policy {
+    ($(#[$doc:meta])* $name:ident = $($perm:literal),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+        impl $crate::permission::Policy for $name {
+            const ANY_OF: &'static [$crate::permission::Grant] =
+                &[$($crate::permission::Grant::parse($perm)),+];
+            const NAME: &'static str = stringify!($name);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_notation_parses_into_grants() {
+        assert_eq!(Grant::parse("[appId]:list"), Grant::OwnApp("list"));
+        assert_eq!(Grant::parse("users:list"), Grant::Tenant("users:list"));
+        assert_eq!(Grant::parse("[appId]"), Grant::Tenant("[appId]"));
+    }
+
+    policy!(Sample = "users:list", "[appId]:list");
+
+    #[test]
+    fn the_policy_macro_keeps_the_spec_order() {
+        assert_eq!(Sample::ANY_OF, &[Grant::Tenant("users:list"), Grant::OwnApp("list")]);
+        assert_eq!(Sample::NAME, "Sample");
+    }
+}

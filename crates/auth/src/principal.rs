@@ -1,0 +1,155 @@
+//! The caller, as proven by a verified access token.
+
+use std::collections::BTreeSet;
+
+use crate::permission::{APP_ACTIONS, Grant, Policy, TENANT_PERMISSIONS};
+use crate::token::Claims;
+
+/// The four token kinds of the specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A management application's client: the whole tenant.
+    Admin,
+    /// An application's client: that application.
+    Client,
+    /// An end user after login: `/users/me/*`.
+    User,
+    /// A user or client confined to its organization(s).
+    OrgAdmin,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 4] = [Self::Admin, Self::Client, Self::User, Self::OrgAdmin];
+}
+
+/// Where a granted operation may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every application of the tenant.
+    Tenant,
+    /// Only data of this application.
+    App(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub kind: TokenKind,
+    pub tenant_id: String,
+    pub app_id: String,
+    pub client_id: String,
+    /// `sub`: the client id for client tokens, the user id for user tokens.
+    pub subject: String,
+    pub org_id: Option<String>,
+    pub roles: Vec<String>,
+    permissions: BTreeSet<String>,
+}
+
+impl Principal {
+    /// The principal a verified token proves, keeping only the permissions
+    /// its kind may ever hold, whatever the token says: a client token can
+    /// never reach the tenant, a user token holds no management permission.
+    pub fn from_claims(claims: Claims) -> Self {
+        let ceiling = Self::ceiling(claims.kind, &claims.app_id);
+        let permissions = claims
+            .scope
+            .split_ascii_whitespace()
+            .filter(|p| ceiling.contains(*p))
+            .map(str::to_owned)
+            .collect();
+        Self {
+            kind: claims.kind,
+            tenant_id: claims.tid,
+            app_id: claims.app_id,
+            client_id: claims.client_id,
+            subject: claims.sub,
+            org_id: claims.org_id,
+            roles: claims.roles,
+            permissions,
+        }
+    }
+
+    /// The permissions a token of `kind` for `app_id` is issued with.
+    pub fn ceiling(kind: TokenKind, app_id: &str) -> BTreeSet<String> {
+        match kind {
+            TokenKind::Admin => TENANT_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+            TokenKind::Client => APP_ACTIONS.iter().map(|a| format!("{app_id}:{a}")).collect(),
+            TokenKind::User | TokenKind::OrgAdmin => BTreeSet::new(),
+        }
+    }
+
+    /// The `scope` claim for a fresh token of this kind.
+    pub fn scope_for(kind: TokenKind, app_id: &str) -> String {
+        Self::ceiling(kind, app_id).into_iter().collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// The first grant of `P` this principal holds, and the reach it gives.
+    pub fn authorize<P: Policy>(&self) -> Option<Reach> {
+        P::ANY_OF.iter().find_map(|grant| match grant {
+            Grant::Tenant(p) if self.has(p) => Some(Reach::Tenant),
+            Grant::OwnApp(action) if self.has(&format!("{}:{action}", self.app_id)) => {
+                Some(Reach::App(self.app_id.clone()))
+            }
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy;
+
+    policy!(UsersList = "users:list", "apps:list", "[appId]:list");
+    policy!(UsersDelete = "users:delete");
+
+    fn principal(kind: TokenKind, scope: &str) -> Principal {
+        Principal::from_claims(Claims {
+            iss: "https://idstore.test".into(),
+            sub: "c1".into(),
+            aud: "https://idstore.test".into(),
+            iat: 0,
+            exp: 0,
+            nbf: None,
+            jti: "j".into(),
+            tid: "t1".into(),
+            app_id: "app1".into(),
+            client_id: "c1".into(),
+            roles: vec![],
+            scope: scope.into(),
+            org_id: None,
+            kind,
+        })
+    }
+
+    #[test]
+    fn an_admin_reaches_the_tenant() {
+        let p = principal(TokenKind::Admin, &Principal::scope_for(TokenKind::Admin, "app1"));
+        assert_eq!(p.authorize::<UsersList>(), Some(Reach::Tenant));
+        assert_eq!(p.authorize::<UsersDelete>(), Some(Reach::Tenant));
+    }
+
+    #[test]
+    fn a_client_reaches_only_its_own_app() {
+        let p = principal(TokenKind::Client, &Principal::scope_for(TokenKind::Client, "app1"));
+        assert_eq!(p.authorize::<UsersList>(), Some(Reach::App("app1".into())));
+        assert_eq!(p.authorize::<UsersDelete>(), None);
+    }
+
+    #[test]
+    fn a_client_token_claiming_tenant_permissions_gets_none_of_them() {
+        let p = principal(TokenKind::Client, "users:list users:delete app2:list");
+        assert_eq!(p.authorize::<UsersList>(), None);
+        assert_eq!(p.authorize::<UsersDelete>(), None);
+    }
+
+    #[test]
+    fn user_tokens_hold_no_management_permission() {
+        let p = principal(TokenKind::User, &Principal::scope_for(TokenKind::Admin, "app1"));
+        assert_eq!(p.authorize::<UsersList>(), None);
+    }
+}

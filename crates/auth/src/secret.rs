@@ -1,0 +1,101 @@
+//! Client secrets: generated with 256 bits of entropy, shown once, stored
+//! as argon2id PHC strings, verified off the async runtime on a pool
+//! bounded to the CPU count.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::Semaphore;
+
+use crate::keys::{KeyError, random_bytes};
+
+/// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A fresh random token of `bytes` bytes, base64url.
+pub fn random_token(bytes: usize) -> Result<String, KeyError> {
+    let mut buf = vec![0u8; bytes];
+    random_bytes(&mut buf)?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+pub fn generate_client_id() -> Result<String, KeyError> {
+    random_token(18)
+}
+
+pub fn generate_client_secret() -> Result<String, KeyError> {
+    random_token(32)
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    argon2().hash_password(secret.as_bytes()).expect("argon2 hashing").to_string()
+}
+
+/// Constant-time by construction (argon2 compares digests in constant time).
+pub fn verify_secret(phc: &str, candidate: &str) -> bool {
+    argon2().verify_password(candidate.as_bytes(), phc).is_ok()
+}
+
+/// A hash to verify against when the client does not exist, so that an
+/// unknown client id costs the same time as a wrong secret.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_secret("idstore-dummy-secret-for-timing"))
+}
+
+/// Runs argon2 on the blocking pool, at most `permits` at a time, so a
+/// burst of authentications cannot starve the async workers.
+#[derive(Clone)]
+pub struct HashPool {
+    permits: Arc<Semaphore>,
+}
+
+impl HashPool {
+    pub fn new(permits: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(permits.max(1))) }
+    }
+
+    pub fn sized_to_cpus() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
+    }
+
+    pub async fn verify(&self, phc: String, candidate: String) -> bool {
+        let _permit = self.permits.acquire().await.expect("hash pool closed");
+        tokio::task::spawn_blocking(move || verify_secret(&phc, &candidate))
+            .await
+            .unwrap_or(false)
+    }
+
+    pub async fn hash(&self, secret: String) -> String {
+        let _permit = self.permits.acquire().await.expect("hash pool closed");
+        tokio::task::spawn_blocking(move || hash_secret(&secret)).await.expect("argon2 task panicked")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_verifies_against_its_hash_only() {
+        let secret = generate_client_secret().unwrap();
+        assert_eq!(secret.len(), 43);
+        let phc = hash_secret(&secret);
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(!phc.contains(&secret));
+        assert!(verify_secret(&phc, &secret));
+        assert!(!verify_secret(&phc, "wrong"));
+        assert!(!verify_secret("not a phc string", &secret));
+    }
+
+    #[test]
+    fn generated_identifiers_are_distinct() {
+        assert_ne!(generate_client_id().unwrap(), generate_client_id().unwrap());
+    }
+}

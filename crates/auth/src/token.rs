@@ -1,0 +1,415 @@
+//! Access tokens: EdDSA JWTs with a `kid`, `typ: at+jwt`.
+//!
+//! Verification pins everything the token could lie about: the algorithm
+//! (never the token's own `alg`), the type, the key (by `kid`, from keys we
+//! published), issuer, audience, expiry and not-before, and the tenant the
+//! key belongs to. Known keys are cached; an unknown `kid` triggers at most
+//! one reload per `min_refresh_interval`, so random kids cannot storm the
+//! database.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::principal::{Principal, TokenKind};
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// The claims idstore issues and accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub jti: String,
+    /// Tenant.
+    pub tid: String,
+    pub app_id: String,
+    pub client_id: String,
+    pub roles: Vec<String>,
+    /// Space-separated permissions.
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// Which of the specs' token kinds this is.
+    pub kind: TokenKind,
+}
+
+/// What every token is checked against.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    /// This API's identifier: tokens must name it in `aud`.
+    pub audience: String,
+    pub lifetime: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("token algorithm {0} is not accepted")]
+    Algorithm(String),
+    #[error("token type is not at+jwt")]
+    Type,
+    #[error("token signed by an unknown or retired key")]
+    UnknownKey,
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("token key belongs to another tenant")]
+    TenantMismatch,
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+/// Signs `claims` with a PKCS#8 Ed25519 key.
+pub fn sign(claims: &Claims, kid: &str, private_pkcs8: &[u8]) -> Result<String, AuthError> {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(TOKEN_TYPE.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(private_pkcs8))
+        .map_err(|e| AuthError::Signing(e.to_string()))
+}
+
+/// A public key as stored.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub kid: String,
+    pub tenant_id: String,
+    pub public_key: Vec<u8>,
+    /// Unix time after which no token it signed can still be valid
+    /// (retirement + token lifetime); `None` while it signs.
+    pub usable_until: Option<i64>,
+}
+
+pub type LoadFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<PublicKey>, String>> + Send + 'a>>;
+
+/// Where verification keys come from (the database, in production).
+pub trait KeySource: Send + Sync {
+    /// Every key that may still verify a token.
+    fn load(&self) -> LoadFuture<'_>;
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    tenant_id: String,
+    decoding: DecodingKey,
+    usable_until: Option<i64>,
+}
+
+struct Loaded {
+    keys: HashMap<String, CachedKey>,
+    at: Option<Instant>,
+}
+
+/// Verification keys by kid, reloaded when an unknown kid appears (at most
+/// once per `min_refresh_interval`) and when older than `max_age`.
+pub struct KeyCache {
+    source: Arc<dyn KeySource>,
+    loaded: RwLock<Loaded>,
+    reload: tokio::sync::Mutex<()>,
+    min_refresh_interval: Duration,
+    max_age: Duration,
+}
+
+impl KeyCache {
+    pub fn new(source: Arc<dyn KeySource>, min_refresh_interval: Duration, max_age: Duration) -> Self {
+        Self {
+            source,
+            loaded: RwLock::new(Loaded { keys: HashMap::new(), at: None }),
+            reload: tokio::sync::Mutex::new(()),
+            min_refresh_interval,
+            max_age,
+        }
+    }
+
+    fn lookup(&self, kid: &str) -> (Option<CachedKey>, Option<Instant>) {
+        let loaded = self.loaded.read().expect("key cache poisoned");
+        (loaded.keys.get(kid).cloned(), loaded.at)
+    }
+
+    async fn get(&self, kid: &str) -> Option<CachedKey> {
+        let (found, at) = self.lookup(kid);
+        let age = at.map(|t| t.elapsed());
+        let needs_reload = match (&found, age) {
+            (_, None) => true,
+            (Some(_), Some(age)) => age > self.max_age,
+            (None, Some(age)) => age >= self.min_refresh_interval,
+        };
+        if !needs_reload {
+            return found;
+        }
+        self.reload(at).await;
+        self.lookup(kid).0
+    }
+
+    /// Reloads unless another caller did since `seen`.
+    async fn reload(&self, seen: Option<Instant>) {
+        let _one_at_a_time = self.reload.lock().await;
+        if self.loaded.read().expect("key cache poisoned").at != seen {
+            return;
+        }
+        match self.source.load().await {
+            Ok(keys) => {
+                let keys = keys
+                    .into_iter()
+                    .map(|k| {
+                        let cached = CachedKey {
+                            tenant_id: k.tenant_id,
+                            decoding: DecodingKey::from_ed_der(&k.public_key),
+                            usable_until: k.usable_until,
+                        };
+                        (k.kid, cached)
+                    })
+                    .collect();
+                *self.loaded.write().expect("key cache poisoned") =
+                    Loaded { keys, at: Some(Instant::now()) };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload token verification keys");
+                // Count the failed attempt too, so a broken database is not hammered.
+                self.loaded.write().expect("key cache poisoned").at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+pub struct Verifier {
+    settings: TokenSettings,
+    keys: KeyCache,
+}
+
+impl Verifier {
+    pub fn new(settings: TokenSettings, keys: KeyCache) -> Self {
+        Self { settings, keys }
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
+        }
+        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(TOKEN_TYPE)) {
+            return Err(AuthError::Type);
+        }
+        let kid = header.kid.ok_or(AuthError::UnknownKey)?;
+        let key = self.keys.get(&kid).await.ok_or(AuthError::UnknownKey)?;
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        if key.usable_until.is_some_and(|until| now > until + self.settings.leeway as i64) {
+            return Err(AuthError::UnknownKey);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation())
+            .map_err(|e| AuthError::Invalid(e.to_string()))?
+            .claims;
+        if claims.tid != key.tenant_id {
+            return Err(AuthError::TenantMismatch);
+        }
+        Ok(Principal::from_claims(claims))
+    }
+
+    fn validation(&self) -> Validation {
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_issuer(&[&self.settings.issuer]);
+        v.set_audience(&[&self.settings.audience]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        v.leeway = self.settings.leeway;
+        v.validate_nbf = true;
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::keys::KeyPair;
+
+    struct Counting {
+        keys: Vec<PublicKey>,
+        loads: AtomicUsize,
+    }
+
+    impl KeySource for Counting {
+        fn load(&self) -> LoadFuture<'_> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            let keys = self.keys.clone();
+            Box::pin(async move { Ok(keys) })
+        }
+    }
+
+    const ISS: &str = "https://idstore.test";
+
+    fn settings() -> TokenSettings {
+        TokenSettings { issuer: ISS.into(), audience: ISS.into(), lifetime: Duration::from_secs(3600), leeway: 30 }
+    }
+
+    fn claims(tid: &str) -> Claims {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        Claims {
+            iss: ISS.into(),
+            sub: "c1".into(),
+            aud: ISS.into(),
+            iat: now,
+            exp: now + 3600,
+            nbf: None,
+            jti: "j1".into(),
+            tid: tid.into(),
+            app_id: "a1".into(),
+            client_id: "c1".into(),
+            roles: vec![],
+            scope: Principal::scope_for(TokenKind::Admin, "a1"),
+            org_id: None,
+            kind: TokenKind::Admin,
+        }
+    }
+
+    fn setup(usable_until: Option<i64>) -> (KeyPair, Arc<Counting>, Verifier) {
+        let pair = KeyPair::generate().unwrap();
+        let source = Arc::new(Counting {
+            keys: vec![PublicKey {
+                kid: pair.kid.clone(),
+                tenant_id: "t1".into(),
+                public_key: pair.public_key.to_vec(),
+                usable_until,
+            }],
+            loads: AtomicUsize::new(0),
+        });
+        let cache = KeyCache::new(source.clone(), Duration::from_secs(60), Duration::from_secs(600));
+        (pair, source, Verifier::new(settings(), cache))
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_token_we_signed_verifies_into_its_principal() {
+        let (pair, _, verifier) = setup(None);
+        let token = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
+        let p = verifier.verify(&token).await.unwrap();
+        assert_eq!((p.kind, p.tenant_id.as_str(), p.client_id.as_str()), (TokenKind::Admin, "t1", "c1"));
+        assert!(p.has("users:list"));
+    }
+
+    #[tokio::test]
+    async fn alg_none_is_refused() {
+        let (pair, _, verifier) = setup(None);
+        let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": pair.kid});
+        let token = format!("{}.{}.", b64(&header), b64(&serde_json::to_value(claims("t1")).unwrap()));
+        assert!(verifier.verify(&token).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn hs256_signed_with_the_public_key_is_refused() {
+        let (pair, _, verifier) = setup(None);
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(pair.kid.clone());
+        header.typ = Some(TOKEN_TYPE.into());
+        let forged =
+            jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_secret(&pair.public_key)).unwrap();
+        assert_eq!(verifier.verify(&forged).await.unwrap_err(), AuthError::Algorithm("HS256".into()));
+    }
+
+    #[tokio::test]
+    async fn a_tampered_payload_is_refused() {
+        let (pair, _, verifier) = setup(None);
+        let token = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut c = claims("t1");
+        c.kind = TokenKind::Admin;
+        c.tid = "t2".into();
+        parts[1] = b64(&serde_json::to_value(c).unwrap());
+        assert!(matches!(verifier.verify(&parts.join(".")).await, Err(AuthError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn wrong_issuer_audience_type_expiry_and_nbf_are_refused() {
+        let (pair, _, verifier) = setup(None);
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let cases: Vec<(&str, Box<dyn Fn(&mut Claims)>)> = vec![
+            ("issuer", Box::new(|c| c.iss = "https://evil.test".into())),
+            ("audience", Box::new(|c| c.aud = "https://other-api.test".into())),
+            ("expired", Box::new(move |c| c.exp = now - 120)),
+            ("nbf", Box::new(move |c| c.nbf = Some(now + 600))),
+        ];
+        for (what, mutate) in cases {
+            let mut c = claims("t1");
+            mutate(&mut c);
+            let token = sign(&c, &pair.kid, &pair.private_pkcs8).unwrap();
+            assert!(matches!(verifier.verify(&token).await, Err(AuthError::Invalid(_))), "{what} accepted");
+        }
+        let mut c = claims("t1");
+        c.exp = now - 10; // within the leeway
+        let token = sign(&c, &pair.kid, &pair.private_pkcs8).unwrap();
+        assert!(verifier.verify(&token).await.is_ok(), "small clock skew tolerated");
+
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(pair.kid.clone());
+        header.typ = Some("JWT".into());
+        let id_token_like =
+            jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_ed_der(&pair.private_pkcs8)).unwrap();
+        assert_eq!(verifier.verify(&id_token_like).await.unwrap_err(), AuthError::Type);
+    }
+
+    #[tokio::test]
+    async fn a_key_of_another_tenant_cannot_vouch_for_this_one() {
+        let (pair, _, verifier) = setup(None);
+        let token = sign(&claims("t2"), &pair.kid, &pair.private_pkcs8).unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::TenantMismatch);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_retired_keys_are_refused() {
+        let (pair, _, verifier) = setup(None);
+        let stranger = KeyPair::generate().unwrap();
+        let token = sign(&claims("t1"), &stranger.kid, &stranger.private_pkcs8).unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+        // Our kid, someone else's key: the signature fails.
+        let token = sign(&claims("t1"), &pair.kid, &stranger.private_pkcs8).unwrap();
+        assert!(matches!(verifier.verify(&token).await, Err(AuthError::Invalid(_))));
+
+        let long_ago = jsonwebtoken::get_current_timestamp() as i64 - 7200;
+        let (old, _, verifier) = setup(Some(long_ago));
+        let token = sign(&claims("t1"), &old.kid, &old.private_pkcs8).unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_random_kids_reloads_the_keys_at_most_once_per_interval() {
+        let (pair, source, verifier) = setup(None);
+        let good = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
+        verifier.verify(&good).await.unwrap();
+        assert_eq!(source.loads.load(Ordering::SeqCst), 1);
+        for i in 0..1000 {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(format!("random-{i}"));
+            header.typ = Some(TOKEN_TYPE.into());
+            let token = jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_ed_der(&pair.private_pkcs8))
+                .unwrap();
+            assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+        }
+        assert_eq!(source.loads.load(Ordering::SeqCst), 1, "random kids must not reach the key source");
+        verifier.verify(&good).await.unwrap();
+    }
+}
