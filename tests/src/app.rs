@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 
 use actix_web::http::{Method, StatusCode, header::HeaderMap};
+use base64::Engine;
+use idstore_auth::keys::Kek;
 use idstore_server::{Application, Config};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -13,6 +16,9 @@ use crate::db::{self, TestDb};
 pub struct TestApp {
     pub address: SocketAddr,
     pub db: TestDb,
+    /// The admin client bootstrap created, from the configuration.
+    pub admin: ClientCredentials,
+    pub kek: Kek,
     client: awc::Client,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), String>>>,
@@ -56,6 +62,19 @@ impl TestApp {
 
     /// Starts the application exactly as `idstore serve` does.
     pub async fn start(db: TestDb, config: &Config) -> Result<Self, String> {
+        let admin = ClientCredentials {
+            client_id: config.bootstrap_client_id.clone().unwrap_or_default(),
+            client_secret: config
+                .bootstrap_client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .unwrap_or_default(),
+        };
+        let kek = config
+            .key_encryption_key
+            .as_ref()
+            .map(|k| Kek::from_base64(k.expose_secret()).expect("test KEK"))
+            .expect("test configurations carry a KEK");
         let app = Application::build(config)
             .await
             .map_err(|e| format!("{e:#}"))?;
@@ -71,6 +90,8 @@ impl TestApp {
         Ok(Self {
             address,
             db,
+            admin,
+            kek,
             client: awc::Client::builder().disable_redirects().finish(),
             shutdown: Some(tx),
             serving: Some(serving),
@@ -99,6 +120,65 @@ impl TestApp {
     /// Sends `req` with a raw body.
     pub async fn send(&self, req: awc::ClientRequest, body: Option<Vec<u8>>) -> TestResponse {
         send(req, body).await
+    }
+
+    /// Sends a form-encoded token request.
+    pub async fn token_request(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> TestResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let mut req = self
+            .request(Method::POST, "/oidc/token")
+            .content_type("application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            req = req.insert_header(("authorization", format!("Basic {encoded}")));
+        }
+        send(req, Some(body.into_bytes())).await
+    }
+
+    /// An access token for `client` (client_credentials, secret in the body).
+    pub async fn token_for(&self, client: &ClientCredentials) -> String {
+        let res = self
+            .token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &client.client_id),
+                    ("client_secret", &client.client_secret),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 200, "token request failed: {}", res.text);
+        res.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_for(&self.admin).await
+    }
+
+    /// `method path` with a bearer token and an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> TestResponse {
+        let mut req = self.request(method, path);
+        if let Some(t) = token {
+            req = req.insert_header(("authorization", format!("Bearer {t}")));
+        }
+        match body {
+            Some(b) => send(req.content_type("application/json"), Some(b.to_string().into_bytes())).await,
+            None => send(req, None).await,
+        }
+    }
+
+    /// Creates an application; returns its id and default client.
+    pub async fn create_app(&self, admin_token: &str, name: &str) -> (String, ClientCredentials) {
+        let res = self
+            .call(Method::POST, "/v1/applications", Some(admin_token), Some(&serde_json::json!({ "name": name })))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        let r = &res.json()["result"];
+        let client = ClientCredentials {
+            client_id: r["client_id"].as_str().unwrap().to_owned(),
+            client_secret: r["client_secret"].as_str().unwrap().to_owned(),
+        };
+        (r["app_id"].as_str().unwrap().to_owned(), client)
     }
 
     /// Graceful shutdown, as on SIGTERM; returns what `run_until` returned.
@@ -131,11 +211,27 @@ async fn send(req: awc::ClientRequest, body: Option<Vec<u8>>) -> TestResponse {
     }
 }
 
-/// Settings for an in-process test application.
+/// A client's id and secret.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A fresh key-encryption key, base64.
+pub fn random_kek() -> String {
+    Kek::generate().unwrap().to_base64().to_string()
+}
+
+/// Settings for an in-process test application: its own KEK and a fixed
+/// admin client, as a deployment would configure them.
 pub fn test_config(database_url: &str) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned().into()),
+        key_encryption_key: Some(random_kek().into()),
+        bootstrap_client_id: Some(format!("admin-{}", idstore_domain::id::new_id())),
+        bootstrap_client_secret: Some(idstore_auth::secret::generate_client_secret().unwrap().into()),
         workers: 1,
         max_connections: 4,
         shutdown_timeout: 5,

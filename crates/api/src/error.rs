@@ -83,6 +83,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        let mut builder = HttpResponse::build(status);
+        if let Self::Unauthorized(_) = self {
+            builder.insert_header(("www-authenticate", "Bearer"));
+        }
         let code = status.as_u16();
         let body = match self {
             Self::BadRequest(messages) => json!({ "message": messages, "error_code": code }),
@@ -94,7 +98,65 @@ impl ResponseError for ApiError {
             }
             other => json!({ "message": other.public_message(), "error_code": code }),
         };
-        HttpResponse::build(status).json(body)
+        builder.json(body)
+    }
+}
+
+/// Errors of the token endpoint, in RFC 6749 §5.2's shape:
+/// `{"error": "...", "error_description": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    /// Too many failed authentications for this client in the window.
+    #[error("throttled, retry after {retry_after} s")]
+    Throttled { retry_after: i64 },
+    #[error("server_error: {0}")]
+    Server(String),
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) | Self::UnsupportedGrantType(_) | Self::InvalidTarget(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, description) = match self {
+            Self::InvalidRequest(d) => ("invalid_request", d.clone()),
+            Self::InvalidClient(d) => ("invalid_client", d.clone()),
+            Self::UnsupportedGrantType(d) => ("unsupported_grant_type", d.clone()),
+            Self::InvalidTarget(d) => ("invalid_target", d.clone()),
+            Self::Throttled { retry_after } => (
+                "invalid_client",
+                format!("Too many failed authentications for this client; retry in {retry_after} seconds"),
+            ),
+            Self::Server(_) => ("server_error", "Internal server error".to_owned()),
+        };
+        let mut builder = HttpResponse::build(self.status_code());
+        builder.insert_header(("cache-control", "no-store"));
+        match self {
+            Self::InvalidClient(_) => {
+                builder.insert_header(("www-authenticate", "Basic realm=\"idstore\""));
+            }
+            Self::Throttled { retry_after } => {
+                builder.insert_header(("retry-after", retry_after.to_string()));
+            }
+            _ => {}
+        }
+        builder.json(json!({ "error": error, "error_description": description }))
     }
 }
 

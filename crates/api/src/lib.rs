@@ -2,9 +2,12 @@
 //! spelled exactly as the specs spell them, and the mapping of every error to
 //! the specs' error shapes. Handlers hold no SQL.
 
+pub mod applications;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod oidc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -17,6 +20,7 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: idstore_store::PgPool,
+    pub auth: std::sync::Arc<auth::AuthContext>,
 }
 
 /// Limits applied to every request.
@@ -52,6 +56,8 @@ pub fn app(
         .app_data(web::Data::new(state))
         .configure(|cfg| extractor_settings(cfg, settings))
         .configure(health::routes)
+        .configure(oidc::routes)
+        .configure(applications::routes)
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
         .wrap(from_fn(middleware::request_id))
@@ -118,8 +124,16 @@ mod tests {
     async fn call(req: TestRequest) -> (StatusCode, Option<String>, Value) {
         let pool =
             idstore_store::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let settings = idstore_auth::TokenSettings {
+            issuer: "http://idstore.test".into(),
+            audience: "http://idstore.test".into(),
+            lifetime: std::time::Duration::from_secs(3600),
+            leeway: 30,
+        };
+        let kek = idstore_auth::keys::Kek::generate().unwrap();
+        let auth = auth::AuthContext::new(pool.clone(), settings, kek, auth::Throttle::default());
         let app = init_service(
-            app(AppState { pool }, ApiSettings { body_limit: 1024 })
+            app(AppState { pool, auth }, ApiSettings { body_limit: 1024 })
                 .route("/probe", web::post().to(probe))
                 .route("/fail", web::get().to(failing))
                 .route("/fail-plain", web::get().to(failing_plain)),

@@ -29,8 +29,46 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(CommonArgs),
+    /// Create the first tenant, its management application, an admin client and a
+    /// signing key, printing the client credentials once. Does nothing on a database
+    /// that already has a tenant.
+    Bootstrap(BootstrapArgs),
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the version and the database schema version this binary expects.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Give each tenant (or one) a new signing key. Old public keys stay in the JWKS
+    /// until every token they signed has expired.
+    Rotate {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Only this tenant
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// `text` for people, `json` for scripts:
+    /// {"tenant_id","app_id","client_id","client_secret"}
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +103,11 @@ pub struct CommonArgs {
     /// Most pooled PostgreSQL connections per process [env: IDSTORE_MAX_CONNECTIONS] [default: 10]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
+    /// Key-encryption key sealing private signing keys: base64 of 32 bytes; secret
+    /// [env: IDSTORE_KEY_ENCRYPTION_KEY or a file named by IDSTORE_KEY_ENCRYPTION_KEY_FILE]
+    /// [default: a development key generated into --data-dir, with a warning]
+    #[arg(long, value_name = "BASE64", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +132,18 @@ pub struct ServeArgs {
     /// [env: IDSTORE_SHUTDOWN_TIMEOUT] [default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub shutdown_timeout: Option<String>,
+    /// URL clients reach idstore at; token issuer and audience, shared by replicas
+    /// [env: IDSTORE_PUBLIC_URL] [default: http://<listen address>]
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Access token lifetime in seconds [env: IDSTORE_TOKEN_LIFETIME] [default: 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub token_lifetime: Option<String>,
+    /// Do not bootstrap an empty database on start (initial admin client: see
+    /// IDSTORE_BOOTSTRAP_CLIENT_ID and IDSTORE_BOOTSTRAP_CLIENT_SECRET[_FILE])
+    /// [env: IDSTORE_BOOTSTRAP=false] [default: bootstrap]
+    #[arg(long)]
+    pub no_bootstrap: bool,
 }
 
 impl CommonArgs {
@@ -102,6 +157,7 @@ impl CommonArgs {
             ("log_format", &self.log_format),
             ("log_level", &self.log_level),
             ("max_connections", &self.max_connections),
+            ("key_encryption_key", &self.key_encryption_key),
         ];
         push_present(&mut o, &fields);
         o
@@ -116,10 +172,15 @@ impl ServeArgs {
             ("workers", &self.workers),
             ("body_limit", &self.body_limit),
             ("shutdown_timeout", &self.shutdown_timeout),
+            ("public_url", &self.public_url),
+            ("token_lifetime", &self.token_lifetime),
         ];
         push_present(&mut o, &fields);
         if self.no_migrate {
             o.push(("migrate", false.into()));
+        }
+        if self.no_bootstrap {
+            o.push(("bootstrap", false.into()));
         }
         o
     }
@@ -168,6 +229,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(args.config.as_deref(), args.overrides())?;
             runtime()?.block_on(migrate(config))
         }
+        Command::Bootstrap(args) => {
+            let config = load(args.common.config.as_deref(), args.common.overrides())?;
+            runtime()?.block_on(bootstrap(config, args.output))
+        }
+        Command::Keys { command: KeysCommand::Rotate { common, tenant } } => {
+            let config = load(common.config.as_deref(), common.overrides())?;
+            runtime()?.block_on(rotate_keys(config, tenant))
+        }
     }
 }
 
@@ -184,8 +253,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let app = Application::build(&config).await?;
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
@@ -205,6 +275,62 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
             println!("applied V{version}__{name}");
         }
         println!("database schema now at version {}", report.version);
+    }
+    Ok(())
+}
+
+/// Runs `work` against the configured database, migrated, and stops a
+/// private cluster afterwards whatever the outcome.
+async fn with_database<T>(
+    config: &Config,
+    work: impl AsyncFnOnce(&idstore_store::PgPool) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let database = postgres::resolve(config).await?;
+    let result = async {
+        idstore_store::migrate(&database.options).await?;
+        let pool = idstore_store::connect_pool(&database.options, 2);
+        let out = work(&pool).await;
+        pool.close().await;
+        out
+    }
+    .await;
+    if let Some(cluster) = database.managed {
+        cluster.stop().await?;
+    }
+    result
+}
+
+async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
+    let kek = crate::kek::load(&config)?;
+    let admin = crate::startup::configured_admin(&config);
+    let outcome = with_database(&config, async |pool| crate::bootstrap::run(pool, &kek, admin).await).await?;
+    match (outcome, output) {
+        (crate::bootstrap::Outcome::Created { credentials, .. }, OutputFormat::Json) => {
+            println!("{}", serde_json::to_string(&credentials)?);
+        }
+        (crate::bootstrap::Outcome::Created { credentials, .. }, OutputFormat::Text) => {
+            println!("bootstrapped tenant {}", credentials.tenant_id);
+            println!("management app_id: {}", credentials.app_id);
+            println!("admin client_id:     {}", credentials.client_id);
+            println!("admin client_secret: {}", credentials.client_secret);
+            println!("Store the secret now: it is not shown again.");
+        }
+        (crate::bootstrap::Outcome::Existing { tenant_id }, OutputFormat::Json) => {
+            println!("{}", serde_json::json!({ "already_bootstrapped": true, "tenant_id": tenant_id }));
+        }
+        (crate::bootstrap::Outcome::Existing { tenant_id }, OutputFormat::Text) => {
+            println!("already bootstrapped (tenant {tenant_id} exists); nothing changed");
+        }
+    }
+    Ok(())
+}
+
+async fn rotate_keys(config: Config, tenant: Option<String>) -> anyhow::Result<()> {
+    let kek = crate::kek::load(&config)?;
+    let rotated =
+        with_database(&config, async |pool| crate::bootstrap::rotate_keys(pool, &kek, tenant.as_deref()).await).await?;
+    for (tenant_id, kid) in rotated {
+        println!("tenant {tenant_id}: new signing key {kid}");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 pub const DEFAULT_CONFIG_FILE: &str = "idstore.toml";
@@ -40,6 +40,20 @@ pub struct Config {
     pub body_limit: usize,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: u64,
+    /// The URL clients reach idstore at: token issuer and audience. Replicas
+    /// behind one load balancer must share it. Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Access token lifetime in seconds.
+    pub token_lifetime: u64,
+    /// Base64 of 32 bytes sealing the private signing keys. Default: a
+    /// development key generated into `data_dir/kek`.
+    pub key_encryption_key: Option<SecretString>,
+    /// Bootstrap an empty database on `serve`.
+    pub bootstrap: bool,
+    /// Fixes the initial admin client's id instead of generating one.
+    pub bootstrap_client_id: Option<String>,
+    /// Fixes the initial admin client's secret instead of generating one.
+    pub bootstrap_client_secret: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -57,6 +71,12 @@ impl Default for Config {
             max_connections: 10,
             body_limit: 256 * 1024,
             shutdown_timeout: 30,
+            public_url: None,
+            token_lifetime: 3600,
+            key_encryption_key: None,
+            bootstrap: true,
+            bootstrap_client_id: None,
+            bootstrap_client_secret: None,
         }
     }
 }
@@ -104,11 +124,17 @@ const ACCEPTS: &[(&str, &str)] = &[
     ("max_connections", "a whole number from 1 upwards"),
     ("body_limit", "a number of bytes from 1024 upwards"),
     ("shutdown_timeout", "a number of seconds"),
+    ("public_url", "an absolute http(s) URL without a trailing slash, e.g. https://id.example.com"),
+    ("token_lifetime", "a number of seconds from 60 to 86400"),
+    ("key_encryption_key", "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`"),
+    ("bootstrap", "true or false"),
+    ("bootstrap_client_id", "1 to 128 characters of A-Z a-z 0-9 . _ | : @ -"),
+    ("bootstrap_client_secret", "at least 16 characters"),
 ];
 
 /// Keys holding secrets: each may also be read from the file named by
 /// `IDSTORE_<KEY>_FILE` (for Docker and Kubernetes secrets).
-const SECRET_KEYS: &[&str] = &["database_url"];
+const SECRET_KEYS: &[&str] = &["database_url", "key_encryption_key", "bootstrap_client_secret"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -240,6 +266,27 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be 1 to 63 characters".into(),
         ));
     }
+    if let Some(url) = &config.public_url
+        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/'))
+    {
+        return Err(invalid("public_url", format!("{url:?} is not accepted")));
+    }
+    if !(60..=86400).contains(&config.token_lifetime) {
+        return Err(invalid("token_lifetime", format!("{} is out of range", config.token_lifetime)));
+    }
+    if let Some(id) = &config.bootstrap_client_id
+        && !idstore_domain::id::is_valid_id(id)
+    {
+        return Err(invalid("bootstrap_client_id", format!("{id:?} is not accepted")));
+    }
+    if config.bootstrap_client_secret.as_ref().is_some_and(|s| s.expose_secret().len() < 16) {
+        return Err(invalid("bootstrap_client_secret", "is too short".into()));
+    }
+    if config.bootstrap_client_secret.is_some() != config.bootstrap_client_id.is_some() {
+        return Err(ConfigError::Other(
+            "set both bootstrap_client_id and bootstrap_client_secret, or neither".into(),
+        ));
+    }
     if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
         return Err(invalid(
             "log_level",
@@ -255,7 +302,6 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
     use figment::Jail;
-    use secrecy::ExposeSecret;
 
     #[test]
     fn defaults_apply_when_nothing_is_configured() {

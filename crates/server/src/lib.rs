@@ -2,8 +2,10 @@
 //! PostgreSQL selection (including a private cluster), start-up and
 //! graceful shutdown.
 
+pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod kek;
 pub mod managed;
 pub mod os_user;
 pub mod postgres;

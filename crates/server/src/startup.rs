@@ -8,10 +8,17 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
+use std::time::Duration;
+
+use idstore_api::auth::{AuthContext, Throttle};
 use idstore_api::{ApiSettings, AppState};
+use idstore_auth::TokenSettings;
+use idstore_auth::keys::Kek;
+use secrecy::ExposeSecret;
 use idstore_store::{PgPool, SchemaState};
 
 use crate::config::Config;
+use crate::{bootstrap, kek};
 use crate::postgres::{self, Database};
 
 pub struct Application {
@@ -38,6 +45,7 @@ impl Application {
         if !config.migrate {
             refuse_newer_schema(&pool).await?;
         }
+        let kek = kek::load(config)?;
 
         let listener = TcpListener::bind(config.listen).with_context(|| {
             format!(
@@ -46,11 +54,16 @@ impl Application {
             )
         })?;
         let address = listener.local_addr()?;
+        if config.bootstrap && config.migrate {
+            bootstrap_on_first_start(&pool, &kek, config).await?;
+        }
+        let settings = token_settings(config, address);
+        let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
         };
-        let state = AppState { pool: pool.clone() };
+        let state = AppState { pool: pool.clone(), auth };
         let settings = ApiSettings {
             body_limit: config.body_limit,
         };
@@ -107,6 +120,43 @@ impl Application {
     }
 }
 
+/// Issuer and audience: the public URL, by default the address we listen on.
+pub fn token_settings(config: &Config, address: SocketAddr) -> TokenSettings {
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    TokenSettings {
+        issuer: public_url.clone(),
+        audience: public_url,
+        lifetime: Duration::from_secs(config.token_lifetime),
+        leeway: 30,
+    }
+}
+
+/// Credentials of the initial admin client from configuration, if fixed there.
+pub fn configured_admin(config: &Config) -> bootstrap::AdminClient {
+    bootstrap::AdminClient {
+        client_id: config.bootstrap_client_id.clone(),
+        client_secret: config.bootstrap_client_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+    }
+}
+
+async fn bootstrap_on_first_start(pool: &PgPool, kek: &Kek, config: &Config) -> anyhow::Result<()> {
+    match bootstrap::run(pool, kek, configured_admin(config)).await? {
+        bootstrap::Outcome::Existing { .. } => {}
+        bootstrap::Outcome::Created { credentials, generated } => {
+            tracing::info!(tenant_id = %credentials.tenant_id, client_id = %credentials.client_id, "bootstrapped an empty database");
+            if generated {
+                // Shown once, on the terminal rather than in the log stream.
+                eprintln!(
+                    "\n  idstore bootstrapped tenant {}\n  admin client_id:     {}\n  admin client_secret: {}\n  \
+                     Store the secret now: it is not shown again.\n",
+                    credentials.tenant_id, credentials.client_id, credentials.client_secret
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A database migrated by a newer idstore may hold data this binary would
 /// misread: refuse to serve it.
 async fn refuse_newer_schema(pool: &PgPool) -> anyhow::Result<()> {
@@ -116,13 +166,17 @@ async fn refuse_newer_schema(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Registers SIGTERM and SIGINT handlers now (so a signal that arrives
+/// during start-up is not fatal), and returns a future that completes on
+/// either.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("cannot install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("cannot install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("received SIGTERM"),
-        _ = int.recv() => tracing::info!("received SIGINT"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("received SIGTERM"),
+            _ = int.recv() => tracing::info!("received SIGINT"),
+        }
+    })
 }

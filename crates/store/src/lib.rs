@@ -2,9 +2,16 @@
 //! schema migrations and (in later modules) one repository per aggregate.
 //! This crate knows SQL and nothing of HTTP.
 
+pub mod applications;
+pub mod clients;
 pub mod database;
+mod error;
 pub mod migrate;
+pub mod roles;
+pub mod signing_keys;
+pub mod tenants;
 
+pub use error::StoreError;
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
 pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
 pub use sqlx::PgPool;

@@ -1,0 +1,147 @@
+//! First start: a tenant, its management application, an admin client and
+//! a signing key. Idempotent: a database that has a tenant is left alone.
+
+use idstore_auth::keys::{Kek, KeyPair};
+use idstore_auth::secret;
+use idstore_domain::id::new_id;
+use idstore_store::applications::{self, NewApplication};
+use idstore_store::clients::{self, NewClient};
+use idstore_store::signing_keys::{self, NewKey};
+use idstore_store::{PgPool, tenants};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+/// An admin client's credentials, shown once.
+#[derive(Serialize)]
+pub struct Credentials {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub enum Outcome {
+    /// A new tenant; `generated` says whether idstore made the secret up
+    /// (and so must show it) or took it from configuration.
+    Created { credentials: Credentials, generated: bool },
+    /// The database already had a tenant; nothing changed.
+    Existing { tenant_id: String },
+}
+
+/// The admin client to create: from configuration, or generated.
+pub struct AdminClient {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+pub async fn run(pool: &PgPool, kek: &Kek, admin: AdminClient) -> anyhow::Result<Outcome> {
+    let generated = admin.client_secret.is_none();
+    let client_id = match admin.client_id {
+        Some(id) => id,
+        None => secret::generate_client_id()?,
+    };
+    let client_secret = match admin.client_secret {
+        Some(s) => s,
+        None => secret::generate_client_secret()?,
+    };
+    let hash = {
+        let s = client_secret.clone();
+        tokio::task::spawn_blocking(move || secret::hash_secret(&s)).await?
+    };
+    let mut tx = pool.begin().await?;
+    tenants::lock_bootstrap(&mut tx).await?;
+    if let Some(existing) = tenants::first(&mut tx).await? {
+        return Ok(Outcome::Existing { tenant_id: existing.tenant_id });
+    }
+    let credentials = provision_tenant(&mut tx, "default", kek, &client_id, &client_secret, &hash).await?;
+    tx.commit().await?;
+    Ok(Outcome::Created { credentials, generated })
+}
+
+/// Creates a tenant with its management application, an admin client
+/// holding `secret_hash`, and a signing key, inside the caller's transaction.
+pub async fn provision_tenant(
+    conn: &mut PgConnection,
+    name: &str,
+    kek: &Kek,
+    client_id: &str,
+    client_secret: &str,
+    secret_hash: &str,
+) -> anyhow::Result<Credentials> {
+    let tenant_id = new_id();
+    let app_id = new_id();
+    tenants::create(conn, &tenant_id, name).await?;
+    applications::create(
+        conn,
+        NewApplication {
+            tenant_id: &tenant_id,
+            app_id: &app_id,
+            name: "Management",
+            description: Some("Mints admin tokens for the whole tenant"),
+            is_management: true,
+        },
+    )
+    .await?;
+    clients::create(
+        conn,
+        NewClient { tenant_id: &tenant_id, app_id: &app_id, client_id, name: "admin", secret_hash },
+    )
+    .await?;
+    add_signing_key(conn, &tenant_id, kek).await?;
+    Ok(Credentials {
+        tenant_id,
+        app_id,
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.to_owned(),
+    })
+}
+
+async fn add_signing_key(conn: &mut PgConnection, tenant_id: &str, kek: &Kek) -> anyhow::Result<()> {
+    let pair = KeyPair::generate()?;
+    let sealed = kek.seal(&pair.kid, &pair.private_pkcs8)?;
+    signing_keys::insert(
+        conn,
+        NewKey { tenant_id, kid: &pair.kid, public_key: &pair.public_key, private_key_sealed: &sealed },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives every tenant (or one) a new signing key; the old public keys stay
+/// published until the tokens they signed have expired. Returns the new kids.
+pub async fn rotate_keys(pool: &PgPool, kek: &Kek, only: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+    let mut rotated = Vec::new();
+    for tenant in tenants::list(pool).await? {
+        if only.is_some_and(|t| t != tenant.tenant_id) {
+            continue;
+        }
+        let pair = KeyPair::generate()?;
+        let sealed = kek.seal(&pair.kid, &pair.private_pkcs8)?;
+        signing_keys::rotate(
+            pool,
+            NewKey {
+                tenant_id: &tenant.tenant_id,
+                kid: &pair.kid,
+                public_key: &pair.public_key,
+                private_key_sealed: &sealed,
+            },
+        )
+        .await?;
+        rotated.push((tenant.tenant_id, pair.kid));
+    }
+    if let Some(t) = only
+        && rotated.is_empty()
+    {
+        anyhow::bail!("no tenant {t:?}; `idstore bootstrap` creates the first one");
+    }
+    Ok(rotated)
+}

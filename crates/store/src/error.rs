@@ -1,0 +1,25 @@
+//! What repositories report, independent of HTTP.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the name says which identifier.
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps unique violations (23505) to [`StoreError::Conflict`] by name.
+    pub fn from_write(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("23505")
+        {
+            let constraint = db.constraint().unwrap_or("unique").to_owned();
+            return Self::Conflict { constraint };
+        }
+        Self::Database(e)
+    }
+}

@@ -1,0 +1,66 @@
+//! Roles an application defines.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Role {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub role_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Json<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewRole<'a> {
+    pub tenant_id: &'a str,
+    pub app_id: &'a str,
+    pub role_id: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub permissions: &'a [String],
+}
+
+pub async fn create(pool: &PgPool, r: NewRole<'_>) -> Result<Role, StoreError> {
+    sqlx::query_as(
+        "INSERT INTO roles (tenant_id, app_id, role_id, name, description, permissions)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at",
+    )
+    .bind(r.tenant_id)
+    .bind(r.app_id)
+    .bind(r.role_id)
+    .bind(r.name)
+    .bind(r.description)
+    .bind(Json(r.permissions))
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::from_write)
+}
+
+pub async fn list(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Vec<Role>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at
+           FROM roles WHERE tenant_id = $1 AND app_id = $2 ORDER BY name",
+    )
+    .bind(tenant_id)
+    .bind(app_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str, role_id: &str) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3")
+        .bind(tenant_id)
+        .bind(app_id)
+        .bind(role_id)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}

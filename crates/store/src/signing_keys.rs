@@ -1,0 +1,83 @@
+//! Token signing keys per tenant. Private keys arrive already sealed: this
+//! module never sees them in the clear.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedKey {
+    pub tenant_id: String,
+    pub kid: String,
+    pub private_key_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublishedKey {
+    pub tenant_id: String,
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+pub struct NewKey<'a> {
+    pub tenant_id: &'a str,
+    pub kid: &'a str,
+    pub public_key: &'a [u8],
+    pub private_key_sealed: &'a [u8],
+}
+
+pub async fn insert(conn: &mut PgConnection, key: NewKey<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (tenant_id, kid, algorithm, public_key, private_key_sealed)
+         VALUES ($1, $2, 'EdDSA', $3, $4)",
+    )
+    .bind(key.tenant_id)
+    .bind(key.kid)
+    .bind(key.public_key)
+    .bind(key.private_key_sealed)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from_write)?;
+    Ok(())
+}
+
+/// The key that signs new tokens for `tenant_id`: the newest unretired one.
+pub async fn active(pool: &PgPool, tenant_id: &str) -> Result<SealedKey, StoreError> {
+    sqlx::query_as(
+        "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
+          WHERE tenant_id = $1 AND retired_at IS NULL
+          ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// Retires the tenant's signing keys and installs `key` as the new one, in
+/// one transaction.
+pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL")
+        .bind(key.tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    insert(&mut tx, key).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every key that may still verify a token: unretired, or retired less
+/// than `lifetime_secs` ago.
+pub async fn published(pool: &PgPool, lifetime_secs: i64) -> Result<Vec<PublishedKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, kid, public_key, retired_at FROM signing_keys
+          WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
+          ORDER BY created_at DESC",
+    )
+    .bind(lifetime_secs as f64)
+    .fetch_all(pool)
+    .await?)
+}
