@@ -123,13 +123,20 @@ impl TestApp {
     }
 
     /// Sends a form-encoded token request.
-    pub async fn token_request(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> TestResponse {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    pub async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> TestResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let mut req = self
             .request(Method::POST, "/oidc/token")
             .content_type("application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             req = req.insert_header(("authorization", format!("Basic {encoded}")));
         }
         send(req, Some(body.into_bytes())).await
@@ -156,13 +163,25 @@ impl TestApp {
     }
 
     /// `method path` with a bearer token and an optional JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> TestResponse {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
         let mut req = self.request(method, path);
         if let Some(t) = token {
             req = req.insert_header(("authorization", format!("Bearer {t}")));
         }
         match body {
-            Some(b) => send(req.content_type("application/json"), Some(b.to_string().into_bytes())).await,
+            Some(b) => {
+                send(
+                    req.content_type("application/json"),
+                    Some(b.to_string().into_bytes()),
+                )
+                .await
+            }
             None => send(req, None).await,
         }
     }
@@ -170,7 +189,12 @@ impl TestApp {
     /// Creates an application; returns its id and default client.
     pub async fn create_app(&self, admin_token: &str, name: &str) -> (String, ClientCredentials) {
         let res = self
-            .call(Method::POST, "/v1/applications", Some(admin_token), Some(&serde_json::json!({ "name": name })))
+            .call(
+                Method::POST,
+                "/v1/applications",
+                Some(admin_token),
+                Some(&serde_json::json!({ "name": name })),
+            )
             .await;
         assert_eq!(res.status, 201, "{}", res.text);
         let r = &res.json()["result"];
@@ -231,7 +255,11 @@ pub fn test_config(database_url: &str) -> Config {
         database_url: Some(database_url.to_owned().into()),
         key_encryption_key: Some(random_kek().into()),
         bootstrap_client_id: Some(format!("admin-{}", idstore_domain::id::new_id())),
-        bootstrap_client_secret: Some(idstore_auth::secret::generate_client_secret().unwrap().into()),
+        bootstrap_client_secret: Some(
+            idstore_auth::secret::generate_client_secret()
+                .unwrap()
+                .into(),
+        ),
         workers: 1,
         max_connections: 4,
         shutdown_timeout: 5,

@@ -7,10 +7,10 @@ use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_auth::secret;
 use idstore_domain::id::{is_valid_id, new_id};
+use idstore_store::StoreError;
 use idstore_store::applications::{self, Application, NewApplication};
 use idstore_store::clients::{self, Client, NewClient};
 use idstore_store::roles::{self, NewRole, Role};
-use idstore_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,16 +27,32 @@ policy!(RolesRead = "roles:read");
 policy!(RolesDelete = "roles:delete");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/applications").post(create_app).get(list_apps))
-        .service(web::resource("/v1/applications/{app_id}").get(get_app).delete(delete_app))
-        .service(web::resource("/v1/applications/{app_id}/clients").post(create_client).get(list_clients))
-        .service(web::resource("/v1/applications/{app_id}/clients/{client_id}").delete(delete_client))
-        .service(
-            web::resource("/v1/admin/applications/{app_id}/clients/{client_id}/rotate-secret")
-                .post(rotate_client_secret),
-        )
-        .service(web::resource("/v1/applications/{app_id}/roles").post(create_role).get(list_roles))
-        .service(web::resource("/v1/applications/{app_id}/roles/{role_id}").delete(delete_role));
+    cfg.service(
+        web::resource("/v1/applications")
+            .post(create_app)
+            .get(list_apps),
+    )
+    .service(
+        web::resource("/v1/applications/{app_id}")
+            .get(get_app)
+            .delete(delete_app),
+    )
+    .service(
+        web::resource("/v1/applications/{app_id}/clients")
+            .post(create_client)
+            .get(list_clients),
+    )
+    .service(web::resource("/v1/applications/{app_id}/clients/{client_id}").delete(delete_client))
+    .service(
+        web::resource("/v1/admin/applications/{app_id}/clients/{client_id}/rotate-secret")
+            .post(rotate_client_secret),
+    )
+    .service(
+        web::resource("/v1/applications/{app_id}/roles")
+            .post(create_role)
+            .get(list_roles),
+    )
+    .service(web::resource("/v1/applications/{app_id}/roles/{role_id}").delete(delete_role));
 }
 
 fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -79,7 +95,9 @@ fn role_json(r: &Role) -> Value {
 fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let len = value.chars().count();
     if len == 0 || len > max || value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("{field} must be 1 to {max} printable characters")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be 1 to {max} printable characters"
+        )));
     }
     Ok(())
 }
@@ -88,7 +106,9 @@ fn path_id(field: &str, value: &str) -> Result<(), ApiError> {
     if is_valid_id(value) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!("{field} is not a valid identifier")))
+        Err(ApiError::bad_request(format!(
+            "{field} is not a valid identifier"
+        )))
     }
 }
 
@@ -106,7 +126,9 @@ fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
 /// Confirms the application exists in the caller's tenant.
 async fn app_of(state: &AppState, tenant_id: &str, app_id: &str) -> Result<Application, ApiError> {
     path_id("app_id", app_id)?;
-    applications::get(&state.pool, tenant_id, app_id).await.map_err(not_found("Application"))
+    applications::get(&state.pool, tenant_id, app_id)
+        .await
+        .map_err(not_found("Application"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,7 +172,13 @@ async fn create_app(
     .map_err(not_found("Application"))?;
     clients::create(
         &mut tx,
-        NewClient { tenant_id: auth.tenant_id(), app_id: &app_id, client_id: &client_id, name: client_name, secret_hash: &hash },
+        NewClient {
+            tenant_id: auth.tenant_id(),
+            app_id: &app_id,
+            client_id: &client_id,
+            name: client_name,
+            secret_hash: &hash,
+        },
     )
     .await
     .map_err(not_found("Client"))?;
@@ -167,8 +195,13 @@ fn new_credentials() -> Result<(String, String), ApiError> {
     Ok((id, secret))
 }
 
-async fn list_apps(auth: Authorized<AppsList>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let apps = applications::list(&state.pool, auth.tenant_id()).await.map_err(ApiError::internal)?;
+async fn list_apps(
+    auth: Authorized<AppsList>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let apps = applications::list(&state.pool, auth.tenant_id())
+        .await
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({ "result": apps.iter().map(app_json).collect::<Vec<_>>() })))
 }
 
@@ -188,9 +221,13 @@ async fn delete_app(
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
     if app.is_management {
-        return Err(ApiError::bad_request("The management application cannot be deleted"));
+        return Err(ApiError::bad_request(
+            "The management application cannot be deleted",
+        ));
     }
-    applications::delete(&state.pool, auth.tenant_id(), &app.app_id).await.map_err(not_found("Application"))?;
+    applications::delete(&state.pool, auth.tenant_id(), &app.app_id)
+        .await
+        .map_err(not_found("Application"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -213,7 +250,13 @@ async fn create_client(
     let mut conn = state.pool.acquire().await.map_err(ApiError::internal)?;
     let client = clients::create(
         &mut conn,
-        NewClient { tenant_id: auth.tenant_id(), app_id: &app.app_id, client_id: &client_id, name: &body.name, secret_hash: &hash },
+        NewClient {
+            tenant_id: auth.tenant_id(),
+            app_id: &app.app_id,
+            client_id: &client_id,
+            name: &body.name,
+            secret_hash: &hash,
+        },
     )
     .await
     .map_err(not_found("Client"))?;
@@ -228,8 +271,11 @@ async fn list_clients(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    let list = clients::list(&state.pool, auth.tenant_id(), &app.app_id).await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(json!({ "result": list.iter().map(client_json).collect::<Vec<_>>() })))
+    let list = clients::list(&state.pool, auth.tenant_id(), &app.app_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "result": list.iter().map(client_json).collect::<Vec<_>>() })))
 }
 
 async fn delete_client(
@@ -240,7 +286,9 @@ async fn delete_client(
     let (app_id, client_id) = path.into_inner();
     path_id("client_id", &client_id)?;
     let app = app_of(&state, auth.tenant_id(), &app_id).await?;
-    clients::delete(&state.pool, auth.tenant_id(), &app.app_id, &client_id).await.map_err(not_found("Client"))?;
+    clients::delete(&state.pool, auth.tenant_id(), &app.app_id, &client_id)
+        .await
+        .map_err(not_found("Client"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -254,9 +302,15 @@ async fn rotate_client_secret(
     let app = app_of(&state, auth.tenant_id(), &app_id).await?;
     let client_secret = secret::generate_client_secret().map_err(ApiError::internal)?;
     let hash = state.auth.hashes.hash(client_secret.clone()).await;
-    let client = clients::rotate_secret(&state.pool, auth.tenant_id(), &app.app_id, &client_id, &hash)
-        .await
-        .map_err(not_found("Client"))?;
+    let client = clients::rotate_secret(
+        &state.pool,
+        auth.tenant_id(),
+        &app.app_id,
+        &client_id,
+        &hash,
+    )
+    .await
+    .map_err(not_found("Client"))?;
     let mut result = client_json(&client);
     result["client_secret"] = json!(client_secret);
     Ok(HttpResponse::Ok().json(json!({ "result": result })))
@@ -283,7 +337,9 @@ async fn create_role(
         text("description", d, 1000)?;
     }
     if input.permissions.len() > 100 {
-        return Err(ApiError::bad_request("permissions may list at most 100 entries"));
+        return Err(ApiError::bad_request(
+            "permissions may list at most 100 entries",
+        ));
     }
     for p in &input.permissions {
         text("permissions[]", p, 100)?;
@@ -311,8 +367,13 @@ async fn list_roles(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    let list = roles::list(&state.pool, auth.tenant_id(), &app.app_id).await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(json!({ "result": list.iter().map(role_json).collect::<Vec<_>>() })))
+    let list = roles::list(&state.pool, auth.tenant_id(), &app.app_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({ "result": list.iter().map(role_json).collect::<Vec<_>>() })),
+    )
 }
 
 async fn delete_role(
@@ -323,6 +384,8 @@ async fn delete_role(
     let (app_id, role_id) = path.into_inner();
     path_id("role_id", &role_id)?;
     let app = app_of(&state, auth.tenant_id(), &app_id).await?;
-    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id).await.map_err(not_found("Role"))?;
+    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id)
+        .await
+        .map_err(not_found("Role"))?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -29,7 +29,10 @@ pub struct Throttle {
 
 impl Default for Throttle {
     fn default() -> Self {
-        Self { max_attempts: 10, window: Duration::from_secs(300) }
+        Self {
+            max_attempts: 10,
+            window: Duration::from_secs(300),
+        }
     }
 }
 
@@ -43,11 +46,19 @@ pub struct AuthContext {
 
 impl AuthContext {
     pub fn new(pool: PgPool, settings: TokenSettings, kek: Kek, throttle: Throttle) -> Arc<Self> {
-        let source = Arc::new(StoredKeys { pool, lifetime_secs: settings.lifetime.as_secs() as i64 });
+        let source = Arc::new(StoredKeys {
+            pool,
+            lifetime_secs: settings.lifetime.as_secs() as i64,
+        });
         // An unknown kid may reload the keys once a second; known keys are
         // re-read every five minutes to learn of rotations elsewhere.
         let cache = KeyCache::new(source, Duration::from_secs(1), Duration::from_secs(300));
-        Arc::new(Self { verifier: Verifier::new(settings, cache), kek, hashes: HashPool::sized_to_cpus(), throttle })
+        Arc::new(Self {
+            verifier: Verifier::new(settings, cache),
+            kek,
+            hashes: HashPool::sized_to_cpus(),
+            throttle,
+        })
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -97,7 +108,9 @@ impl<P: Policy> Authorized<P> {
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl<P: Policy> FromRequest for Authorized<P> {
@@ -109,16 +122,24 @@ impl<P: Policy> FromRequest for Authorized<P> {
         let token = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token.ok_or_else(|| ApiError::Unauthorized("Missing bearer access token".into()))?;
+            let token = token
+                .ok_or_else(|| ApiError::Unauthorized("Missing bearer access token".into()))?;
             let principal = state.auth.verifier.verify(&token).await.map_err(|e| {
                 tracing::info!(reason = %e, "access token refused");
                 ApiError::Unauthorized("Invalid or expired access token".into())
             })?;
             let reach = principal.authorize::<P>().ok_or_else(|| {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
-                ApiError::Forbidden(format!("This access token lacks the permission this operation requires ({})", P::NAME))
+                ApiError::Forbidden(format!(
+                    "This access token lacks the permission this operation requires ({})",
+                    P::NAME
+                ))
             })?;
-            Ok(Self { principal, reach, policy: PhantomData })
+            Ok(Self {
+                principal,
+                reach,
+                policy: PhantomData,
+            })
         })
     }
 }

@@ -141,7 +141,9 @@ impl ResponseError for OAuthError {
             Self::InvalidTarget(d) => ("invalid_target", d.clone()),
             Self::Throttled { retry_after } => (
                 "invalid_client",
-                format!("Too many failed authentications for this client; retry in {retry_after} seconds"),
+                format!(
+                    "Too many failed authentications for this client; retry in {retry_after} seconds"
+                ),
             ),
             Self::Server(_) => ("server_error", "Internal server error".to_owned()),
         };

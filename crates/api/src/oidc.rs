@@ -50,7 +50,9 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError
             _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
         };
         if slot.replace(value.into_owned()).is_some() {
-            return Err(OAuthError::InvalidRequest(format!("parameter {key} repeated")));
+            return Err(OAuthError::InvalidRequest(format!(
+                "parameter {key} repeated"
+            )));
         }
     }
     Ok(parsed)
@@ -58,12 +60,18 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded
 /// parts) or the body, never both.
-fn client_credentials(req: &HttpRequest, form: &TokenRequest) -> Result<(String, String), OAuthError> {
+fn client_credentials(
+    req: &HttpRequest,
+    form: &TokenRequest,
+) -> Result<(String, String), OAuthError> {
     let basic = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
         .map(|b64| -> Result<(String, String), OAuthError> {
             let bad = || OAuthError::InvalidClient("Malformed HTTP Basic credentials".into());
             let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
@@ -84,28 +92,44 @@ fn client_credentials(req: &HttpRequest, form: &TokenRequest) -> Result<(String,
         )),
         (Some(pair), None, None) => Ok(pair),
         (None, Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
-        _ => Err(OAuthError::InvalidClient("Client authentication required".into())),
+        _ => Err(OAuthError::InvalidClient(
+            "Client authentication required".into(),
+        )),
     }
 }
 
-async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     match form.grant_type.as_deref() {
         None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
         Some("client_credentials") => {}
         Some(other) => {
-            return Err(OAuthError::UnsupportedGrantType(format!("grant_type {other:?} is not supported")));
+            return Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type {other:?} is not supported"
+            )));
         }
     }
     let audience = match &form.resource {
         None => state.auth.settings().audience.clone(),
         Some(r) if valid_resource(r) => r.clone(),
-        Some(_) => return Err(OAuthError::InvalidTarget("resource must be an absolute URI".into())),
+        Some(_) => {
+            return Err(OAuthError::InvalidTarget(
+                "resource must be an absolute URI".into(),
+            ));
+        }
     };
     let (client_id, client_secret) = client_credentials(&req, &form)?;
     let client = authenticate(&state, &client_id, client_secret).await?;
 
-    let kind = if client.is_management { TokenKind::Admin } else { TokenKind::Client };
+    let kind = if client.is_management {
+        TokenKind::Admin
+    } else {
+        TokenKind::Client
+    };
     let settings = state.auth.settings();
     let now = chrono::Utc::now().timestamp();
     let lifetime = settings.lifetime.as_secs() as i64;
@@ -125,8 +149,14 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -
         org_id: None,
         kind,
     };
-    let key = signing_keys::active(&state.pool, &client.tenant_id).await.map_err(server_error)?;
-    let private = state.auth.kek.open(&key.kid, &key.private_key_sealed).map_err(server_error)?;
+    let key = signing_keys::active(&state.pool, &client.tenant_id)
+        .await
+        .map_err(server_error)?;
+    let private = state
+        .auth
+        .kek
+        .open(&key.kid, &key.private_key_sealed)
+        .map_err(server_error)?;
     let access_token = token::sign(&claims, &key.kid, &private).map_err(server_error)?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -151,21 +181,40 @@ async fn authenticate(
         return Err(refused());
     }
     let window = throttle.window.as_secs() as i64;
-    let attempt = clients::reserve_auth_attempt(&state.pool, client_id, window).await.map_err(server_error)?;
+    let attempt = clients::reserve_auth_attempt(&state.pool, client_id, window)
+        .await
+        .map_err(server_error)?;
     let Some(attempt) = attempt else {
         // Unknown client: spend the same time as a wrong secret.
-        state.auth.hashes.verify(secret::dummy_hash().to_owned(), candidate).await;
+        state
+            .auth
+            .hashes
+            .verify(secret::dummy_hash().to_owned(), candidate)
+            .await;
         return Err(refused());
     };
     if attempt.attempts > throttle.max_attempts {
-        tracing::warn!(client_id, attempts = attempt.attempts, "client authentication throttled");
-        return Err(OAuthError::Throttled { retry_after: attempt.retry_after });
+        tracing::warn!(
+            client_id,
+            attempts = attempt.attempts,
+            "client authentication throttled"
+        );
+        return Err(OAuthError::Throttled {
+            retry_after: attempt.retry_after,
+        });
     }
-    if !state.auth.hashes.verify(attempt.secret_hash.clone(), candidate).await {
+    if !state
+        .auth
+        .hashes
+        .verify(attempt.secret_hash.clone(), candidate)
+        .await
+    {
         tracing::info!(client_id, "client authentication failed");
         return Err(refused());
     }
-    clients::release_auth_attempt(&state.pool, client_id).await.map_err(server_error)?;
+    clients::release_auth_attempt(&state.pool, client_id)
+        .await
+        .map_err(server_error)?;
     Ok(attempt)
 }
 
@@ -182,8 +231,13 @@ fn server_error(e: impl std::fmt::Display) -> OAuthError {
 
 async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lifetime = state.auth.settings().lifetime.as_secs() as i64;
-    let keys = signing_keys::published(&state.pool, lifetime).await.map_err(ApiError::internal)?;
-    let keys: Vec<_> = keys.iter().map(|k| idstore_auth::keys::jwk(&k.kid, &k.public_key)).collect();
+    let keys = signing_keys::published(&state.pool, lifetime)
+        .await
+        .map_err(ApiError::internal)?;
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|k| idstore_auth::keys::jwk(&k.kid, &k.public_key))
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=60"))
         .json(json!({ "keys": keys })))

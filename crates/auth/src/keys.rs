@@ -12,9 +12,13 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("the key-encryption key must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)")]
+    #[error(
+        "the key-encryption key must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)"
+    )]
     BadKek,
-    #[error("a signing key could not be decrypted: wrong key-encryption key, or the key was altered")]
+    #[error(
+        "a signing key could not be decrypted: wrong key-encryption key, or the key was altered"
+    )]
     Unseal,
     #[error("the operating system's random source failed: {0}")]
     Random(String),
@@ -38,7 +42,9 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +54,9 @@ impl KeyPair {
         random_bytes(seed.as_mut())?;
         let signing = SigningKey::from_bytes(&seed);
         let public_key = signing.verifying_key().to_bytes();
-        let der = signing.to_pkcs8_der().map_err(|e| KeyError::Encoding(e.to_string()))?;
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::Encoding(e.to_string()))?;
         Ok(Self {
             kid: thumbprint(&public_key),
             public_key,
@@ -112,7 +120,13 @@ impl Kek {
         let mut nonce = [0u8; NONCE_LEN];
         random_bytes(&mut nonce)?;
         let sealed = cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: kid.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: kid.as_bytes(),
+                },
+            )
             .map_err(|_| KeyError::Encoding("encryption failed".into()))?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
@@ -125,7 +139,13 @@ impl Kek {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Unseal)?;
         let cipher = ChaCha20Poly1305::new(self.0.as_ref().into());
         cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: body, aad: kid.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: body,
+                    aad: kid.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| KeyError::Unseal)
     }
@@ -141,7 +161,10 @@ mod tests {
         let sealed = kek.seal("kid-1", b"private").unwrap();
         assert_eq!(kek.open("kid-1", &sealed).unwrap().as_slice(), b"private");
         assert!(kek.open("kid-2", &sealed).is_err(), "bound to its kid");
-        assert!(Kek::generate().unwrap().open("kid-1", &sealed).is_err(), "bound to its KEK");
+        assert!(
+            Kek::generate().unwrap().open("kid-1", &sealed).is_err(),
+            "bound to its KEK"
+        );
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(kek.open("kid-1", &tampered).is_err());
@@ -161,8 +184,13 @@ mod tests {
     #[test]
     fn kids_are_rfc7638_thumbprints() {
         // RFC 8037 appendix A.3's example key and thumbprint.
-        let x = URL_SAFE_NO_PAD.decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").unwrap();
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .unwrap();
         let key: [u8; 32] = x.try_into().unwrap();
-        assert_eq!(thumbprint(&key), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            thumbprint(&key),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 }

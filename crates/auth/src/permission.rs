@@ -7,14 +7,38 @@
 
 /// Every tenant-wide permission a management (admin) client holds.
 pub const TENANT_PERMISSIONS: &[&str] = &[
-    "users:list", "users:read", "users:create", "users:edit", "users:delete",
-    "apps:list", "apps:read", "apps:create", "apps:edit", "apps:delete",
-    "groups:list", "groups:read", "groups:create", "groups:edit", "groups:delete",
-    "roles:list", "roles:read", "roles:create", "roles:edit", "roles:delete",
-    "organizations:list", "organizations:read", "organizations:create", "organizations:edit",
+    "users:list",
+    "users:read",
+    "users:create",
+    "users:edit",
+    "users:delete",
+    "apps:list",
+    "apps:read",
+    "apps:create",
+    "apps:edit",
+    "apps:delete",
+    "groups:list",
+    "groups:read",
+    "groups:create",
+    "groups:edit",
+    "groups:delete",
+    "roles:list",
+    "roles:read",
+    "roles:create",
+    "roles:edit",
+    "roles:delete",
+    "organizations:list",
+    "organizations:read",
+    "organizations:create",
+    "organizations:edit",
     "organizations:delete",
-    "orgs:list", "orgs:read", "orgs:create", "orgs:edit", "orgs:delete",
-    "authenticators:create", "authenticators:edit",
+    "orgs:list",
+    "orgs:read",
+    "orgs:create",
+    "orgs:edit",
+    "orgs:delete",
+    "authenticators:create",
+    "authenticators:edit",
 ];
 
 /// The actions an application's own client holds on that application.
@@ -90,7 +114,10 @@ mod tests {
 
     #[test]
     fn the_policy_macro_keeps_the_spec_order() {
-        assert_eq!(Sample::ANY_OF, &[Grant::Tenant("users:list"), Grant::OwnApp("list")]);
+        assert_eq!(
+            Sample::ANY_OF,
+            &[Grant::Tenant("users:list"), Grant::OwnApp("list")]
+        );
         assert_eq!(Sample::NAME, "Sample");
     }
 }

@@ -73,14 +73,20 @@ impl Principal {
     pub fn ceiling(kind: TokenKind, app_id: &str) -> BTreeSet<String> {
         match kind {
             TokenKind::Admin => TENANT_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
-            TokenKind::Client => APP_ACTIONS.iter().map(|a| format!("{app_id}:{a}")).collect(),
+            TokenKind::Client => APP_ACTIONS
+                .iter()
+                .map(|a| format!("{app_id}:{a}"))
+                .collect(),
             TokenKind::User | TokenKind::OrgAdmin => BTreeSet::new(),
         }
     }
 
     /// The `scope` claim for a fresh token of this kind.
     pub fn scope_for(kind: TokenKind, app_id: &str) -> String {
-        Self::ceiling(kind, app_id).into_iter().collect::<Vec<_>>().join(" ")
+        Self::ceiling(kind, app_id)
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub fn has(&self, permission: &str) -> bool {
@@ -128,14 +134,20 @@ mod tests {
 
     #[test]
     fn an_admin_reaches_the_tenant() {
-        let p = principal(TokenKind::Admin, &Principal::scope_for(TokenKind::Admin, "app1"));
+        let p = principal(
+            TokenKind::Admin,
+            &Principal::scope_for(TokenKind::Admin, "app1"),
+        );
         assert_eq!(p.authorize::<UsersList>(), Some(Reach::Tenant));
         assert_eq!(p.authorize::<UsersDelete>(), Some(Reach::Tenant));
     }
 
     #[test]
     fn a_client_reaches_only_its_own_app() {
-        let p = principal(TokenKind::Client, &Principal::scope_for(TokenKind::Client, "app1"));
+        let p = principal(
+            TokenKind::Client,
+            &Principal::scope_for(TokenKind::Client, "app1"),
+        );
         assert_eq!(p.authorize::<UsersList>(), Some(Reach::App("app1".into())));
         assert_eq!(p.authorize::<UsersDelete>(), None);
     }
@@ -149,7 +161,10 @@ mod tests {
 
     #[test]
     fn user_tokens_hold_no_management_permission() {
-        let p = principal(TokenKind::User, &Principal::scope_for(TokenKind::Admin, "app1"));
+        let p = principal(
+            TokenKind::User,
+            &Principal::scope_for(TokenKind::Admin, "app1"),
+        );
         assert_eq!(p.authorize::<UsersList>(), None);
     }
 }

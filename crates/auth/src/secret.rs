@@ -34,7 +34,10 @@ pub fn generate_client_secret() -> Result<String, KeyError> {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    argon2().hash_password(secret.as_bytes()).expect("argon2 hashing").to_string()
+    argon2()
+        .hash_password(secret.as_bytes())
+        .expect("argon2 hashing")
+        .to_string()
 }
 
 /// Constant-time by construction (argon2 compares digests in constant time).
@@ -58,7 +61,9 @@ pub struct HashPool {
 
 impl HashPool {
     pub fn new(permits: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(permits.max(1))) }
+        Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+        }
     }
 
     pub fn sized_to_cpus() -> Self {
@@ -74,7 +79,9 @@ impl HashPool {
 
     pub async fn hash(&self, secret: String) -> String {
         let _permit = self.permits.acquire().await.expect("hash pool closed");
-        tokio::task::spawn_blocking(move || hash_secret(&secret)).await.expect("argon2 task panicked")
+        tokio::task::spawn_blocking(move || hash_secret(&secret))
+            .await
+            .expect("argon2 task panicked")
     }
 }
 

@@ -126,10 +126,17 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    pub fn new(source: Arc<dyn KeySource>, min_refresh_interval: Duration, max_age: Duration) -> Self {
+    pub fn new(
+        source: Arc<dyn KeySource>,
+        min_refresh_interval: Duration,
+        max_age: Duration,
+    ) -> Self {
         Self {
             source,
-            loaded: RwLock::new(Loaded { keys: HashMap::new(), at: None }),
+            loaded: RwLock::new(Loaded {
+                keys: HashMap::new(),
+                at: None,
+            }),
             reload: tokio::sync::Mutex::new(()),
             min_refresh_interval,
             max_age,
@@ -175,8 +182,10 @@ impl KeyCache {
                         (k.kid, cached)
                     })
                     .collect();
-                *self.loaded.write().expect("key cache poisoned") =
-                    Loaded { keys, at: Some(Instant::now()) };
+                *self.loaded.write().expect("key cache poisoned") = Loaded {
+                    keys,
+                    at: Some(Instant::now()),
+                };
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not reload token verification keys");
@@ -206,13 +215,20 @@ impl Verifier {
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
         }
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(TOKEN_TYPE)) {
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(TOKEN_TYPE))
+        {
             return Err(AuthError::Type);
         }
         let kid = header.kid.ok_or(AuthError::UnknownKey)?;
         let key = self.keys.get(&kid).await.ok_or(AuthError::UnknownKey)?;
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        if key.usable_until.is_some_and(|until| now > until + self.settings.leeway as i64) {
+        if key
+            .usable_until
+            .is_some_and(|until| now > until + self.settings.leeway as i64)
+        {
             return Err(AuthError::UnknownKey);
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation())
@@ -260,8 +276,16 @@ mod tests {
 
     const ISS: &str = "https://idstore.test";
 
+    /// A change to a token's claims.
+    type Mutation = Box<dyn Fn(&mut Claims)>;
+
     fn settings() -> TokenSettings {
-        TokenSettings { issuer: ISS.into(), audience: ISS.into(), lifetime: Duration::from_secs(3600), leeway: 30 }
+        TokenSettings {
+            issuer: ISS.into(),
+            audience: ISS.into(),
+            lifetime: Duration::from_secs(3600),
+            leeway: 30,
+        }
     }
 
     fn claims(tid: &str) -> Claims {
@@ -295,7 +319,11 @@ mod tests {
             }],
             loads: AtomicUsize::new(0),
         });
-        let cache = KeyCache::new(source.clone(), Duration::from_secs(60), Duration::from_secs(600));
+        let cache = KeyCache::new(
+            source.clone(),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        );
         (pair, source, Verifier::new(settings(), cache))
     }
 
@@ -308,7 +336,10 @@ mod tests {
         let (pair, _, verifier) = setup(None);
         let token = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
         let p = verifier.verify(&token).await.unwrap();
-        assert_eq!((p.kind, p.tenant_id.as_str(), p.client_id.as_str()), (TokenKind::Admin, "t1", "c1"));
+        assert_eq!(
+            (p.kind, p.tenant_id.as_str(), p.client_id.as_str()),
+            (TokenKind::Admin, "t1", "c1")
+        );
         assert!(p.has("users:list"));
     }
 
@@ -316,7 +347,11 @@ mod tests {
     async fn alg_none_is_refused() {
         let (pair, _, verifier) = setup(None);
         let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": pair.kid});
-        let token = format!("{}.{}.", b64(&header), b64(&serde_json::to_value(claims("t1")).unwrap()));
+        let token = format!(
+            "{}.{}.",
+            b64(&header),
+            b64(&serde_json::to_value(claims("t1")).unwrap())
+        );
         assert!(verifier.verify(&token).await.is_err());
     }
 
@@ -326,9 +361,16 @@ mod tests {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(pair.kid.clone());
         header.typ = Some(TOKEN_TYPE.into());
-        let forged =
-            jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_secret(&pair.public_key)).unwrap();
-        assert_eq!(verifier.verify(&forged).await.unwrap_err(), AuthError::Algorithm("HS256".into()));
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims("t1"),
+            &EncodingKey::from_secret(&pair.public_key),
+        )
+        .unwrap();
+        assert_eq!(
+            verifier.verify(&forged).await.unwrap_err(),
+            AuthError::Algorithm("HS256".into())
+        );
     }
 
     #[tokio::test]
@@ -340,16 +382,22 @@ mod tests {
         c.kind = TokenKind::Admin;
         c.tid = "t2".into();
         parts[1] = b64(&serde_json::to_value(c).unwrap());
-        assert!(matches!(verifier.verify(&parts.join(".")).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&parts.join(".")).await,
+            Err(AuthError::Invalid(_))
+        ));
     }
 
     #[tokio::test]
     async fn wrong_issuer_audience_type_expiry_and_nbf_are_refused() {
         let (pair, _, verifier) = setup(None);
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let cases: Vec<(&str, Box<dyn Fn(&mut Claims)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             ("issuer", Box::new(|c| c.iss = "https://evil.test".into())),
-            ("audience", Box::new(|c| c.aud = "https://other-api.test".into())),
+            (
+                "audience",
+                Box::new(|c| c.aud = "https://other-api.test".into()),
+            ),
             ("expired", Box::new(move |c| c.exp = now - 120)),
             ("nbf", Box::new(move |c| c.nbf = Some(now + 600))),
         ];
@@ -357,26 +405,42 @@ mod tests {
             let mut c = claims("t1");
             mutate(&mut c);
             let token = sign(&c, &pair.kid, &pair.private_pkcs8).unwrap();
-            assert!(matches!(verifier.verify(&token).await, Err(AuthError::Invalid(_))), "{what} accepted");
+            assert!(
+                matches!(verifier.verify(&token).await, Err(AuthError::Invalid(_))),
+                "{what} accepted"
+            );
         }
         let mut c = claims("t1");
         c.exp = now - 10; // within the leeway
         let token = sign(&c, &pair.kid, &pair.private_pkcs8).unwrap();
-        assert!(verifier.verify(&token).await.is_ok(), "small clock skew tolerated");
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "small clock skew tolerated"
+        );
 
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(pair.kid.clone());
         header.typ = Some("JWT".into());
-        let id_token_like =
-            jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_ed_der(&pair.private_pkcs8)).unwrap();
-        assert_eq!(verifier.verify(&id_token_like).await.unwrap_err(), AuthError::Type);
+        let id_token_like = jsonwebtoken::encode(
+            &header,
+            &claims("t1"),
+            &EncodingKey::from_ed_der(&pair.private_pkcs8),
+        )
+        .unwrap();
+        assert_eq!(
+            verifier.verify(&id_token_like).await.unwrap_err(),
+            AuthError::Type
+        );
     }
 
     #[tokio::test]
     async fn a_key_of_another_tenant_cannot_vouch_for_this_one() {
         let (pair, _, verifier) = setup(None);
         let token = sign(&claims("t2"), &pair.kid, &pair.private_pkcs8).unwrap();
-        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::TenantMismatch);
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::TenantMismatch
+        );
     }
 
     #[tokio::test]
@@ -384,15 +448,24 @@ mod tests {
         let (pair, _, verifier) = setup(None);
         let stranger = KeyPair::generate().unwrap();
         let token = sign(&claims("t1"), &stranger.kid, &stranger.private_pkcs8).unwrap();
-        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
         // Our kid, someone else's key: the signature fails.
         let token = sign(&claims("t1"), &pair.kid, &stranger.private_pkcs8).unwrap();
-        assert!(matches!(verifier.verify(&token).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(AuthError::Invalid(_))
+        ));
 
         let long_ago = jsonwebtoken::get_current_timestamp() as i64 - 7200;
         let (old, _, verifier) = setup(Some(long_ago));
         let token = sign(&claims("t1"), &old.kid, &old.private_pkcs8).unwrap();
-        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
     }
 
     #[tokio::test]
@@ -405,11 +478,22 @@ mod tests {
             let mut header = Header::new(Algorithm::EdDSA);
             header.kid = Some(format!("random-{i}"));
             header.typ = Some(TOKEN_TYPE.into());
-            let token = jsonwebtoken::encode(&header, &claims("t1"), &EncodingKey::from_ed_der(&pair.private_pkcs8))
-                .unwrap();
-            assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+            let token = jsonwebtoken::encode(
+                &header,
+                &claims("t1"),
+                &EncodingKey::from_ed_der(&pair.private_pkcs8),
+            )
+            .unwrap();
+            assert_eq!(
+                verifier.verify(&token).await.unwrap_err(),
+                AuthError::UnknownKey
+            );
         }
-        assert_eq!(source.loads.load(Ordering::SeqCst), 1, "random kids must not reach the key source");
+        assert_eq!(
+            source.loads.load(Ordering::SeqCst),
+            1,
+            "random kids must not reach the key source"
+        );
         verifier.verify(&good).await.unwrap();
     }
 }

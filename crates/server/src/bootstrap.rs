@@ -32,7 +32,10 @@ impl std::fmt::Debug for Credentials {
 pub enum Outcome {
     /// A new tenant; `generated` says whether idstore made the secret up
     /// (and so must show it) or took it from configuration.
-    Created { credentials: Credentials, generated: bool },
+    Created {
+        credentials: Credentials,
+        generated: bool,
+    },
     /// The database already had a tenant; nothing changed.
     Existing { tenant_id: String },
 }
@@ -60,11 +63,17 @@ pub async fn run(pool: &PgPool, kek: &Kek, admin: AdminClient) -> anyhow::Result
     let mut tx = pool.begin().await?;
     tenants::lock_bootstrap(&mut tx).await?;
     if let Some(existing) = tenants::first(&mut tx).await? {
-        return Ok(Outcome::Existing { tenant_id: existing.tenant_id });
+        return Ok(Outcome::Existing {
+            tenant_id: existing.tenant_id,
+        });
     }
-    let credentials = provision_tenant(&mut tx, "default", kek, &client_id, &client_secret, &hash).await?;
+    let credentials =
+        provision_tenant(&mut tx, "default", kek, &client_id, &client_secret, &hash).await?;
     tx.commit().await?;
-    Ok(Outcome::Created { credentials, generated })
+    Ok(Outcome::Created {
+        credentials,
+        generated,
+    })
 }
 
 /// Creates a tenant with its management application, an admin client
@@ -93,7 +102,13 @@ pub async fn provision_tenant(
     .await?;
     clients::create(
         conn,
-        NewClient { tenant_id: &tenant_id, app_id: &app_id, client_id, name: "admin", secret_hash },
+        NewClient {
+            tenant_id: &tenant_id,
+            app_id: &app_id,
+            client_id,
+            name: "admin",
+            secret_hash,
+        },
     )
     .await?;
     add_signing_key(conn, &tenant_id, kek).await?;
@@ -105,12 +120,21 @@ pub async fn provision_tenant(
     })
 }
 
-async fn add_signing_key(conn: &mut PgConnection, tenant_id: &str, kek: &Kek) -> anyhow::Result<()> {
+async fn add_signing_key(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    kek: &Kek,
+) -> anyhow::Result<()> {
     let pair = KeyPair::generate()?;
     let sealed = kek.seal(&pair.kid, &pair.private_pkcs8)?;
     signing_keys::insert(
         conn,
-        NewKey { tenant_id, kid: &pair.kid, public_key: &pair.public_key, private_key_sealed: &sealed },
+        NewKey {
+            tenant_id,
+            kid: &pair.kid,
+            public_key: &pair.public_key,
+            private_key_sealed: &sealed,
+        },
     )
     .await?;
     Ok(())
@@ -118,7 +142,11 @@ async fn add_signing_key(conn: &mut PgConnection, tenant_id: &str, kek: &Kek) ->
 
 /// Gives every tenant (or one) a new signing key; the old public keys stay
 /// published until the tokens they signed have expired. Returns the new kids.
-pub async fn rotate_keys(pool: &PgPool, kek: &Kek, only: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn rotate_keys(
+    pool: &PgPool,
+    kek: &Kek,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut rotated = Vec::new();
     for tenant in tenants::list(pool).await? {
         if only.is_some_and(|t| t != tenant.tenant_id) {

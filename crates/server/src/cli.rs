@@ -233,7 +233,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(args.common.config.as_deref(), args.common.overrides())?;
             runtime()?.block_on(bootstrap(config, args.output))
         }
-        Command::Keys { command: KeysCommand::Rotate { common, tenant } } => {
+        Command::Keys {
+            command: KeysCommand::Rotate { common, tenant },
+        } => {
             let config = load(common.config.as_deref(), common.overrides())?;
             runtime()?.block_on(rotate_keys(config, tenant))
         }
@@ -303,7 +305,10 @@ async fn with_database<T>(
 async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
     let kek = crate::kek::load(&config)?;
     let admin = crate::startup::configured_admin(&config);
-    let outcome = with_database(&config, async |pool| crate::bootstrap::run(pool, &kek, admin).await).await?;
+    let outcome = with_database(&config, async |pool| {
+        crate::bootstrap::run(pool, &kek, admin).await
+    })
+    .await?;
     match (outcome, output) {
         (crate::bootstrap::Outcome::Created { credentials, .. }, OutputFormat::Json) => {
             println!("{}", serde_json::to_string(&credentials)?);
@@ -316,7 +321,10 @@ async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
             println!("Store the secret now: it is not shown again.");
         }
         (crate::bootstrap::Outcome::Existing { tenant_id }, OutputFormat::Json) => {
-            println!("{}", serde_json::json!({ "already_bootstrapped": true, "tenant_id": tenant_id }));
+            println!(
+                "{}",
+                serde_json::json!({ "already_bootstrapped": true, "tenant_id": tenant_id })
+            );
         }
         (crate::bootstrap::Outcome::Existing { tenant_id }, OutputFormat::Text) => {
             println!("already bootstrapped (tenant {tenant_id} exists); nothing changed");
@@ -327,8 +335,10 @@ async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
 
 async fn rotate_keys(config: Config, tenant: Option<String>) -> anyhow::Result<()> {
     let kek = crate::kek::load(&config)?;
-    let rotated =
-        with_database(&config, async |pool| crate::bootstrap::rotate_keys(pool, &kek, tenant.as_deref()).await).await?;
+    let rotated = with_database(&config, async |pool| {
+        crate::bootstrap::rotate_keys(pool, &kek, tenant.as_deref()).await
+    })
+    .await?;
     for (tenant_id, kid) in rotated {
         println!("tenant {tenant_id}: new signing key {kid}");
     }

@@ -124,17 +124,30 @@ const ACCEPTS: &[(&str, &str)] = &[
     ("max_connections", "a whole number from 1 upwards"),
     ("body_limit", "a number of bytes from 1024 upwards"),
     ("shutdown_timeout", "a number of seconds"),
-    ("public_url", "an absolute http(s) URL without a trailing slash, e.g. https://id.example.com"),
+    (
+        "public_url",
+        "an absolute http(s) URL without a trailing slash, e.g. https://id.example.com",
+    ),
     ("token_lifetime", "a number of seconds from 60 to 86400"),
-    ("key_encryption_key", "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`"),
+    (
+        "key_encryption_key",
+        "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`",
+    ),
     ("bootstrap", "true or false"),
-    ("bootstrap_client_id", "1 to 128 characters of A-Z a-z 0-9 . _ | : @ -"),
+    (
+        "bootstrap_client_id",
+        "1 to 128 characters of A-Z a-z 0-9 . _ | : @ -",
+    ),
     ("bootstrap_client_secret", "at least 16 characters"),
 ];
 
 /// Keys holding secrets: each may also be read from the file named by
 /// `IDSTORE_<KEY>_FILE` (for Docker and Kubernetes secrets).
-const SECRET_KEYS: &[&str] = &["database_url", "key_encryption_key", "bootstrap_client_secret"];
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "key_encryption_key",
+    "bootstrap_client_secret",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -272,14 +285,24 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid("public_url", format!("{url:?} is not accepted")));
     }
     if !(60..=86400).contains(&config.token_lifetime) {
-        return Err(invalid("token_lifetime", format!("{} is out of range", config.token_lifetime)));
+        return Err(invalid(
+            "token_lifetime",
+            format!("{} is out of range", config.token_lifetime),
+        ));
     }
     if let Some(id) = &config.bootstrap_client_id
         && !idstore_domain::id::is_valid_id(id)
     {
-        return Err(invalid("bootstrap_client_id", format!("{id:?} is not accepted")));
+        return Err(invalid(
+            "bootstrap_client_id",
+            format!("{id:?} is not accepted"),
+        ));
     }
-    if config.bootstrap_client_secret.as_ref().is_some_and(|s| s.expose_secret().len() < 16) {
+    if config
+        .bootstrap_client_secret
+        .as_ref()
+        .is_some_and(|s| s.expose_secret().len() < 16)
+    {
         return Err(invalid("bootstrap_client_secret", "is too short".into()));
     }
     if config.bootstrap_client_secret.is_some() != config.bootstrap_client_id.is_some() {

@@ -22,8 +22,10 @@ pub fn load(config: &Config) -> anyhow::Result<Kek> {
     }
     let path = config.data_dir.join(DEV_KEK_FILE);
     let kek = if path.is_file() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        Kek::from_base64(&text).with_context(|| format!("{} does not hold a valid key", path.display()))?
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Kek::from_base64(&text)
+            .with_context(|| format!("{} does not hold a valid key", path.display()))?
     } else {
         create(&path)?
     };

@@ -14,12 +14,12 @@ use idstore_api::auth::{AuthContext, Throttle};
 use idstore_api::{ApiSettings, AppState};
 use idstore_auth::TokenSettings;
 use idstore_auth::keys::Kek;
-use secrecy::ExposeSecret;
 use idstore_store::{PgPool, SchemaState};
+use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::{bootstrap, kek};
 use crate::postgres::{self, Database};
+use crate::{bootstrap, kek};
 
 pub struct Application {
     server: Server,
@@ -63,7 +63,10 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
         };
-        let state = AppState { pool: pool.clone(), auth };
+        let state = AppState {
+            pool: pool.clone(),
+            auth,
+        };
         let settings = ApiSettings {
             body_limit: config.body_limit,
         };
@@ -122,7 +125,10 @@ impl Application {
 
 /// Issuer and audience: the public URL, by default the address we listen on.
 pub fn token_settings(config: &Config, address: SocketAddr) -> TokenSettings {
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
     TokenSettings {
         issuer: public_url.clone(),
         audience: public_url,
@@ -135,14 +141,20 @@ pub fn token_settings(config: &Config, address: SocketAddr) -> TokenSettings {
 pub fn configured_admin(config: &Config) -> bootstrap::AdminClient {
     bootstrap::AdminClient {
         client_id: config.bootstrap_client_id.clone(),
-        client_secret: config.bootstrap_client_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        client_secret: config
+            .bootstrap_client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
     }
 }
 
 async fn bootstrap_on_first_start(pool: &PgPool, kek: &Kek, config: &Config) -> anyhow::Result<()> {
     match bootstrap::run(pool, kek, configured_admin(config)).await? {
         bootstrap::Outcome::Existing { .. } => {}
-        bootstrap::Outcome::Created { credentials, generated } => {
+        bootstrap::Outcome::Created {
+            credentials,
+            generated,
+        } => {
             tracing::info!(tenant_id = %credentials.tenant_id, client_id = %credentials.client_id, "bootstrapped an empty database");
             if generated {
                 // Shown once, on the terminal rather than in the log stream.

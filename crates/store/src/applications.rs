@@ -26,7 +26,10 @@ pub struct NewApplication<'a> {
     pub is_management: bool,
 }
 
-pub async fn create(conn: &mut PgConnection, app: NewApplication<'_>) -> Result<Application, StoreError> {
+pub async fn create(
+    conn: &mut PgConnection,
+    app: NewApplication<'_>,
+) -> Result<Application, StoreError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO applications (tenant_id, app_id, name, description, is_management)
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
@@ -64,10 +67,16 @@ pub async fn get(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Applica
 /// Deletes an application and, by cascade, its clients, roles and user
 /// associations. The management application cannot be deleted.
 pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management")
-        .bind(tenant_id)
-        .bind(app_id)
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    let done = sqlx::query(
+        "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management",
+    )
+    .bind(tenant_id)
+    .bind(app_id)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -51,14 +51,24 @@ pub async fn list(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Vec<Cl
     .await?)
 }
 
-pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str, client_id: &str) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3")
-        .bind(tenant_id)
-        .bind(app_id)
-        .bind(client_id)
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+pub async fn delete(
+    pool: &PgPool,
+    tenant_id: &str,
+    app_id: &str,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3")
+            .bind(tenant_id)
+            .bind(app_id)
+            .bind(client_id)
+            .execute(pool)
+            .await?;
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Replaces a client's secret hash; the old secret stops working at once.
@@ -131,9 +141,11 @@ pub async fn reserve_auth_attempt(
 
 /// Gives back the attempt of a successful authentication.
 pub async fn release_auth_attempt(pool: &PgPool, client_id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE clients SET auth_attempts = GREATEST(auth_attempts - 1, 0) WHERE client_id = $1")
-        .bind(client_id)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE clients SET auth_attempts = GREATEST(auth_attempts - 1, 0) WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -11,8 +11,8 @@ pub mod roles;
 pub mod signing_keys;
 pub mod tenants;
 
-pub use error::StoreError;
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
+pub use error::StoreError;
 pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
 pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;

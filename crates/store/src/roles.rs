@@ -55,12 +55,22 @@ pub async fn list(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Vec<Ro
     .await?)
 }
 
-pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str, role_id: &str) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3")
-        .bind(tenant_id)
-        .bind(app_id)
-        .bind(role_id)
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+pub async fn delete(
+    pool: &PgPool,
+    tenant_id: &str,
+    app_id: &str,
+    role_id: &str,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3")
+            .bind(tenant_id)
+            .bind(app_id)
+            .bind(role_id)
+            .execute(pool)
+            .await?;
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }

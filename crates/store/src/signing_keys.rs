@@ -60,10 +60,12 @@ pub async fn active(pool: &PgPool, tenant_id: &str) -> Result<SealedKey, StoreEr
 /// one transaction.
 pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL")
-        .bind(key.tenant_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL",
+    )
+    .bind(key.tenant_id)
+    .execute(&mut *tx)
+    .await?;
     insert(&mut tx, key).await?;
     tx.commit().await?;
     Ok(())

@@ -15,7 +15,11 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create(conn: &mut PgConnection, tenant_id: &str, name: &str) -> Result<Tenant, StoreError> {
+pub async fn create(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    name: &str,
+) -> Result<Tenant, StoreError> {
     sqlx::query_as("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING tenant_id, name, created_at")
         .bind(tenant_id)
         .bind(name)
@@ -25,20 +29,27 @@ pub async fn create(conn: &mut PgConnection, tenant_id: &str, name: &str) -> Res
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Tenant>, StoreError> {
-    Ok(sqlx::query_as("SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id")
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id",
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Holds a transaction-scoped lock so that replicas starting together
 /// bootstrap once.
 pub async fn lock_bootstrap(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(BOOTSTRAP_LOCK_KEY).execute(conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(BOOTSTRAP_LOCK_KEY)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn first(conn: &mut PgConnection) -> Result<Option<Tenant>, StoreError> {
-    Ok(sqlx::query_as("SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id LIMIT 1")
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?)
 }

@@ -1,7 +1,10 @@
 //! idstore's integration tests: one binary, real HTTP, real PostgreSQL.
 
+mod attacks;
 mod deploy;
+mod permissions;
 mod process;
 mod spine_http;
 mod spine_process;
 mod spine_schema;
+mod tokens;

@@ -1,0 +1,614 @@
+//! The token endpoint, published keys, rotation and tenancy.
+
+use std::time::Duration;
+
+use actix_web::http::Method;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idstore_tests::TestApp;
+use idstore_tests::app::{ClientCredentials, test_config};
+use serde_json::{Value, json};
+
+/// A token request's form fields.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
+fn decode_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn the_bootstrapped_admin_client_gets_an_eddsa_access_token() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.admin.client_id),
+                ("client_secret", &app.admin.client_secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let body = res.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap();
+    let header = decode_part(token, 0);
+    assert_eq!(
+        (header["alg"].as_str(), header["typ"].as_str()),
+        (Some("EdDSA"), Some("at+jwt"))
+    );
+    let claims = decode_part(token, 1);
+    let issuer = format!("http://{}", app.address);
+    assert_eq!(claims["iss"], json!(issuer));
+    assert_eq!(claims["aud"], json!(issuer));
+    assert_eq!(claims["sub"], json!(app.admin.client_id));
+    assert_eq!(claims["client_id"], json!(app.admin.client_id));
+    assert_eq!(claims["kind"], "admin");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    for claim in ["jti", "tid", "app_id", "roles", "scope"] {
+        assert!(!claims[claim].is_null(), "claim {claim} missing: {claims}");
+    }
+    // The JWKS publishes the signing key.
+    let jwks = app.get("/oidc/jwks").await.json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&header["kid"].as_str().unwrap()), "{jwks}");
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "private part published!"
+    );
+}
+
+#[actix_web::test]
+async fn http_basic_authenticates_as_well_as_the_body() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&app.admin.client_id, &app.admin.client_secret)),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    let listed = app
+        .call(Method::GET, "/v1/applications", Some(&token), None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+}
+
+#[actix_web::test]
+async fn discovery_names_the_issuer_token_endpoint_and_jwks() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/.well-known/openid-configuration").await.json();
+    let issuer = format!("http://{}", app.address);
+    assert_eq!(doc["issuer"], json!(issuer));
+    assert_eq!(doc["token_endpoint"], json!(format!("{issuer}/oidc/token")));
+    assert_eq!(doc["jwks_uri"], json!(format!("{issuer}/oidc/jwks")));
+}
+
+#[actix_web::test]
+async fn token_errors_follow_rfc_6749() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = (
+        app.admin.client_id.as_str(),
+        app.admin.client_secret.as_str(),
+    );
+    let cases: Vec<(Form, u16, &str)> = vec![
+        (
+            vec![("client_id", id), ("client_secret", secret)],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", "wrong"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", secret),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![("grant_type", "client_credentials")],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("resource", "not a uri"),
+            ],
+            400,
+            "invalid_target",
+        ),
+    ];
+    for (form, status, error) in cases {
+        let res = app.token_request(&form, None).await;
+        assert_eq!(res.status.as_u16(), status, "{form:?}: {}", res.text);
+        assert_eq!(res.json()["error"], error, "{form:?}");
+        assert!(res.json()["error_description"].is_string());
+    }
+    let both = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+            Some((id, secret)),
+        )
+        .await;
+    assert_eq!(
+        (both.status.as_u16(), both.json()["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let json_body = app
+        .post_json("/oidc/token", &json!({"grant_type": "client_credentials"}))
+        .await;
+    assert_eq!(
+        (
+            json_body.status.as_u16(),
+            json_body.json()["error"].as_str()
+        ),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[actix_web::test]
+async fn a_resource_parameter_becomes_the_audience_and_such_a_token_is_not_for_idstore() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.admin.client_id),
+                ("client_secret", &app.admin.client_secret),
+                ("resource", "https://orders.example.com"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(decode_part(&token, 1)["aud"], "https://orders.example.com");
+    let res = app
+        .call(Method::GET, "/v1/applications", Some(&token), None)
+        .await;
+    assert_eq!(res.status, 401, "a token for another audience was accepted");
+}
+
+#[actix_web::test]
+async fn repeated_wrong_secrets_are_throttled_even_when_concurrent() {
+    let app = TestApp::spawn().await;
+    let (_, client) = app.create_app(&app.admin_token().await, "victim").await;
+    let guesses = (0..25).map(|i| {
+        let app = &app;
+        let id = client.client_id.clone();
+        async move {
+            let guess = format!("guess-{i}");
+            app.token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &id),
+                    ("client_secret", &guess),
+                ],
+                None,
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(verified + throttled, 25, "{statuses:?}");
+    assert!(
+        verified <= 10,
+        "{verified} guesses were checked; the limit is 10"
+    );
+    // Now even the right secret waits for the window to pass.
+    let res = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client.client_id),
+                ("client_secret", &client.client_secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 429, "{}", res.text);
+    assert!(
+        res.header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s > 0 && s <= 300)
+    );
+    // Other clients are unaffected.
+    app.admin_token().await;
+}
+
+#[actix_web::test]
+async fn successful_authentications_do_not_use_up_the_budget() {
+    let app = TestApp::spawn().await;
+    for _ in 0..15 {
+        app.admin_token().await;
+    }
+}
+
+#[actix_web::test]
+async fn a_client_token_is_refused_on_admin_only_routes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (app_id, client) = app.create_app(&admin, "shop").await;
+    let token = app.token_for(&client).await;
+    assert_eq!(decode_part(&token, 1)["kind"], "client");
+    for (method, path) in [
+        (Method::GET, "/v1/applications".to_owned()),
+        (Method::POST, format!("/v1/applications/{app_id}/clients")),
+        (Method::DELETE, format!("/v1/applications/{app_id}")),
+    ] {
+        let res = app
+            .call(
+                method.clone(),
+                &path,
+                Some(&token),
+                Some(&json!({"name": "x"})),
+            )
+            .await;
+        assert_eq!(res.status, 403, "{method} {path}: {}", res.text);
+        assert_eq!(res.json()["error_code"], 403);
+    }
+    // The refused delete changed nothing.
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/v1/applications/{app_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200);
+}
+
+#[actix_web::test]
+async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (app_id, default_client) = app.create_app(&admin, "crm").await;
+    app.token_for(&default_client).await;
+
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/v1/applications/{app_id}/clients"),
+            Some(&admin),
+            Some(&json!({"name": "batch"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let batch = ClientCredentials {
+        client_id: created.json()["result"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        client_secret: created.json()["result"]["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    };
+    app.token_for(&batch).await;
+    let listed = app
+        .call(
+            Method::GET,
+            &format!("/v1/applications/{app_id}/clients"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(listed.json()["result"].as_array().unwrap().len(), 2);
+    assert!(
+        !listed.text.contains(&batch.client_secret),
+        "secrets are shown once only"
+    );
+
+    let rotated = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/admin/applications/{app_id}/clients/{}/rotate-secret",
+                batch.client_id
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new_secret = rotated.json()["result"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &batch.client_id),
+                ("client_secret", &batch.client_secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(old.status, 401, "the old secret still works");
+    app.token_for(&ClientCredentials {
+        client_id: batch.client_id.clone(),
+        client_secret: new_secret,
+    })
+    .await;
+
+    let role = app
+        .call(
+            Method::POST,
+            &format!("/v1/applications/{app_id}/roles"),
+            Some(&admin),
+            Some(&json!({"name": "editor", "permissions": ["docs:edit"]})),
+        )
+        .await;
+    assert_eq!(role.status, 201, "{}", role.text);
+    let dup = app
+        .call(
+            Method::POST,
+            &format!("/v1/applications/{app_id}/roles"),
+            Some(&admin),
+            Some(&json!({"name": "editor"})),
+        )
+        .await;
+    assert_eq!(
+        (dup.status.as_u16(), dup.json()["ts_error_code"].as_str()),
+        (409, Some("IdentifierIsTaken"))
+    );
+    let role_id = role.json()["result"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roles = app
+        .call(
+            Method::GET,
+            &format!("/v1/applications/{app_id}/roles"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        roles.json()["result"][0]["permissions"],
+        json!(["docs:edit"])
+    );
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/applications/{app_id}/roles/{role_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+
+    let bad = app
+        .call(
+            Method::POST,
+            "/v1/applications",
+            Some(&admin),
+            Some(&json!({"name": ""})),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let unknown = app
+        .call(
+            Method::POST,
+            "/v1/applications",
+            Some(&admin),
+            Some(&json!({"name": "a", "x": 1})),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/applications/{app_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let res = app
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &default_client.client_id),
+                ("client_secret", &default_client.client_secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        res.status, 401,
+        "a deleted application's client still authenticates"
+    );
+}
+
+#[actix_web::test]
+async fn the_management_application_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mgmt = decode_part(&admin, 1)["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/applications/{mgmt}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    app.admin_token().await;
+}
+
+#[actix_web::test]
+async fn a_token_of_tenant_a_cannot_reach_tenant_b() {
+    let app = TestApp::spawn().await;
+    let admin_a = app.admin_token().await;
+    let (app_a, _) = app.create_app(&admin_a, "a-app").await;
+
+    // A second tenant, provisioned as bootstrap does.
+    let secret_b = idstore_auth::secret::generate_client_secret().unwrap();
+    let mut conn = app.db.connect().await;
+    let creds_b = idstore_server::bootstrap::provision_tenant(
+        &mut conn,
+        "tenant-b",
+        &app.kek,
+        "admin-of-b",
+        &secret_b,
+        &idstore_auth::secret::hash_secret(&secret_b),
+    )
+    .await
+    .unwrap();
+    let admin_b = app
+        .token_for(&ClientCredentials {
+            client_id: creds_b.client_id.clone(),
+            client_secret: secret_b,
+        })
+        .await;
+    assert_eq!(decode_part(&admin_b, 1)["tid"], json!(creds_b.tenant_id));
+    // Tenant B's brand-new key is learnt at the next reload (at most once a second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/v1/applications/{app_a}"),
+            Some(&admin_b),
+            None,
+        )
+        .await;
+    assert_eq!(
+        res.status, 404,
+        "tenant B read tenant A's app: {}",
+        res.text
+    );
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/applications/{app_a}"),
+            Some(&admin_b),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 404);
+    let listed = app
+        .call(Method::GET, "/v1/applications", Some(&admin_b), None)
+        .await;
+    assert!(
+        !listed.text.contains(&app_a),
+        "tenant B lists tenant A's app"
+    );
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/v1/applications/{app_a}"),
+            Some(&admin_a),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "tenant A lost its app");
+}
+
+#[actix_web::test]
+async fn rotation_keeps_old_tokens_valid_until_their_key_ages_out() {
+    let app = TestApp::spawn().await;
+    let old_token = app.admin_token().await;
+    let old_kid = decode_part(&old_token, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let pool = idstore_store::connect_pool(&app.db.options, 1);
+    let rotated = idstore_server::bootstrap::rotate_keys(&pool, &app.kek, None)
+        .await
+        .unwrap();
+    assert_eq!(rotated.len(), 1);
+    let new_token = app.admin_token().await;
+    let new_kid = decode_part(&new_token, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old_kid, new_kid, "new tokens are signed with the new key");
+    assert_eq!(new_kid, rotated[0].1);
+
+    // An unknown kid reloads the keys at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for token in [&old_token, &new_token] {
+        let res = app
+            .call(Method::GET, "/v1/applications", Some(token), None)
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    let jwks = app.get("/oidc/jwks").await.text;
+    assert!(jwks.contains(&old_kid) && jwks.contains(&new_kid), "{jwks}");
+
+    // Once the old key retired longer ago than a token lives, it is gone.
+    sqlx::query("UPDATE signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = $1")
+        .bind(&old_kid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let jwks = app.get("/oidc/jwks").await.text;
+    assert!(!jwks.contains(&old_kid), "retired key still published");
+    let mut config = test_config(&app.db.url());
+    config.key_encryption_key = Some(app.kek.to_base64().to_string().into());
+    config.bootstrap = false;
+    config.public_url = Some(format!("http://{}", app.address));
+    let fresh = TestApp::start(app.db.clone(), &config).await.unwrap();
+    let res = fresh
+        .call(Method::GET, "/v1/applications", Some(&old_token), None)
+        .await;
+    assert_eq!(res.status, 401, "a token of a rotated-out key was accepted");
+    let res = fresh
+        .call(Method::GET, "/v1/applications", Some(&new_token), None)
+        .await;
+    assert_ne!(res.status, 401, "the current key stopped working");
+}
