@@ -50,11 +50,10 @@ impl Principal {
     /// its kind may ever hold, whatever the token says: a client token can
     /// never reach the tenant, a user token holds no management permission.
     pub fn from_claims(claims: Claims) -> Self {
-        let ceiling = Self::ceiling(claims.kind, &claims.app_id);
         let permissions = claims
             .scope
             .split_ascii_whitespace()
-            .filter(|p| ceiling.contains(*p))
+            .filter(|p| Self::within_ceiling(claims.kind, &claims.app_id, p))
             .map(str::to_owned)
             .collect();
         Self {
@@ -78,6 +77,20 @@ impl Principal {
                 .map(|a| format!("{app_id}:{a}"))
                 .collect(),
             TokenKind::User | TokenKind::OrgAdmin => BTreeSet::new(),
+        }
+    }
+
+    /// Whether a token of `kind` for `app_id` may hold `permission`; the
+    /// same rule as [`Principal::ceiling`], without building the set (this
+    /// runs on every request).
+    fn within_ceiling(kind: TokenKind, app_id: &str, permission: &str) -> bool {
+        match kind {
+            TokenKind::Admin => TENANT_PERMISSIONS.contains(&permission),
+            TokenKind::Client => permission
+                .strip_prefix(app_id)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(|action| APP_ACTIONS.contains(&action)),
+            TokenKind::User | TokenKind::OrgAdmin => false,
         }
     }
 
@@ -157,6 +170,24 @@ mod tests {
         let p = principal(TokenKind::Client, "users:list users:delete app2:list");
         assert_eq!(p.authorize::<UsersList>(), None);
         assert_eq!(p.authorize::<UsersDelete>(), None);
+    }
+
+    #[test]
+    fn the_fast_ceiling_check_agrees_with_the_ceiling_set() {
+        let candidates = Principal::scope_for(TokenKind::Admin, "app1")
+            + " "
+            + &Principal::scope_for(TokenKind::Client, "app1")
+            + " app2:list app1:drop app1 app1: :list";
+        for kind in TokenKind::ALL {
+            let set = Principal::ceiling(kind, "app1");
+            for p in candidates.split(' ') {
+                assert_eq!(
+                    Principal::within_ceiling(kind, "app1", p),
+                    set.contains(p),
+                    "{kind:?} {p}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,3 +8,4 @@ mod spine_http;
 mod spine_process;
 mod spine_schema;
 mod tokens;
+mod tokens_process;

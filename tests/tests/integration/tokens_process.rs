@@ -1,0 +1,180 @@
+//! Token behaviour across real `idstore` processes.
+
+use std::time::Duration;
+
+use idstore_tests::app::random_kek;
+use idstore_tests::db::{empty_database, fresh_database};
+use serde_json::Value;
+
+use crate::process::{Served, idstore};
+
+async fn token(base: &str, id: &str, secret: &str) -> String {
+    let mut res = awc::Client::default()
+        .post(format!("{base}/oidc/token"))
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn list_apps(base: &str, token: &str) -> u16 {
+    awc::Client::default()
+        .get(format!("{base}/v1/applications"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn two_processes_on_one_database_accept_each_others_tokens() {
+    let db = fresh_database().await;
+    let kek = random_kek();
+    let secret = idstore_auth::secret::generate_client_secret().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |_: usize| {
+        let mut cmd = idstore(dir.path());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+            .args([
+                "--database-url",
+                &db.url(),
+                "--public-url",
+                "https://id.example.test",
+            ])
+            .env("IDSTORE_KEY_ENCRYPTION_KEY", &kek)
+            .env("IDSTORE_BOOTSTRAP_CLIENT_ID", "replica-admin")
+            .env("IDSTORE_BOOTSTRAP_CLIENT_SECRET", &secret);
+        Served::start(cmd, Duration::from_secs(30))
+    };
+    let (mut a, mut b) = tokio::join!(start(1), start(2));
+    let (base_a, base_b) = (a.url(""), b.url(""));
+    let from_a = token(&base_a, "replica-admin", &secret).await;
+    let from_b = token(&base_b, "replica-admin", &secret).await;
+    assert_eq!(
+        list_apps(&base_b, &from_a).await,
+        200,
+        "B refused A's token"
+    );
+    assert_eq!(
+        list_apps(&base_a, &from_b).await,
+        200,
+        "A refused B's token"
+    );
+    for served in [&a, &b] {
+        assert!(
+            !served.log().contains(&secret),
+            "a configured secret was logged:\n{}",
+            served.log()
+        );
+    }
+    // Both started on an empty tenant table; exactly one tenant exists.
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap();
+    assert_eq!(tenants, 1);
+    a.signal("TERM");
+    b.signal("TERM");
+    assert!(a.wait(Duration::from_secs(20)).await.success());
+    assert!(b.wait(Duration::from_secs(20)).await.success());
+}
+
+#[actix_web::test]
+async fn bootstrap_prints_credentials_once_as_json_and_then_changes_nothing() {
+    let db = empty_database().await;
+    let kek = random_kek();
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut cmd = idstore(dir.path());
+        cmd.args([
+            "bootstrap",
+            "--output",
+            "json",
+            "--database-url",
+            &db.url(),
+            "--key-encryption-key",
+            &kek,
+        ]);
+        cmd.output()
+    };
+    let first = run().await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&first.stdout).unwrap();
+    for field in ["tenant_id", "app_id", "client_id", "client_secret"] {
+        assert!(
+            creds[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} missing: {creds}"
+        );
+    }
+    let secret = creds["client_secret"].as_str().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&first.stderr).contains(secret),
+        "the secret reached the log"
+    );
+
+    let second = run().await.unwrap();
+    assert!(second.status.success());
+    let again: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(again["already_bootstrapped"], true);
+    assert_eq!(again["tenant_id"], creds["tenant_id"]);
+    assert!(!String::from_utf8_lossy(&second.stdout).contains(secret));
+    let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap();
+    assert_eq!(clients, 1, "a second bootstrap created another client");
+    let stored: String = sqlx::query_scalar("SELECT secret_hash FROM clients")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$") && !stored.contains(secret),
+        "secret stored in the clear"
+    );
+}
+
+#[actix_web::test]
+async fn keys_rotate_installs_a_new_signing_key_and_keeps_the_old_one_published() {
+    let db = empty_database().await;
+    let kek = random_kek();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = idstore(dir.path());
+        cmd.args(args)
+            .args(["--database-url", &db.url(), "--key-encryption-key", &kek]);
+        cmd.output()
+    };
+    assert!(cli(&["bootstrap"]).await.unwrap().status.success());
+    let out = cli(&["keys", "rotate"]).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("new signing key"));
+    let (active, retired): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE retired_at IS NULL), count(*) FILTER (WHERE retired_at IS NOT NULL) FROM signing_keys",
+    )
+    .fetch_one(&mut db.connect().await)
+    .await
+    .unwrap();
+    assert_eq!((active, retired), (1, 1));
+
+    let unknown_tenant = cli(&["keys", "rotate", "--tenant", "no-such-tenant"])
+        .await
+        .unwrap();
+    assert!(!unknown_tenant.status.success());
+    assert!(String::from_utf8_lossy(&unknown_tenant.stderr).contains("no tenant"));
+}
