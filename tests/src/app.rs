@@ -142,18 +142,19 @@ impl TestApp {
         send(req, Some(body.into_bytes())).await
     }
 
+    /// A client_credentials request for `client`, secret in the body.
+    pub async fn authenticate(&self, client: &ClientCredentials) -> TestResponse {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", client.client_secret.as_str()),
+        ];
+        self.token_request(&form, None).await
+    }
+
     /// An access token for `client` (client_credentials, secret in the body).
     pub async fn token_for(&self, client: &ClientCredentials) -> String {
-        let res = self
-            .token_request(
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &client.client_id),
-                    ("client_secret", &client.client_secret),
-                ],
-                None,
-            )
-            .await;
+        let res = self.authenticate(client).await;
         assert_eq!(res.status, 200, "token request failed: {}", res.text);
         res.json()["access_token"].as_str().unwrap().to_owned()
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::StoreError;
+use crate::error::one_row;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {
@@ -67,16 +68,13 @@ pub async fn get(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Applica
 /// Deletes an application and, by cascade, its clients, roles and user
 /// associations. The management application cannot be deleted.
 pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management",
+    one_row(
+        sqlx::query(
+            "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management",
+        )
+        .bind(tenant_id)
+        .bind(app_id)
+        .execute(pool)
+        .await?,
     )
-    .bind(tenant_id)
-    .bind(app_id)
-    .execute(pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::StoreError;
+use crate::error::one_row;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Client {
@@ -57,18 +58,14 @@ pub async fn delete(
     app_id: &str,
     client_id: &str,
 ) -> Result<(), StoreError> {
-    let done =
+    one_row(
         sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3")
             .bind(tenant_id)
             .bind(app_id)
             .bind(client_id)
             .execute(pool)
-            .await?;
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+            .await?,
+    )
 }
 
 /// Replaces a client's secret hash; the old secret stops working at once.

@@ -23,3 +23,12 @@ impl StoreError {
         Self::Database(e)
     }
 }
+
+/// `Ok` when a write touched a row, [`StoreError::NotFound`] when it matched none.
+pub fn one_row(done: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}

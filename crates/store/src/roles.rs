@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use crate::StoreError;
+use crate::error::one_row;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Role {
@@ -61,16 +62,12 @@ pub async fn delete(
     app_id: &str,
     role_id: &str,
 ) -> Result<(), StoreError> {
-    let done =
+    one_row(
         sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3")
             .bind(tenant_id)
             .bind(app_id)
             .bind(role_id)
             .execute(pool)
-            .await?;
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+            .await?,
+    )
 }

@@ -240,16 +240,7 @@ async fn repeated_wrong_secrets_are_throttled_even_when_concurrent() {
         "{verified} guesses were checked; the limit is 10"
     );
     // Now even the right secret waits for the window to pass.
-    let res = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client.client_id),
-                ("client_secret", &client.client_secret),
-            ],
-            None,
-        )
-        .await;
+    let res = app.authenticate(&client).await;
     assert_eq!(res.status, 429, "{}", res.text);
     assert!(
         res.header("retry-after")
@@ -360,16 +351,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         .as_str()
         .unwrap()
         .to_owned();
-    let old = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &batch.client_id),
-                ("client_secret", &batch.client_secret),
-            ],
-            None,
-        )
-        .await;
+    let old = app.authenticate(&batch).await;
     assert_eq!(old.status, 401, "the old secret still works");
     app.token_for(&ClientCredentials {
         client_id: batch.client_id.clone(),
@@ -452,16 +434,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         )
         .await;
     assert_eq!(deleted.status, 204);
-    let res = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &default_client.client_id),
-                ("client_secret", &default_client.client_secret),
-            ],
-            None,
-        )
-        .await;
+    let res = app.authenticate(&default_client).await;
     assert_eq!(
         res.status, 401,
         "a deleted application's client still authenticates"
