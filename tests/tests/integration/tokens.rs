@@ -20,16 +20,7 @@ fn decode_part(token: &str, index: usize) -> Value {
 #[actix_web::test]
 async fn the_bootstrapped_admin_client_gets_an_eddsa_access_token() {
     let app = TestApp::spawn().await;
-    let res = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &app.admin.client_id),
-                ("client_secret", &app.admin.client_secret),
-            ],
-            None,
-        )
-        .await;
+    let res = app.authenticate(&app.admin).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.header("cache-control"), Some("no-store"));
     let body = res.json();
