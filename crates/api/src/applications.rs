@@ -6,8 +6,7 @@
 use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_auth::secret;
-use idstore_domain::id::{is_valid_id, new_id};
-use idstore_store::StoreError;
+use idstore_domain::id::new_id;
 use idstore_store::applications::{self, Application, NewApplication};
 use idstore_store::clients::{self, Client, NewClient};
 use idstore_store::roles::{self, NewRole, Role};
@@ -15,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Authorized;
+use crate::input::{millis, not_found, path_id, text};
 use crate::{ApiError, AppState};
 
 policy!(AppsCreate = "apps:create");
@@ -55,10 +55,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/v1/applications/{app_id}/roles/{role_id}").delete(delete_role));
 }
 
-fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
 fn app_json(a: &Application) -> Value {
     json!({
         "app_id": a.app_id,
@@ -90,37 +86,6 @@ fn role_json(r: &Role) -> Value {
         "created_at": millis(r.created_at),
         "updated_at": millis(r.updated_at),
     })
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    let len = value.chars().count();
-    if len == 0 || len > max || value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be 1 to {max} printable characters"
-        )));
-    }
-    Ok(())
-}
-
-fn path_id(field: &str, value: &str) -> Result<(), ApiError> {
-    if is_valid_id(value) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "{field} is not a valid identifier"
-        )))
-    }
-}
-
-fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("{what} not found")),
-        StoreError::Conflict { .. } => ApiError::Conflict {
-            message: format!("{what} with this name already exists"),
-            ts_error_code: "IdentifierIsTaken",
-        },
-        other => ApiError::internal(other),
-    }
 }
 
 /// Confirms the application exists in the caller's tenant.

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod input;
 pub mod middleware;
 pub mod oidc;
 
