@@ -1,3 +1,5 @@
 //! Pure rules of idstore: identifiers, value types and aggregates. No I/O.
 
+pub mod contact;
 pub mod id;
+pub mod user;

@@ -1,0 +1,172 @@
+//! Emails, phone numbers and usernames: how they are validated and the one
+//! normal form each is stored, compared and made unique in.
+
+/// Longest email accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest username accepted.
+pub const MAX_USERNAME_LEN: usize = 128;
+
+/// An email in its stored form: lower-cased, so `Ann@X.io` and `ann@x.io`
+/// are one identifier. Refuses what no mail system would deliver to.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let invalid = || format!("`{}` is not a valid email address", shorten(raw));
+    if raw.is_empty() || raw.chars().count() > MAX_EMAIL_LEN {
+        return Err(format!(
+            "email must be 1 to {MAX_EMAIL_LEN} characters, like name@example.com"
+        ));
+    }
+    let (local, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let domain_ok = domain.contains('.')
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if local_ok && domain_ok {
+        Ok(raw.to_lowercase())
+    } else {
+        Err(invalid())
+    }
+}
+
+/// A phone number in E.164 (`+12125550100`), validated against the
+/// numbering plan of its country. Spaces, dashes and parentheses are
+/// accepted on input and dropped.
+pub fn normalize_phone(raw: &str) -> Result<String, String> {
+    let invalid = || {
+        format!(
+            "`{}` is not a valid phone number; give it in E.164 format, like +12125550100",
+            shorten(raw)
+        )
+    };
+    if !raw.starts_with('+') || raw.len() > 32 {
+        return Err(invalid());
+    }
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    if !compact[1..].chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let number = phonenumber::parse(None, &compact).map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&number) {
+        return Err(invalid());
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// A username in its compared form (lower-cased); usernames are 1 to 128
+/// printable characters without spaces.
+pub fn normalize_username(raw: &str) -> Result<String, String> {
+    let len = raw.chars().count();
+    if len == 0
+        || len > MAX_USERNAME_LEN
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "username must be 1 to {MAX_USERNAME_LEN} characters without spaces"
+        ));
+    }
+    Ok(raw.to_lowercase())
+}
+
+/// Echoing a 10 kB value back in an error helps nobody.
+fn shorten(s: &str) -> String {
+    const KEEP: usize = 64;
+    if s.chars().count() <= KEEP {
+        s.to_owned()
+    } else {
+        s.chars().take(KEEP).chain("…".chars()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_stored_lower_cased() {
+        assert_eq!(
+            normalize_email("Ann.Lee+x@Example.COM").unwrap(),
+            "ann.lee+x@example.com"
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.io",
+            "ann@x",
+            "ann@@x.io",
+            "a b@x.io",
+            "ann@x..io",
+            ".ann@x.io",
+            "ann@-x.io",
+            "ann@x.io\n",
+            "ann\"@x.io",
+            &format!("{}@x.io", "a".repeat(65)),
+            &format!("a@{}.io", "b".repeat(260)),
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn phones_are_stored_in_e164() {
+        assert_eq!(
+            normalize_phone("+1 (212) 555-0100").unwrap(),
+            "+12125550100"
+        );
+        assert_eq!(normalize_phone("+447911123456").unwrap(), "+447911123456");
+        assert_eq!(
+            normalize_phone("+33 6 12 34 56 78").unwrap(),
+            "+33612345678"
+        );
+    }
+
+    #[test]
+    fn phones_without_a_country_code_or_with_letters_are_refused() {
+        for bad in [
+            "",
+            "2125550100",
+            "+1",
+            "+1212555010O",
+            "+999123",
+            "+12125550100999999",
+            "+1 212; DROP",
+            "++12125550100",
+        ] {
+            let err = normalize_phone(bad).unwrap_err();
+            assert!(err.contains("E.164"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn usernames_compare_case_insensitively_and_refuse_spaces() {
+        assert_eq!(normalize_username("Ann_Lee").unwrap(), "ann_lee");
+        for bad in ["", "ann lee", "ann\t", &"a".repeat(129)] {
+            assert!(normalize_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_echo_huge_values() {
+        let err = normalize_phone(&format!("+1{}", "x".repeat(10_000))).unwrap_err();
+        assert!(err.len() < 200, "{err}");
+    }
+}
