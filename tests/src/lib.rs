@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod proxy;
+pub mod spec;
 pub mod tokens;
 
 pub use app::{TestApp, TestResponse};
