@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod auth;
 pub mod error;
+pub mod groups;
 pub mod health;
 pub mod input;
 pub mod middleware;
@@ -59,6 +60,7 @@ pub fn app(
         .configure(health::routes)
         .configure(oidc::routes)
         .configure(applications::routes)
+        .configure(groups::routes)
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
         .wrap(from_fn(middleware::request_id))

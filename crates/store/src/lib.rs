@@ -6,6 +6,7 @@ pub mod applications;
 pub mod clients;
 pub mod database;
 mod error;
+pub mod groups;
 pub mod migrate;
 pub mod roles;
 pub mod signing_keys;

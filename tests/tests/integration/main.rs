@@ -2,6 +2,7 @@
 
 mod attacks;
 mod deploy;
+mod groups;
 mod permissions;
 mod process;
 mod spine_http;

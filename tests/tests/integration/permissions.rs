@@ -16,8 +16,9 @@ enum Allowed {
 }
 
 const ADMIN: Allowed = Allowed::Kinds(&[TokenKind::Admin]);
+const ADMIN_OR_CLIENT: Allowed = Allowed::Kinds(&[TokenKind::Admin, TokenKind::Client]);
 
-/// (method, path with `{app}`, `{client}`, `{role}` placeholders, who).
+/// (method, path with `{app}`, `{client}`, `{role}`, `{group}`, `{user}` placeholders, who).
 const ROUTES: &[(&str, &str, Allowed)] = &[
     ("GET", "/healthz", Allowed::Public),
     ("GET", "/readyz", Allowed::Public),
@@ -39,6 +40,13 @@ const ROUTES: &[(&str, &str, Allowed)] = &[
     ("POST", "/v1/applications/{app}/roles", ADMIN),
     ("GET", "/v1/applications/{app}/roles", ADMIN),
     ("DELETE", "/v1/applications/{app}/roles/{role}", ADMIN),
+    ("POST", "/v1/admin/groups", ADMIN),
+    ("GET", "/v1/admin/groups", ADMIN),
+    ("GET", "/v1/admin/groups/{group}", ADMIN),
+    ("DELETE", "/v1/admin/groups/{group}", ADMIN),
+    ("POST", "/v1/admin/groups/{group}/members", ADMIN),
+    ("DELETE", "/v1/admin/groups/{group}/members/{user}", ADMIN),
+    ("GET", "/v1/users/{user}/groups", ADMIN_OR_CLIENT),
 ];
 
 #[actix_web::test]
@@ -109,7 +117,8 @@ async fn every_route_admits_exactly_the_token_kinds_it_allows() {
     }
 }
 
-/// `pattern` with its placeholders bound to a new app, client and role.
+/// `pattern` with its placeholders bound to a new app, client, role, group
+/// and user; the user is a member of the group.
 async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
     if !pattern.contains('{') {
         return pattern.to_owned();
@@ -129,8 +138,66 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    pattern
+    let mut path = pattern
         .replace("{app}", &app_id)
         .replace("{client}", &client.client_id)
-        .replace("{role}", &role_id)
+        .replace("{role}", &role_id);
+    let user_id = if path.contains("{user}") {
+        Some(fresh_user(app, admin).await)
+    } else {
+        None
+    };
+    if path.contains("{group}") {
+        let group_id = fresh_group(app, admin, user_id.as_deref()).await;
+        path = path.replace("{group}", &group_id);
+    }
+    match user_id {
+        Some(user_id) => path.replace("{user}", &user_id),
+        None => path,
+    }
+}
+
+/// A user made in SQL, in the admin's tenant.
+async fn fresh_user(app: &TestApp, admin: &str) -> String {
+    let user_id = idstore_domain::id::new_id();
+    sqlx::query(
+        "INSERT INTO users (tenant_id, user_id, email, email_normalized) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(read_claims(admin).tid)
+    .bind(&user_id)
+    .bind(format!("{user_id}@example.com"))
+    .execute(&mut app.db.connect().await)
+    .await
+    .unwrap();
+    user_id
+}
+
+/// A group made over the API, with `member` in it when given.
+async fn fresh_group(app: &TestApp, admin: &str, member: Option<&str>) -> String {
+    let name = format!("target-{}", idstore_domain::id::new_id());
+    let res = app
+        .call(
+            Method::POST,
+            "/v1/admin/groups",
+            Some(admin),
+            Some(&json!({"name": name})),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let group_id = res.json()["result"]["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if let Some(user_id) = member {
+        let res = app
+            .call(
+                Method::POST,
+                &format!("/v1/admin/groups/{group_id}/members"),
+                Some(admin),
+                Some(&json!({"user_ids": [user_id]})),
+            )
+            .await;
+        assert_eq!(res.status, 204, "{}", res.text);
+    }
+    group_id
 }
