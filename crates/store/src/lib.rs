@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod roles;
 pub mod signing_keys;
 pub mod tenants;
+pub mod user_filter;
 
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
 pub use error::StoreError;
