@@ -7,6 +7,7 @@ pub mod db;
 pub mod proxy;
 pub mod spec;
 pub mod tokens;
+pub mod users;
 
 pub use app::{TestApp, TestResponse};
 pub use db::TestDb;

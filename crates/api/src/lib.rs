@@ -10,6 +10,7 @@ pub mod health;
 pub mod input;
 pub mod middleware;
 pub mod oidc;
+pub mod users;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -61,6 +62,7 @@ pub fn app(
         .configure(oidc::routes)
         .configure(applications::routes)
         .configure(groups::routes)
+        .configure(users::routes)
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
         .wrap(from_fn(middleware::request_id))

@@ -132,6 +132,26 @@ pub struct ProfilePatch {
 }
 
 impl Profile {
+    /// A user with nothing set yet: creating a user applies its input to this.
+    pub fn empty() -> Self {
+        Self {
+            email: None,
+            phone_number: None,
+            secondary_emails: Vec::new(),
+            secondary_phone_numbers: Vec::new(),
+            username: None,
+            external_user_id: None,
+            name: None,
+            address: None,
+            birthday: None,
+            picture: None,
+            language: None,
+            custom_data: Map::new(),
+            status: Status::Active,
+            status_changed_at: None,
+        }
+    }
+
     /// Applies an update: scalars and `name`/`address` are replaced whole,
     /// `custom_data` is shallow-merged (`null` deletes a key), secondary
     /// emails and phones are appended without duplicates, a new primary
@@ -287,19 +307,7 @@ mod tests {
     fn profile() -> Profile {
         Profile {
             email: Some(Contact::unverified("a@x.io".into())),
-            phone_number: None,
-            secondary_emails: vec![],
-            secondary_phone_numbers: vec![],
-            username: None,
-            external_user_id: None,
-            name: None,
-            address: None,
-            birthday: None,
-            picture: None,
-            language: None,
-            custom_data: Map::new(),
-            status: Status::Active,
-            status_changed_at: None,
+            ..Profile::empty()
         }
     }
 

@@ -7,6 +7,10 @@ pub enum StoreError {
     /// A unique constraint refused the write; the name says which identifier.
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
+    /// The request can't be expressed as a query (a search the filter
+    /// compiler refuses); the message is for the API user.
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }

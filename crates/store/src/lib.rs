@@ -12,6 +12,7 @@ pub mod roles;
 pub mod signing_keys;
 pub mod tenants;
 pub mod user_filter;
+pub mod users;
 
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
 pub use error::StoreError;

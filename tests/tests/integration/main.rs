@@ -10,3 +10,6 @@ mod spine_process;
 mod spine_schema;
 mod tokens;
 mod tokens_process;
+mod users_create_read;
+mod users_search;
+mod users_update;

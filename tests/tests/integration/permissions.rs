@@ -47,6 +47,43 @@ const ROUTES: &[(&str, &str, Allowed)] = &[
     ("POST", "/v1/admin/groups/{group}/members", ADMIN),
     ("DELETE", "/v1/admin/groups/{group}/members/{user}", ADMIN),
     ("GET", "/v1/users/{user}/groups", ADMIN_OR_CLIENT),
+    ("GET", "/v1/users/count", ADMIN_OR_CLIENT),
+    ("POST", "/v1/users", ADMIN_OR_CLIENT),
+    ("GET", "/v1/users", ADMIN_OR_CLIENT),
+    (
+        "GET",
+        "/v1/users/identifier?identifier_name=email&identifier_value=a%40x.io",
+        ADMIN_OR_CLIENT,
+    ),
+    ("GET", "/v1/users/{user}", ADMIN_OR_CLIENT),
+    ("PUT", "/v1/users/{user}", ADMIN_OR_CLIENT),
+    ("GET", "/v1/users/email/a@x.io", ADMIN_OR_CLIENT),
+    ("GET", "/v1/users/external-user-id/e1", ADMIN_OR_CLIENT),
+    ("GET", "/v1/users/username/u1", ADMIN_OR_CLIENT),
+    (
+        "GET",
+        "/v1/users/phone-number/+12125550100",
+        ADMIN_OR_CLIENT,
+    ),
+    ("GET", "/v1/users/phone/+12125550100", ADMIN_OR_CLIENT),
+    ("DELETE", "/v1/users/{user}/apps", ADMIN_OR_CLIENT),
+    ("DELETE", "/v1/users/{user}/emails/a@x.io", ADMIN_OR_CLIENT),
+    (
+        "DELETE",
+        "/v1/users/{user}/phone-numbers/+12125550100",
+        ADMIN_OR_CLIENT,
+    ),
+    (
+        "POST",
+        "/v1/users/{user}/emails/a@x.io/verify",
+        ADMIN_OR_CLIENT,
+    ),
+    (
+        "POST",
+        "/v1/users/{user}/phone-numbers/+12125550100/verify",
+        ADMIN_OR_CLIENT,
+    ),
+    ("DELETE", "/v1/manage/users/{user}", ADMIN),
 ];
 
 #[actix_web::test]

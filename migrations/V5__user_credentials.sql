@@ -1,0 +1,7 @@
+-- A user's password, set when the user is created with `credentials`.
+-- PHC string (argon2id); the password itself is never stored.
+ALTER TABLE users
+    ADD COLUMN password_hash        text,
+    -- The user must replace it at the next login (`force_replace`).
+    ADD COLUMN password_temporary   boolean,
+    ADD COLUMN password_updated_at  timestamptz;

@@ -1,0 +1,175 @@
+//! A tenant with two applications, ready for Users API tests: an admin
+//! token, each application's client token, and calls that check every
+//! response against the spec's schema for its operation.
+
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use crate::spec::users_spec;
+use crate::{TestApp, TestResponse};
+
+pub struct World {
+    pub app: TestApp,
+    pub admin: String,
+    /// Client token of application "shop".
+    pub shop: String,
+    pub shop_id: String,
+    /// Client token of application "blog".
+    pub blog: String,
+    pub blog_id: String,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let admin = app.admin_token().await;
+        let (shop_id, shop_client) = app.create_app(&admin, "shop").await;
+        let (blog_id, blog_client) = app.create_app(&admin, "blog").await;
+        let shop = app.token_for(&shop_client).await;
+        let blog = app.token_for(&blog_client).await;
+        Self {
+            app,
+            admin,
+            shop,
+            shop_id,
+            blog,
+            blog_id,
+        }
+    }
+
+    /// Calls an operation of the Users API and checks the answer against the
+    /// spec's schema for `operation_id` and the status it came with.
+    pub async fn op(
+        &self,
+        operation_id: &str,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let res = self.app.call(method, path, Some(token), body).await;
+        users_spec().assert_http_response(operation_id, &res);
+        res
+    }
+
+    /// `createUser`, expected to succeed; the created user.
+    pub async fn create(&self, token: &str, body: Value) -> Value {
+        let res = self
+            .op("createUser", Method::POST, "/v1/users", token, Some(&body))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.json()["result"].clone()
+    }
+
+    /// `getUserById` with `token`, expected to succeed.
+    pub async fn get(&self, token: &str, user_id: &str) -> Value {
+        let res = self
+            .op(
+                "getUserById",
+                Method::GET,
+                &format!("/v1/users/{user_id}"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res.json()["result"].clone()
+    }
+
+    /// `updateUser`, expected to succeed; the updated user.
+    pub async fn update(&self, token: &str, user_id: &str, body: Value) -> Value {
+        let res = self
+            .op(
+                "updateUser",
+                Method::PUT,
+                &format!("/v1/users/{user_id}"),
+                token,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res.json()["result"].clone()
+    }
+
+    /// `getUsers` with a query string; the whole body.
+    pub async fn list(&self, token: &str, query: &str) -> TestResponse {
+        self.op(
+            "getUsers",
+            Method::GET,
+            &format!("/v1/users{query}"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    /// User ids of a successful `getUsers`, in order.
+    pub async fn list_ids(&self, token: &str, query: &str) -> Vec<String> {
+        let res = self.list(token, query).await;
+        assert_eq!(res.status, 200, "{query}: {}", res.text);
+        ids(&res.json()["result"])
+    }
+
+    /// `getUsersCount` with a query string.
+    pub async fn count(&self, token: &str, query: &str) -> i64 {
+        let res = self
+            .op(
+                "getUsersCount",
+                Method::GET,
+                &format!("/v1/users/count{query}"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 200, "{query}: {}", res.text);
+        res.json()["result"]["user_count"].as_i64().unwrap()
+    }
+
+    /// Every user row and application association, as text: equal
+    /// snapshots mean a request changed nothing.
+    pub async fn snapshot(&self) -> String {
+        let mut conn = self.app.db.connect().await;
+        sqlx::query_scalar(
+            "SELECT (SELECT coalesce(json_agg(u ORDER BY u.user_id), '[]') FROM users u)::text
+                 || (SELECT coalesce(json_agg(a ORDER BY a.app_id, a.user_id), '[]') FROM user_apps a)::text",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    }
+}
+
+/// The `user_id`s of a list of users.
+pub fn ids(users: &Value) -> Vec<String> {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A user body with a unique email (and whatever else `extra` adds).
+pub fn user_body(email: &str, extra: Value) -> Value {
+    let mut body = json!({ "email": email });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+/// The messages of a 400 body.
+pub fn messages(res: &TestResponse) -> String {
+    assert_eq!(res.status, 400, "expected a 400: {}", res.text);
+    let body = res.json();
+    assert_eq!(body["error_code"], 400, "{body}");
+    body["message"]
+        .as_array()
+        .expect("400 messages are an array")
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}

@@ -1,0 +1,463 @@
+//! createUser and the single-user reads: shapes, normalization, identifier
+//! uniqueness, per-application views and every documented error.
+
+use actix_web::http::Method;
+use idstore_tests::users::{World, messages, user_body};
+use serde_json::{Value, json};
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[actix_web::test]
+async fn a_client_creates_a_user_and_gets_back_the_documented_body() {
+    let w = World::new().await;
+    let before = now_ms();
+    let user = w
+        .create(
+            &w.shop,
+            json!({
+                "email": "Ann.Lee@Example.com",
+                "phone_number": "+1 212 555 0100",
+                "secondary_emails": ["ann@work.example", "ANN@work.example"],
+                "secondary_phone_numbers": ["+447911123456"],
+                "birthday": "1990-04-23",
+                "name": {"first_name": "Ann", "last_name": "Lee"},
+                "address": {"city": "Oslo", "country": "NO", "type": "Home"},
+                "picture": "https://example.com/ann.png",
+                "language": "en-US",
+                "custom_data": {"tier": "gold"},
+                "external_user_id": "crm-1",
+                "external_account_id": "shop-1",
+                "custom_app_data": {"cart": 2}
+            }),
+        )
+        .await;
+    assert_eq!(
+        user["email"],
+        json!({"value": "ann.lee@example.com", "email_verified": false})
+    );
+    assert_eq!(user["phone_number"]["value"], "+12125550100");
+    assert_eq!(
+        user["secondary_emails"],
+        json!([{"value": "ann@work.example", "email_verified": false}]),
+        "secondary emails are de-duplicated case-insensitively"
+    );
+    assert_eq!(user["secondary_phone_numbers"][0]["value"], "+447911123456");
+    assert_eq!(user["birthday"], "1990-04-23");
+    assert_eq!(
+        user["name"],
+        json!({"first_name": "Ann", "last_name": "Lee"})
+    );
+    assert_eq!(user["address"]["city"], "Oslo");
+    assert!(user["address"]["updated_at"].is_i64());
+    assert_eq!(user["status"], "Active");
+    assert_eq!(user["custom_data"], json!({"tier": "gold"}));
+    assert_eq!(user["external_user_id"], "crm-1");
+    assert_eq!(user["external_account_id"], "shop-1");
+    assert_eq!(user["custom_app_data"], json!({"cart": 2}));
+    assert_eq!(user["app_name"], "shop");
+    assert_eq!(user["groupIds"], json!([]));
+    let created = user["created_at"].as_i64().expect("created_at is epoch ms");
+    assert!(
+        created >= before - 1000 && created <= now_ms() + 1000,
+        "{created}"
+    );
+    assert_eq!(user["updated_at"], user["created_at"]);
+    assert!(user.get("username").is_none() && user.get("password_information").is_none());
+
+    // Read back, the same user.
+    let id = user["user_id"].as_str().unwrap();
+    assert_eq!(w.get(&w.shop, id).await, user);
+}
+
+#[actix_web::test]
+async fn a_user_created_with_credentials_has_a_username_and_password_information() {
+    let w = World::new().await;
+    let user = w
+        .create(
+            &w.admin,
+            json!({"email": "p@x.io", "username": "Pat", "credentials": {"password": "correct horse battery"}}),
+        )
+        .await;
+    assert_eq!(user["username"], "Pat");
+    let info = &user["password_information"];
+    assert_eq!(
+        (info["temporary"].clone(), info["expired"].clone()),
+        (json!(true), json!(false))
+    );
+    let mut conn = w.app.db.connect().await;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE user_id = $1")
+        .bind(user["user_id"].as_str().unwrap())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$"),
+        "stored as a PHC string, not the password"
+    );
+    let res = w
+        .op(
+            "getUserByUsername",
+            Method::GET,
+            "/v1/users/username/PAT",
+            &w.shop,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "usernames compare case-insensitively");
+}
+
+#[actix_web::test]
+async fn bad_create_bodies_are_400s_that_change_nothing() {
+    let w = World::new().await;
+    w.create(&w.shop, json!({"email": "taken@x.io"})).await;
+    let long = "x".repeat(31);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "email or phone_number is required"),
+        (
+            json!({"name": {"first_name": "A"}}),
+            "email or phone_number is required",
+        ),
+        (
+            json!({"email": "a@x.io", "admin": true}),
+            "unknown field `admin`",
+        ),
+        (
+            json!({"email": "a@x.io", "name": {"nick": "A"}}),
+            "unknown field `nick`",
+        ),
+        (json!({"email": 5}), "invalid type"),
+        (
+            json!({"email": "a@x.io", "custom_data": [1]}),
+            "invalid type",
+        ),
+        (
+            json!({"email": "a@x.io", "secondary_emails": "b@x.io"}),
+            "invalid type",
+        ),
+        (json!({"email": "not-an-email"}), "email:"),
+        (json!({"phone_number": "2125550100"}), "E.164"),
+        (json!({"phone_number": "+1212555"}), "E.164"),
+        (
+            json!({"email": "a@x.io", "secondary_phone_numbers": ["+1"]}),
+            "secondary_phone_numbers[0]",
+        ),
+        (
+            json!({"email": "a@x.io", "birthday": "23/04/1990"}),
+            "birthday",
+        ),
+        (
+            json!({"email": "a@x.io", "birthday": "1990-02-30"}),
+            "birthday",
+        ),
+        (
+            json!({"email": "a@x.io", "name": {"first_name": long}}),
+            "name.first_name",
+        ),
+        (
+            json!({"email": "a@x.io", "address": {"street_address": "s".repeat(151)}}),
+            "address.street_address",
+        ),
+        (
+            json!({"email": "a@x.io", "address": {"type": "Castle"}}),
+            "unknown variant",
+        ),
+        (
+            json!({"email": "a@x.io", "username": "ann"}),
+            "username can only be set together with credentials",
+        ),
+        (
+            json!({"email": "a@x.io", "picture": "file:///etc/passwd"}),
+            "picture",
+        ),
+        (
+            json!({"email": "a@x.io", "external_user_id": "e".repeat(257)}),
+            "external_user_id",
+        ),
+        (
+            json!({"email": "a@x.io", "custom_data": {"k": "v".repeat(17 * 1024)}}),
+            "custom_data",
+        ),
+        (
+            json!({"email": "a@x.io", "credentials": {"password": ""}}),
+            "credentials.password",
+        ),
+    ];
+    let before = w.snapshot().await;
+    for (body, mentions) in cases {
+        let res = w
+            .op(
+                "createUser",
+                Method::POST,
+                "/v1/users",
+                &w.shop,
+                Some(&body),
+            )
+            .await;
+        let text = messages(&res);
+        assert!(text.contains(mentions), "{body}: {text}");
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[actix_web::test]
+async fn each_identifier_is_unique_in_the_tenant_and_a_collision_is_identifier_is_taken() {
+    let w = World::new().await;
+    w.create(
+        &w.shop,
+        json!({"email": "a@x.io", "phone_number": "+12125550100", "external_user_id": "e1",
+               "username": "ann", "credentials": {"password": "pw-long-enough"}}),
+    )
+    .await;
+    let before = w.snapshot().await;
+    for (body, what) in [
+        (json!({"email": "A@X.IO"}), "email"),
+        (json!({"phone_number": "+1 (212) 555-0100"}), "phone_number"),
+        (
+            json!({"email": "b@x.io", "external_user_id": "e1"}),
+            "external_user_id",
+        ),
+        (
+            json!({"email": "c@x.io", "username": "ANN", "credentials": {"password": "pw-long-enough"}}),
+            "username",
+        ),
+    ] {
+        // Another application of the same tenant collides too.
+        let res = w
+            .op(
+                "createUser",
+                Method::POST,
+                "/v1/users",
+                &w.blog,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(res.status, 409, "{body}: {}", res.text);
+        let err = res.json();
+        assert_eq!(err["ts_error_code"], "IdentifierIsTaken");
+        assert_eq!(err["error_code"], 409);
+        assert!(err["message"].as_str().unwrap().contains(what), "{err}");
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[actix_web::test]
+async fn twenty_concurrent_creates_with_one_email_make_exactly_one_user() {
+    let w = World::new().await;
+    let body = json!({"email": "race@x.io"});
+    let calls = (0..20).map(|_| {
+        w.app
+            .call(Method::POST, "/v1/users", Some(&w.shop), Some(&body))
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [vec![201], vec![409; 19]].concat(),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        w.count(&w.admin, "?search=email%20eq%20%22race@x.io%22")
+            .await,
+        1
+    );
+}
+
+#[actix_web::test]
+async fn every_lookup_finds_the_user_by_its_identifier() {
+    let w = World::new().await;
+    let user = w
+        .create(
+            &w.shop,
+            json!({"email": "find@x.io", "phone_number": "+12125550111", "external_user_id": "ext/1",
+                   "username": "finder", "credentials": {"password": "pw-long-enough"}}),
+        )
+        .await;
+    let id = user["user_id"].as_str().unwrap();
+    for (op, path) in [
+        ("getUserById", format!("/v1/users/{id}")),
+        ("getUserByEmail", "/v1/users/email/FIND@x.io".to_owned()),
+        (
+            "getUserByPhone",
+            "/v1/users/phone-number/+12125550111".to_owned(),
+        ),
+        (
+            "getUserByPhone",
+            "/v1/users/phone-number/%2B12125550111".to_owned(),
+        ),
+        (
+            "deprecatedGetUserByPhone",
+            "/v1/users/phone/%2B12125550111".to_owned(),
+        ),
+        ("getUserByUsername", "/v1/users/username/Finder".to_owned()),
+        (
+            "getUserByExternalUserId",
+            "/v1/users/external-user-id/ext%2F1".to_owned(),
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=email&identifier_value=find%40x.io".to_owned(),
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=phoneNumber&identifier_value=%2B12125550111"
+                .to_owned(),
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=username&identifier_value=FINDER".to_owned(),
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=externalUserId&identifier_value=ext%2F1"
+                .to_owned(),
+        ),
+    ] {
+        let res = w.op(op, Method::GET, &path, &w.blog, None).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text);
+        assert_eq!(res.json()["result"]["user_id"], id, "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn lookups_of_unknown_users_are_404s_and_malformed_ones_400s() {
+    let w = World::new().await;
+    for (op, path) in [
+        ("getUserById", "/v1/users/nobody"),
+        ("getUserByEmail", "/v1/users/email/nobody@x.io"),
+        ("getUserByPhone", "/v1/users/phone-number/+12125550199"),
+        ("getUserByUsername", "/v1/users/username/nobody"),
+        (
+            "getUserByExternalUserId",
+            "/v1/users/external-user-id/nobody",
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=idpIdentifier&identifier_value=nobody",
+        ),
+    ] {
+        let res = w.op(op, Method::GET, path, &w.shop, None).await;
+        assert_eq!(res.status, 404, "{path}: {}", res.text);
+        assert_eq!(
+            res.json(),
+            json!({"message": "User not found", "error_code": 404})
+        );
+    }
+    for (op, path, mentions) in [
+        ("getUserById", "/v1/users/a%20b", "user_id"),
+        ("getUserById", "/v1/users/x'%3B--", "user_id"),
+        ("getUserByEmail", "/v1/users/email/not-an-email", "email"),
+        ("getUserByPhone", "/v1/users/phone-number/+1abc", "E.164"),
+        ("getUserByUsername", "/v1/users/username/a%20b", "username"),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=shoeSize&identifier_value=9",
+            "identifier_name `shoeSize`",
+        ),
+        (
+            "getUserByIdentifier",
+            "/v1/users/identifier?identifier_name=email",
+            "identifier_value",
+        ),
+    ] {
+        let res = w.op(op, Method::GET, path, &w.shop, None).await;
+        let text = messages(&res);
+        assert!(text.contains(mentions), "{path}: {text}");
+    }
+}
+
+#[actix_web::test]
+async fn fixed_paths_win_over_the_user_id_route() {
+    let w = World::new().await;
+    w.create(&w.shop, json!({"email": "r@x.io"})).await;
+    let res = w
+        .op(
+            "getUsersCount",
+            Method::GET,
+            "/v1/users/count",
+            &w.shop,
+            None,
+        )
+        .await;
+    assert_eq!(res.json(), json!({"result": {"user_count": 1}}));
+    let res = w
+        .op(
+            "getUserByIdentifier",
+            Method::GET,
+            "/v1/users/identifier?identifier_name=email&identifier_value=r%40x.io",
+            &w.shop,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
+#[actix_web::test]
+async fn an_application_sees_only_its_own_data_on_a_user() {
+    let w = World::new().await;
+    let user = w
+        .create(
+            &w.shop,
+            user_body(
+                "v@x.io",
+                json!({"custom_app_data": {"cart": 1}, "external_account_id": "s1"}),
+            ),
+        )
+        .await;
+    let id = user["user_id"].as_str().unwrap();
+    // blog may read the tenant-level user but has no data of its own on it.
+    let seen = w.get(&w.blog, id).await;
+    assert_eq!(seen["email"]["value"], "v@x.io");
+    for field in ["custom_app_data", "external_account_id", "app_name"] {
+        assert!(
+            seen.get(field).is_none(),
+            "blog sees shop's {field}: {seen}"
+        );
+    }
+    // blog writes its own data; each app then sees only its own.
+    let blog_view = w
+        .update(&w.blog, id, json!({"custom_app_data": {"posts": 3}}))
+        .await;
+    assert_eq!(blog_view["custom_app_data"], json!({"posts": 3}));
+    assert_eq!(blog_view["app_name"], "blog");
+    assert_eq!(
+        w.get(&w.shop, id).await["custom_app_data"],
+        json!({"cart": 1})
+    );
+}
+
+#[actix_web::test]
+async fn another_tenants_users_do_not_exist_for_a_token() {
+    let w = World::new().await;
+    w.create(&w.shop, json!({"email": "t@x.io"})).await;
+    let mut conn = w.app.db.connect().await;
+    sqlx::query("INSERT INTO tenants (tenant_id, name) VALUES ('other', 'other')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (tenant_id, user_id, email, email_normalized) VALUES ('other', 'u-other', 'o@x.io', 'o@x.io')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for token in [&w.admin, &w.shop] {
+        let res = w
+            .op("getUserById", Method::GET, "/v1/users/u-other", token, None)
+            .await;
+        assert_eq!(res.status, 404);
+        let res = w
+            .op(
+                "getUserByEmail",
+                Method::GET,
+                "/v1/users/email/o@x.io",
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 404);
+    }
+    assert_eq!(w.count(&w.admin, "").await, 1);
+}
