@@ -310,14 +310,17 @@ pub async fn save(
     one_row(done)
 }
 
-/// An application's data on a user.
+/// A change to an application's data on a user.
 pub struct AppData<'a> {
+    /// Replaces the stored one when given.
     pub external_account_id: Option<&'a str>,
+    /// Shallow-merged into the stored `custom_app_data`; `null` deletes a key.
     pub custom_app_data: &'a Map<String, Value>,
 }
 
-/// Associates the user with the application, or replaces that
-/// application's data on it.
+/// Associates the user with the application (if it isn't yet) and applies
+/// `data`. The merge happens in the statement itself, on the row as it is
+/// when the statement runs, so concurrent changes never overwrite each other.
 pub async fn put_app_data(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -325,20 +328,37 @@ pub async fn put_app_data(
     user_id: &str,
     data: AppData<'_>,
 ) -> Result<(), StoreError> {
+    let (set, delete): (Map<String, Value>, Vec<&String>) = {
+        let set = data
+            .custom_app_data
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let delete = data
+            .custom_app_data
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k)
+            .collect();
+        (set, delete)
+    };
     sqlx::query(
         "INSERT INTO user_apps (tenant_id, app_id, user_id, external_account_id, custom_app_data,
                                 created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         VALUES ($1, $2, $3, $4, $5, $7, $7)
          ON CONFLICT (tenant_id, app_id, user_id) DO UPDATE
-            SET external_account_id = EXCLUDED.external_account_id,
-                custom_app_data = EXCLUDED.custom_app_data,
+            SET external_account_id = COALESCE(EXCLUDED.external_account_id,
+                                               user_apps.external_account_id),
+                custom_app_data = (user_apps.custom_app_data || EXCLUDED.custom_app_data) - $6::text[],
                 updated_at = EXCLUDED.updated_at",
     )
     .bind(tenant_id)
     .bind(app_id)
     .bind(user_id)
     .bind(data.external_account_id)
-    .bind(Json(data.custom_app_data))
+    .bind(Json(&set))
+    .bind(delete)
     .bind(now_millis())
     .execute(conn)
     .await

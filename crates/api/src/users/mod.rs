@@ -13,7 +13,7 @@ use idstore_auth::principal::Reach;
 use idstore_domain::contact::{normalize_email, normalize_phone, normalize_username};
 use idstore_domain::filter::{self, Filter};
 use idstore_domain::id::new_id;
-use idstore_domain::user::{Profile, ProfilePatch, merge_shallow};
+use idstore_domain::user::{Profile, ProfilePatch};
 use idstore_store::users::{
     self, AppData, Lookup, NewUser, Page, PasswordHash, Search, SortField, UserRow, Viewer,
     Visibility,
@@ -166,7 +166,7 @@ async fn create_user(
     .await
     .map_err(store_error)?;
     // Creating a user through an application associates the two.
-    put_app_data(&mut tx, v, &user_id, None, input.app).await?;
+    put_app_data(&mut tx, v, &user_id, input.app).await?;
     let user = users::find(&mut tx, v, Lookup::Id(&user_id))
         .await
         .map_err(store_error)?;
@@ -174,33 +174,23 @@ async fn create_user(
     Ok(one(&user, actix_web::http::StatusCode::CREATED))
 }
 
-/// Writes the caller's application's data on a user, merging
-/// `custom_app_data` into what `current` holds (CONTRADICTIONS #2).
+/// Writes the caller's application's data on a user: `custom_app_data`
+/// shallow-merged (CONTRADICTIONS #2), `external_account_id` replaced.
 async fn put_app_data(
     conn: &mut PgConnection,
     v: Viewer<'_>,
     user_id: &str,
-    current: Option<&UserRow>,
     patch: AppPatch,
 ) -> Result<(), ApiError> {
-    let mut data = current
-        .and_then(|u| u.custom_app_data.as_ref())
-        .map(|d| d.0.clone())
-        .unwrap_or_default();
-    if let Some(changes) = patch.custom_app_data {
-        merge_shallow(&mut data, changes);
-    }
-    let external_account_id = patch
-        .external_account_id
-        .or_else(|| current.and_then(|u| u.external_account_id.clone()));
+    let changes = patch.custom_app_data.unwrap_or_default();
     users::put_app_data(
         conn,
         v.tenant_id,
         v.app_id,
         user_id,
         AppData {
-            external_account_id: external_account_id.as_deref(),
-            custom_app_data: &data,
+            external_account_id: patch.external_account_id.as_deref(),
+            custom_app_data: &changes,
         },
     )
     .await
@@ -494,14 +484,14 @@ async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let (patch, app) = body.into_inner().validate()?;
     let v = viewer(&auth);
-    let ((), current, mut tx) = change_user(&state, v, &path, |current, profile| {
+    let ((), _, mut tx) = change_user(&state, v, &path, |current, profile| {
         check_username(current, &patch)?;
         profile.apply(patch, users::now_millis());
         Ok(())
     })
     .await?;
     if !app.is_empty() {
-        put_app_data(&mut tx, v, &path, Some(&current), app).await?;
+        put_app_data(&mut tx, v, &path, app).await?;
     }
     let user = users::find(&mut tx, v, Lookup::Id(&path))
         .await
