@@ -5,6 +5,7 @@ mod deploy;
 mod groups;
 mod permissions;
 mod process;
+mod search_plans;
 mod spine_http;
 mod spine_process;
 mod spine_schema;
