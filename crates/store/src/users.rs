@@ -215,7 +215,7 @@ pub struct NewUser<'a> {
 /// [`StoreError::Conflict`] naming the unique index (`users_email_key`, ...).
 pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<(), StoreError> {
     let p = user.profile;
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO users (tenant_id, user_id, email, email_normalized, email_verified_at,
                             phone_number, phone_verified_at, secondary_emails,
                             secondary_phone_numbers, username, username_normalized,
@@ -227,31 +227,41 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<(), St
                  $21, $21)",
     )
     .bind(user.tenant_id)
-    .bind(user.user_id)
-    .bind(p.email.as_ref().map(|c| &c.value))
-    .bind(p.email.as_ref().and_then(|c| c.verified_at))
-    .bind(p.phone_number.as_ref().map(|c| &c.value))
-    .bind(p.phone_number.as_ref().and_then(|c| c.verified_at))
-    .bind(Json(&p.secondary_emails))
-    .bind(Json(&p.secondary_phone_numbers))
-    .bind(&p.username)
-    .bind(&p.external_user_id)
-    .bind(p.name.as_ref().map(Json))
-    .bind(p.address.as_ref().map(Json))
-    .bind(p.birthday)
-    .bind(&p.picture)
-    .bind(&p.language)
-    .bind(Json(&p.custom_data))
-    .bind(user.delegated_access.map(Json))
-    .bind(p.status.as_str())
-    .bind(user.password.as_ref().map(|h| h.phc))
-    .bind(user.password.as_ref().map(|h| h.temporary))
-    .bind(now_millis())
-    .bind(username_key(p))
-    .execute(conn)
-    .await
-    .map_err(StoreError::from_write)?;
+    .bind(user.user_id);
+    bind_profile(query, p)
+        .bind(user.delegated_access.map(Json))
+        .bind(p.status.as_str())
+        .bind(user.password.as_ref().map(|h| h.phc))
+        .bind(user.password.as_ref().map(|h| h.temporary))
+        .bind(now_millis())
+        .bind(username_key(p))
+        .execute(conn)
+        .await
+        .map_err(StoreError::from_write)?;
     Ok(())
+}
+
+/// Binds the profile columns both writes share, as `$3` to `$16` in the
+/// order of [`insert`]'s and [`save`]'s SQL.
+fn bind_profile<'q>(
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    p: &'q Profile,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    query
+        .bind(p.email.as_ref().map(|c| &c.value))
+        .bind(p.email.as_ref().and_then(|c| c.verified_at))
+        .bind(p.phone_number.as_ref().map(|c| &c.value))
+        .bind(p.phone_number.as_ref().and_then(|c| c.verified_at))
+        .bind(Json(&p.secondary_emails))
+        .bind(Json(&p.secondary_phone_numbers))
+        .bind(&p.username)
+        .bind(&p.external_user_id)
+        .bind(p.name.as_ref().map(Json))
+        .bind(p.address.as_ref().map(Json))
+        .bind(p.birthday)
+        .bind(&p.picture)
+        .bind(&p.language)
+        .bind(Json(&p.custom_data))
 }
 
 /// The compared form of the username, as the API's lookups compute it.
@@ -273,7 +283,7 @@ pub async fn save(
     user_id: &str,
     p: &Profile,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE users
             SET email = $3, email_normalized = $3, email_verified_at = $4,
                 phone_number = $5, phone_verified_at = $6,
@@ -285,28 +295,15 @@ pub async fn save(
           WHERE tenant_id = $1 AND user_id = $2",
     )
     .bind(tenant_id)
-    .bind(user_id)
-    .bind(p.email.as_ref().map(|c| &c.value))
-    .bind(p.email.as_ref().and_then(|c| c.verified_at))
-    .bind(p.phone_number.as_ref().map(|c| &c.value))
-    .bind(p.phone_number.as_ref().and_then(|c| c.verified_at))
-    .bind(Json(&p.secondary_emails))
-    .bind(Json(&p.secondary_phone_numbers))
-    .bind(&p.username)
-    .bind(&p.external_user_id)
-    .bind(p.name.as_ref().map(Json))
-    .bind(p.address.as_ref().map(Json))
-    .bind(p.birthday)
-    .bind(&p.picture)
-    .bind(&p.language)
-    .bind(Json(&p.custom_data))
-    .bind(p.status.as_str())
-    .bind(p.status_changed_at)
-    .bind(now_millis())
-    .bind(username_key(p))
-    .execute(conn)
-    .await
-    .map_err(StoreError::from_write)?;
+    .bind(user_id);
+    let done = bind_profile(query, p)
+        .bind(p.status.as_str())
+        .bind(p.status_changed_at)
+        .bind(now_millis())
+        .bind(username_key(p))
+        .execute(conn)
+        .await
+        .map_err(StoreError::from_write)?;
     one_row(done)
 }
 

@@ -13,7 +13,7 @@ use idstore_auth::principal::Reach;
 use idstore_domain::contact::{normalize_email, normalize_phone, normalize_username};
 use idstore_domain::filter::{self, Filter};
 use idstore_domain::id::new_id;
-use idstore_domain::user::{Profile, ProfilePatch};
+use idstore_domain::user::{Contact, Profile, ProfilePatch};
 use idstore_store::users::{
     self, AppData, Lookup, NewUser, Page, PasswordHash, Search, SortField, UserRow, Viewer,
     Visibility,
@@ -510,24 +510,59 @@ fn check_username(current: &UserRow, patch: &ProfilePatch) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Emails and phone numbers share the verify and remove operations.
+#[derive(Clone, Copy)]
+enum ContactKind {
+    Email,
+    Phone,
+}
+
+impl ContactKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone number",
+        }
+    }
+
+    /// The value from the path, in its stored form.
+    fn normalize(self, raw: &str) -> Result<String, ApiError> {
+        match self {
+            Self::Email => normalize_email(raw).map_err(bad),
+            Self::Phone => path_phone(raw),
+        }
+    }
+
+    fn verify(self, p: &mut Profile, value: &str, promote: bool) -> bool {
+        let now = users::now_millis();
+        match self {
+            Self::Email => p.verify_email(value, promote, now),
+            Self::Phone => p.verify_phone(value, promote, now),
+        }
+    }
+
+    /// The primary's value and the secondaries.
+    fn parts(self, p: &mut Profile) -> (Option<String>, &mut Vec<Contact>) {
+        match self {
+            Self::Email => (
+                p.email.as_ref().map(|c| c.value.clone()),
+                &mut p.secondary_emails,
+            ),
+            Self::Phone => (
+                p.phone_number.as_ref().map(|c| c.value.clone()),
+                &mut p.secondary_phone_numbers,
+            ),
+        }
+    }
+}
+
 async fn verify_email(
     auth: Authorized<UsersEdit>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Json<VerifyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, email) = path.into_inner();
-    let email = normalize_email(&email).map_err(bad)?;
-    let promote = body.change_to_primary.unwrap_or(false);
-    let ((), _, tx) = change_user(&state, viewer(&auth), &user_id, |_, profile| {
-        profile
-            .verify_email(&email, promote, users::now_millis())
-            .then_some(())
-            .ok_or_else(|| ApiError::NotFound("The user has no such email".into()))
-    })
-    .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Accepted().finish())
+    verify_contact(&auth, &state, path.into_inner(), &body, ContactKind::Email).await
 }
 
 async fn verify_phone(
@@ -536,40 +571,28 @@ async fn verify_phone(
     path: web::Path<(String, String)>,
     body: web::Json<VerifyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, phone) = path.into_inner();
-    let phone = path_phone(&phone)?;
+    verify_contact(&auth, &state, path.into_inner(), &body, ContactKind::Phone).await
+}
+
+/// Marks a primary or secondary verified; `change_to_primary` promotes a
+/// secondary, re-checking uniqueness (409 on a collision).
+async fn verify_contact(
+    auth: &Authorized<UsersEdit>,
+    state: &AppState,
+    (user_id, raw): (String, String),
+    body: &VerifyInput,
+    kind: ContactKind,
+) -> Result<HttpResponse, ApiError> {
+    let value = kind.normalize(&raw)?;
     let promote = body.change_to_primary.unwrap_or(false);
-    let ((), _, tx) = change_user(&state, viewer(&auth), &user_id, |_, profile| {
-        profile
-            .verify_phone(&phone, promote, users::now_millis())
+    let ((), _, tx) = change_user(state, viewer(auth), &user_id, |_, profile| {
+        kind.verify(profile, &value, promote)
             .then_some(())
-            .ok_or_else(|| ApiError::NotFound("The user has no such phone number".into()))
+            .ok_or_else(|| ApiError::NotFound(format!("The user has no such {}", kind.name())))
     })
     .await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(HttpResponse::Accepted().finish())
-}
-
-/// Removes `value` from a secondary list; the primary is not removed here.
-fn remove_secondary(
-    primary: Option<&str>,
-    list: &mut Vec<idstore_domain::user::Contact>,
-    value: &str,
-    what: &str,
-) -> Result<(), ApiError> {
-    if primary == Some(value) {
-        return Err(ApiError::bad_request(format!(
-            "This is the user's primary {what}; set another primary {what} before removing it"
-        )));
-    }
-    let before = list.len();
-    list.retain(|c| c.value != value);
-    if list.len() == before {
-        return Err(ApiError::NotFound(format!(
-            "The user has no such secondary {what}"
-        )));
-    }
-    Ok(())
 }
 
 async fn remove_secondary_email(
@@ -577,15 +600,7 @@ async fn remove_secondary_email(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, email) = path.into_inner();
-    let email = normalize_email(&email).map_err(bad)?;
-    let ((), _, tx) = change_user(&state, viewer(&auth), &user_id, |_, p| {
-        let primary = p.email.as_ref().map(|c| c.value.clone());
-        remove_secondary(primary.as_deref(), &mut p.secondary_emails, &email, "email")
-    })
-    .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::NoContent().finish())
+    remove_secondary(&auth, &state, path.into_inner(), ContactKind::Email).await
 }
 
 async fn remove_secondary_phone(
@@ -593,16 +608,33 @@ async fn remove_secondary_phone(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, phone) = path.into_inner();
-    let phone = path_phone(&phone)?;
-    let ((), _, tx) = change_user(&state, viewer(&auth), &user_id, |_, p| {
-        let primary = p.phone_number.as_ref().map(|c| c.value.clone());
-        remove_secondary(
-            primary.as_deref(),
-            &mut p.secondary_phone_numbers,
-            &phone,
-            "phone number",
-        )
+    remove_secondary(&auth, &state, path.into_inner(), ContactKind::Phone).await
+}
+
+/// Removes a secondary email or phone; the primary is not removed here.
+async fn remove_secondary(
+    auth: &Authorized<UsersEdit>,
+    state: &AppState,
+    (user_id, raw): (String, String),
+    kind: ContactKind,
+) -> Result<HttpResponse, ApiError> {
+    let value = kind.normalize(&raw)?;
+    let what = kind.name();
+    let ((), _, tx) = change_user(state, viewer(auth), &user_id, |_, profile| {
+        let (primary, list) = kind.parts(profile);
+        if primary.as_deref() == Some(value.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "This is the user's primary {what}; set another primary {what} before removing it"
+            )));
+        }
+        let before = list.len();
+        list.retain(|c| c.value != value);
+        if list.len() == before {
+            return Err(ApiError::NotFound(format!(
+                "The user has no such secondary {what}"
+            )));
+        }
+        Ok(())
     })
     .await?;
     tx.commit().await.map_err(ApiError::internal)?;
