@@ -9,6 +9,7 @@ mod error;
 pub mod groups;
 pub mod migrate;
 pub mod roles;
+pub mod seed;
 pub mod signing_keys;
 pub mod tenants;
 pub mod user_filter;

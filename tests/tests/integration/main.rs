@@ -6,6 +6,7 @@ mod groups;
 mod permissions;
 mod process;
 mod search_plans;
+mod seed;
 mod spine_http;
 mod spine_process;
 mod spine_schema;
