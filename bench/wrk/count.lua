@@ -1,0 +1,10 @@
+-- GET /v1/users/count: the whole tenant, as an admin token sees it.
+-- Loaded from the scripts' own directory whatever the working directory.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = dir .. "?.lua;" .. package.path
+local bench = require("common")
+
+local h = bench.headers(false)
+bench.run(function()
+  return wrk.format("GET", "/v1/users/count", h)
+end)
