@@ -61,8 +61,10 @@ pub fn app(
         .configure(health::routes)
         .configure(oidc::routes)
         .configure(applications::routes)
-        .configure(groups::routes)
+        // Users first: its fixed paths (`/v1/users/username/{username}`...)
+        // must win over groups' `/v1/users/{user_id}/groups`.
         .configure(users::routes)
+        .configure(groups::routes)
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
         .wrap(from_fn(middleware::request_id))

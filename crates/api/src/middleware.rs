@@ -33,10 +33,19 @@ pub async fn request_id(
         .filter(|v| is_valid_id(v))
         .map_or_else(new_id, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    // The route pattern, not the path: paths carry emails, phone numbers and
+    // usernames, which do not belong in logs.
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty);
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
 
+    span.record(
+        "route",
+        res.request()
+            .match_pattern()
+            .as_deref()
+            .unwrap_or("(no route)"),
+    );
     let status = res.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if res.status().is_server_error() {

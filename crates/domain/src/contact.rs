@@ -1,5 +1,11 @@
 //! Emails, phone numbers and usernames: how they are validated and the one
-//! normal form each is stored, compared and made unique in.
+//! normal form each is stored, compared and made unique in. Look-alikes
+//! must not slip past uniqueness: emails are ASCII (international domains in
+//! their `xn--` form), usernames are NFKC-folded and limited to letters,
+//! digits and `._-@+`, so invisible and full-width characters can't make a
+//! second `ann`.
+
+use unicode_normalization::UnicodeNormalization;
 
 /// Longest email accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -13,6 +19,12 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     if raw.is_empty() || raw.chars().count() > MAX_EMAIL_LEN {
         return Err(format!(
             "email must be 1 to {MAX_EMAIL_LEN} characters, like name@example.com"
+        ));
+    }
+    if !raw.is_ascii() {
+        return Err(format!(
+            "`{}` is not a valid email address: only ASCII is accepted; give an international domain in its xn-- form",
+            shorten(raw)
         ));
     }
     let (local, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
@@ -67,19 +79,24 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-/// A username in its compared form (lower-cased); usernames are 1 to 128
-/// printable characters without spaces.
+/// A username in its compared form ([`username_key`]); usernames are 1 to
+/// 128 letters, digits and `._-@+`.
 pub fn normalize_username(raw: &str) -> Result<String, String> {
-    let len = raw.chars().count();
-    if len == 0
-        || len > MAX_USERNAME_LEN
-        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    let key = username_key(raw);
+    let len = key.chars().count();
+    let allowed = |c: char| c.is_alphanumeric() || "._-@+".contains(c);
+    if len == 0 || len > MAX_USERNAME_LEN || !key.chars().all(allowed) {
         return Err(format!(
-            "username must be 1 to {MAX_USERNAME_LEN} characters without spaces"
+            "username must be 1 to {MAX_USERNAME_LEN} letters, digits or . _ - @ +"
         ));
     }
-    Ok(raw.to_lowercase())
+    Ok(key)
+}
+
+/// The form usernames are compared and made unique in: NFKC (full-width
+/// and other compatibility forms fold to one) and lower case.
+pub fn username_key(raw: &str) -> String {
+    raw.nfkc().collect::<String>().to_lowercase()
 }
 
 /// Echoing a 10 kB value back in an error helps nobody.
@@ -119,6 +136,8 @@ mod tests {
             "ann@-x.io",
             "ann@x.io\n",
             "ann\"@x.io",
+            "ann@ｘ.io",
+            "аnn@x.io",
             &format!("{}@x.io", "a".repeat(65)),
             &format!("a@{}.io", "b".repeat(260)),
         ] {
@@ -159,7 +178,20 @@ mod tests {
     #[test]
     fn usernames_compare_case_insensitively_and_refuse_spaces() {
         assert_eq!(normalize_username("Ann_Lee").unwrap(), "ann_lee");
-        for bad in ["", "ann lee", "ann\t", &"a".repeat(129)] {
+        assert_eq!(
+            normalize_username("ａｎｎ").unwrap(),
+            "ann",
+            "full-width folds to ASCII"
+        );
+        for bad in [
+            "",
+            "ann lee",
+            "ann\t",
+            "ann\u{200b}",
+            "\u{feff}ann",
+            "an\u{ad}n",
+            &"a".repeat(129),
+        ] {
             assert!(normalize_username(bad).is_err(), "{bad:?} accepted");
         }
     }

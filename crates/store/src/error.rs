@@ -11,7 +11,7 @@ pub enum StoreError {
     /// compiler refuses); the message is for the API user.
     #[error("invalid: {0}")]
     Invalid(String),
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 

@@ -187,7 +187,7 @@ pub async fn lock(
 ) -> Result<UserRow, StoreError> {
     sqlx::query_as(concat!(
         select_users!(),
-        "WHERE u.tenant_id = $1 AND u.user_id = $3 FOR UPDATE OF u"
+        "WHERE u.tenant_id = $1 AND u.user_id = $3 FOR NO KEY UPDATE OF u"
     ))
     .bind(viewer.tenant_id)
     .bind(viewer.app_id)
@@ -266,7 +266,9 @@ fn bind_profile<'q>(
 
 /// The compared form of the username, as the API's lookups compute it.
 fn username_key(p: &Profile) -> Option<String> {
-    p.username.as_deref().map(str::to_lowercase)
+    p.username
+        .as_deref()
+        .map(idstore_domain::contact::username_key)
 }
 
 /// Wire times are milliseconds; storing them so makes a time read from the
@@ -318,13 +320,15 @@ pub struct AppData<'a> {
 /// Associates the user with the application (if it isn't yet) and applies
 /// `data`. The merge happens in the statement itself, on the row as it is
 /// when the statement runs, so concurrent changes never overwrite each other.
+/// Returns the size of the merged `custom_app_data` in bytes, for the caller
+/// to hold against its limit (and roll back beyond it).
 pub async fn put_app_data(
     conn: &mut PgConnection,
     tenant_id: &str,
     app_id: &str,
     user_id: &str,
     data: AppData<'_>,
-) -> Result<(), StoreError> {
+) -> Result<i32, StoreError> {
     let (set, delete): (Map<String, Value>, Vec<&String>) = {
         let set = data
             .custom_app_data
@@ -340,7 +344,7 @@ pub async fn put_app_data(
             .collect();
         (set, delete)
     };
-    sqlx::query(
+    sqlx::query_as::<_, (i32,)>(
         "INSERT INTO user_apps (tenant_id, app_id, user_id, external_account_id, custom_app_data,
                                 created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $7, $7)
@@ -348,7 +352,8 @@ pub async fn put_app_data(
             SET external_account_id = COALESCE(EXCLUDED.external_account_id,
                                                user_apps.external_account_id),
                 custom_app_data = (user_apps.custom_app_data || EXCLUDED.custom_app_data) - $6::text[],
-                updated_at = EXCLUDED.updated_at",
+                updated_at = EXCLUDED.updated_at
+         RETURNING octet_length(custom_app_data::text)",
     )
     .bind(tenant_id)
     .bind(app_id)
@@ -357,10 +362,29 @@ pub async fn put_app_data(
     .bind(Json(&set))
     .bind(delete)
     .bind(now_millis())
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map_err(StoreError::from_write)?;
-    Ok(())
+    .map_err(StoreError::from_write)
+    .map(|(size,)| size)
+}
+
+/// Marks the user as updated now (its application data changed).
+pub async fn touch(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    one_row(
+        sqlx::query(
+            "UPDATE users SET updated_at = $3, version = version + 1
+              WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(now_millis())
+        .execute(conn)
+        .await?,
+    )
 }
 
 /// Ends the user's association with one application, and that
@@ -477,6 +501,15 @@ pub async fn count(
     viewer: Viewer<'_>,
     search: &Search<'_>,
 ) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    count_with(&mut conn, viewer, search).await
+}
+
+async fn count_with(
+    conn: &mut PgConnection,
+    viewer: Viewer<'_>,
+    search: &Search<'_>,
+) -> Result<i64, StoreError> {
     let mut qb = builder(
         "SELECT count(*) FROM users u
            LEFT JOIN user_apps ua
@@ -484,16 +517,23 @@ pub async fn count(
         viewer,
     )?;
     push_conditions(&mut qb, search)?;
-    Ok(qb.build_query_scalar().fetch_one(pool).await?)
+    Ok(qb.build_query_scalar().fetch_one(conn).await?)
 }
 
-/// One page of a search, in the page's order with `user_id` breaking ties.
-pub async fn list(
+/// The total and one page of a search, read in one snapshot so that the
+/// two agree however many writes run meanwhile. The page is in the page's
+/// order with `user_id` breaking ties.
+pub async fn search_page(
     pool: &PgPool,
     viewer: Viewer<'_>,
     search: &Search<'_>,
     page: Page,
-) -> Result<Vec<UserRow>, StoreError> {
+) -> Result<(i64, Vec<UserRow>), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let total = count_with(&mut tx, viewer, search).await?;
     let mut qb = builder(select_users!(), viewer)?;
     push_conditions(&mut qb, search)?;
     let direction = if page.descending { " DESC" } else { " ASC" };
@@ -506,5 +546,7 @@ pub async fn list(
     qb.push_bind(page.limit);
     qb.push(" OFFSET ");
     qb.push_bind(page.offset);
-    Ok(qb.build_query_as().fetch_all(pool).await?)
+    let rows = qb.build_query_as().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((total, rows))
 }

@@ -461,3 +461,103 @@ async fn another_tenants_users_do_not_exist_for_a_token() {
     }
     assert_eq!(w.count(&w.admin, "").await, 1);
 }
+
+#[actix_web::test]
+async fn lookups_named_groups_are_lookups_not_group_listings() {
+    let w = World::new().await;
+    let user = w
+        .create(
+            &w.shop,
+            json!({"email": "g@x.io", "username": "groups", "external_user_id": "groups",
+                   "credentials": {"password": "pw-long-enough"}}),
+        )
+        .await;
+    for (op, path) in [
+        ("getUserByUsername", "/v1/users/username/groups"),
+        (
+            "getUserByExternalUserId",
+            "/v1/users/external-user-id/groups",
+        ),
+    ] {
+        let res = w.op(op, Method::GET, path, &w.shop, None).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text);
+        assert_eq!(res.json()["result"]["user_id"], user["user_id"]);
+    }
+}
+
+#[actix_web::test]
+async fn look_alike_identifiers_do_not_make_a_second_user() {
+    let w = World::new().await;
+    w.create(
+        &w.shop,
+        json!({"email": "ann@x.io", "username": "ann", "credentials": {"password": "pw-long-enough"}}),
+    )
+    .await;
+    let before = w.snapshot().await;
+    let res = w
+        .op("createUser", Method::POST, "/v1/users", &w.shop,
+            Some(&json!({"email": "b@x.io", "username": "ＡＮＮ", "credentials": {"password": "pw-long-enough"}})))
+        .await;
+    assert_eq!(
+        res.status, 409,
+        "full-width letters fold onto `ann`: {}",
+        res.text
+    );
+    for body in [
+        json!({"email": "c@x.io", "username": "ann\u{200b}", "credentials": {"password": "pw-long-enough"}}),
+        json!({"email": "ann@ｘ.io"}),
+        json!({"email": "аnn@x.io"}),
+    ] {
+        let res = w
+            .op(
+                "createUser",
+                Method::POST,
+                "/v1/users",
+                &w.shop,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(res.status, 400, "{body}: {}", res.text);
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[actix_web::test]
+async fn nul_characters_are_400s_not_database_errors() {
+    let w = World::new().await;
+    let before = w.snapshot().await;
+    for body in [
+        json!({"email": "n@x.io", "custom_data": {"k": "a\u{0}b"}}),
+        json!({"email": "n@x.io", "custom_app_data": {"k\u{0}": 1}}),
+        json!({"email": "n@x.io", "custom_data": {"deep": [{"x": "\u{0}"}]}}),
+        json!({"email": "n@x.io", "picture": "https://x.io/a\u{0}b"}),
+        json!({"email": "n@x.io", "name": {"first_name": "a\u{0}"}}),
+    ] {
+        let res = w
+            .op(
+                "createUser",
+                Method::POST,
+                "/v1/users",
+                &w.shop,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(res.status, 400, "{body}: {}", res.text);
+    }
+    let res = w.list(&w.shop, "?search=email%20eq%20%22a%00%22").await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[actix_web::test]
+async fn an_admin_created_user_belongs_to_no_application() {
+    let w = World::new().await;
+    let user = w.create(&w.admin, json!({"email": "adm@x.io"})).await;
+    for field in ["app_name", "custom_app_data", "external_account_id"] {
+        assert!(user.get(field).is_none(), "{field}: {user}");
+    }
+    assert_eq!(
+        (w.count(&w.shop, "").await, w.count(&w.admin, "").await),
+        (0, 1)
+    );
+}

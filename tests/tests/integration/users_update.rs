@@ -401,7 +401,8 @@ async fn deleting_a_user_removes_every_row_and_frees_its_identifiers() {
     assert_eq!(res.status, 204, "{}", res.text);
     let mut conn = w.app.db.connect().await;
     let left: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM users WHERE user_id = $1) + (SELECT count(*) FROM user_apps WHERE user_id = $1)",
+        "SELECT (SELECT count(*) FROM users WHERE user_id = $1) + (SELECT count(*) FROM user_apps WHERE user_id = $1)
+              + (SELECT count(*) FROM group_members WHERE user_id = $1)",
     )
     .bind(&id)
     .fetch_one(&mut conn)
@@ -428,4 +429,52 @@ async fn deleting_a_user_removes_every_row_and_frees_its_identifiers() {
     );
     // The identifiers are free again.
     w.create(&w.shop, body).await;
+}
+
+#[actix_web::test]
+async fn many_small_updates_cannot_grow_a_user_past_its_limits() {
+    let w = World::new().await;
+    let id = user(&w, json!({"email": "g@x.io"})).await;
+    let path = format!("/v1/users/{id}");
+    let emails: Vec<String> = (0..20).map(|i| format!("s{i}@x.io")).collect();
+    w.update(&w.shop, &id, json!({"secondary_emails": emails}))
+        .await;
+    let chunk = "v".repeat(9 * 1024);
+    w.update(
+        &w.shop,
+        &id,
+        json!({"custom_data": {"a": chunk}, "custom_app_data": {"a": chunk}}),
+    )
+    .await;
+    let before = w.snapshot().await;
+    for (body, mentions) in [
+        (
+            json!({"secondary_emails": ["one-more@x.io"]}),
+            "secondary_emails",
+        ),
+        (json!({"custom_data": {"b": chunk}}), "custom_data would be"),
+        (
+            json!({"custom_app_data": {"b": chunk}}),
+            "custom_app_data would be",
+        ),
+    ] {
+        let res = w
+            .op("updateUser", Method::PUT, &path, &w.shop, Some(&body))
+            .await;
+        let text = messages(&res);
+        assert!(text.contains(mentions), "{body}: {text}");
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[actix_web::test]
+async fn an_update_of_app_data_alone_still_marks_the_user_updated() {
+    let w = World::new().await;
+    let id = user(&w, json!({"email": "t@x.io"})).await;
+    let before = w.get(&w.shop, &id).await["updated_at"].as_i64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let after = w
+        .update(&w.shop, &id, json!({"custom_app_data": {"x": 1}}))
+        .await;
+    assert!(after["updated_at"].as_i64().unwrap() > before, "{after}");
 }

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::ApiError;
 
-/// Most secondary emails (or phones) one request may add.
-const MAX_SECONDARIES: usize = 20;
+/// Most secondary emails (or phones) a user may have.
+pub const MAX_SECONDARIES: usize = 20;
 /// Largest `custom_data`/`custom_app_data` object, serialized.
 pub const MAX_CUSTOM_DATA_BYTES: usize = 16 * 1024;
 const MAX_PASSWORD_CHARS: usize = 1024;
@@ -207,6 +207,7 @@ impl Problems {
     fn picture(&mut self, picture: Option<&str>) {
         if let Some(p) = picture {
             let ok = p.len() <= 2048
+                && !p.chars().any(char::is_control)
                 && url::Url::parse(p).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
                 self.add("picture must be an http(s) URL of at most 2048 characters");
@@ -228,6 +229,9 @@ impl Problems {
 
     fn custom(&mut self, field: &str, data: &Option<Map<String, Value>>) {
         if let Some(d) = data {
+            if d.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+                self.add(format!("{field} may not contain NUL characters"));
+            }
             let size = serde_json::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX);
             if size > MAX_CUSTOM_DATA_BYTES {
                 self.add(format!(
@@ -264,6 +268,40 @@ impl Problems {
         self.text("external_user_id", external_user_id, 256);
         self.text("external_account_id", external_account_id, 256);
     }
+}
+
+/// PostgreSQL's text and jsonb can't hold NUL; refusing it here turns what
+/// would be a database error into a 400.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The limits on what a user holds in all, checked after an update merged
+/// into it: each request is bounded, and so must the sum of many be.
+pub fn check_totals(p: &idstore_domain::user::Profile) -> Result<(), ApiError> {
+    let mut problems = Problems::default();
+    for (field, n) in [
+        ("secondary_emails", p.secondary_emails.len()),
+        ("secondary_phone_numbers", p.secondary_phone_numbers.len()),
+    ] {
+        if n > MAX_SECONDARIES {
+            problems.add(format!(
+                "the user would have {n} {field}; at most {MAX_SECONDARIES} are kept, remove some first"
+            ));
+        }
+    }
+    let size = serde_json::to_vec(&p.custom_data).map_or(usize::MAX, |v| v.len());
+    if size > MAX_CUSTOM_DATA_BYTES {
+        problems.add(format!(
+            "custom_data would be {size} bytes after this update; the limit is {MAX_CUSTOM_DATA_BYTES}"
+        ));
+    }
+    problems.finish()
 }
 
 /// A validated create: the profile as an update of an empty one, the

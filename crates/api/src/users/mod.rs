@@ -165,8 +165,11 @@ async fn create_user(
     )
     .await
     .map_err(store_error)?;
-    // Creating a user through an application associates the two.
-    put_app_data(&mut tx, v, &user_id, input.app).await?;
+    // Creating a user through an application associates the two; an admin
+    // token (the management application) only when it writes app data.
+    if matches!(auth.reach, Reach::App(_)) || !input.app.is_empty() {
+        put_app_data(&mut tx, v, &user_id, input.app).await?;
+    }
     let user = users::find(&mut tx, v, Lookup::Id(&user_id))
         .await
         .map_err(store_error)?;
@@ -183,7 +186,7 @@ async fn put_app_data(
     patch: AppPatch,
 ) -> Result<(), ApiError> {
     let changes = patch.custom_app_data.unwrap_or_default();
-    users::put_app_data(
+    let size = users::put_app_data(
         conn,
         v.tenant_id,
         v.app_id,
@@ -194,7 +197,14 @@ async fn put_app_data(
         },
     )
     .await
-    .map_err(store_error)
+    .map_err(store_error)?;
+    if size as usize > input::MAX_CUSTOM_DATA_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "custom_app_data would be {size} bytes after this update; the limit is {}",
+            input::MAX_CUSTOM_DATA_BYTES
+        )));
+    }
+    Ok(())
 }
 
 async fn get_by_id(
@@ -336,6 +346,11 @@ fn search_filter(search: Option<&str>) -> Result<Option<Filter>, ApiError> {
     let Some(text) = search.filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
+    if text.contains('\0') {
+        return Err(ApiError::bad_request(
+            "search may not contain NUL characters",
+        ));
+    }
     let parsed = filter::parse(text).map_err(|e| ApiError::bad_request(format!("search: {e}")))?;
     user_filter::check(&parsed).map_err(|e| ApiError::bad_request(format!("search: {}", e.0)))?;
     Ok(Some(parsed))
@@ -440,12 +455,9 @@ async fn list_users(
         prefix: params.search_prefix.as_deref(),
     };
     let v = viewer(&auth);
-    let (total, rows) = futures_util::future::try_join(
-        users::count(&state.pool, v, &search),
-        users::list(&state.pool, v, &search, page),
-    )
-    .await
-    .map_err(store_error)?;
+    let (total, rows) = users::search_page(&state.pool, v, &search, page)
+        .await
+        .map_err(store_error)?;
     Ok(HttpResponse::Ok().json(AllUsers {
         total_count: total,
         page_info: PageInfo::of(total, page.offset, page.limit),
@@ -487,11 +499,14 @@ async fn update_user(
     let ((), _, mut tx) = change_user(&state, v, &path, |current, profile| {
         check_username(current, &patch)?;
         profile.apply(patch, users::now_millis());
-        Ok(())
+        input::check_totals(profile)
     })
     .await?;
     if !app.is_empty() {
         put_app_data(&mut tx, v, &path, app).await?;
+        users::touch(&mut tx, v.tenant_id, &path)
+            .await
+            .map_err(store_error)?;
     }
     let user = users::find(&mut tx, v, Lookup::Id(&path))
         .await
