@@ -2,7 +2,9 @@
 """Turns bench/run's measurements into bench/results/latest.md.
 
 Medians across rounds, taken per column: one noisy round on a shared
-2-core machine moves a median far less than a mean. Ratios are of medians.
+2-core machine moves a median far less than a mean. A ratio is the median of
+the per-round ratios: the two measurements of a round ran back to back, so
+their ratio cancels the drift between rounds that a ratio of medians keeps.
 """
 
 import argparse
@@ -48,10 +50,10 @@ def fmt(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
-def ratio(a, b):
-    if a is None or not b:
-        return None
-    return a / b
+def paired_ratio(num, den):
+    by_round = {r["round"]: float(r["rps"]) for r in den}
+    ratios = [float(r["rps"]) / by_round[r["round"]] for r in num if by_round.get(r["round"])]
+    return statistics.median(ratios) if ratios else None
 
 
 def main():
@@ -88,8 +90,8 @@ def main():
             "b_p99": median(base, "p99_ms"), "b_cpu": median(base, "cpu_us_per_req"),
             "raw": median(raw, "rps"),
         }
-        s["ratio"] = ratio(s["rps"], s["b_rps"])
-        s["raw_ratio"] = ratio(s["rps"], s["raw"])
+        s["ratio"] = paired_ratio(ids, base)
+        s["raw_ratio"] = paired_ratio(ids, raw)
         summary[key] = s
         for r in ids + base + raw:
             if r["errors"] not in ("", "0"):
@@ -98,6 +100,10 @@ def main():
           f"| {fmt(s['b_rps'])} | {fmt(s['b_p50'], 2)} | {fmt(s['b_p99'], 2)} "
           f"| {fmt(s['ratio'], 2)} | {fmt(s['raw'])} | {fmt(s['raw_ratio'], 2)} "
           f"| {fmt(s['cpu'])} | {fmt(s['b_cpu'])} |")
+    w("")
+    loads = [float(r["load"]) for r in rows]
+    w(f"Machine load (1-minute average) during the run: {min(loads):.1f} to {max(loads):.1f} "
+      f"on {a.nproc} cores, median {statistics.median(loads):.1f}.")
     w("")
     idstore_mb = int(a.idstore_peak_kb) / 1024
     baseline_mb = int(a.baseline_peak_kb) / 1024
@@ -133,12 +139,14 @@ def main():
         w("")
 
     w("## Every measurement\n")
-    w("| round | scenario | target | rps | p50 ms | p99 ms | requests | errors | CPU µs/req |")
-    w("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    w("Load is the machine's 1-minute load average when the measurement ended; "
+      f"above {a.nproc} (the cores) other work was competing for the CPU.\n")
+    w("| round | scenario | target | rps | p50 ms | p99 ms | requests | errors | CPU µs/req | load |")
+    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         w(f"| {r['round']} | {r['scenario']} | {r['target']} | {fmt(float(r['rps']))} "
           f"| {r['p50_ms'] or '–'} | {r['p99_ms'] or '–'} | {r['requests']} | {r['errors']} "
-          f"| {r['cpu_us_per_req'] or '–'} |")
+          f"| {r['cpu_us_per_req'] or '–'} | {r['load']} |")
     sys.stdout.write("\n".join(out) + "\n")
 
 
