@@ -211,9 +211,11 @@ pub struct NewUser<'a> {
     pub password: Option<PasswordHash<'a>>,
 }
 
-/// Inserts a user. Identifier collisions come back as
-/// [`StoreError::Conflict`] naming the unique index (`users_email_key`, ...).
-pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<(), StoreError> {
+/// Inserts a user and returns it as read, not yet associated with any
+/// application (one round trip: creating is the hot write path).
+/// Identifier collisions come back as [`StoreError::Conflict`] naming the
+/// unique index (`users_email_key`, ...).
+pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRow, StoreError> {
     let p = user.profile;
     let query = sqlx::query(
         "INSERT INTO users (tenant_id, user_id, email, email_normalized, email_verified_at,
@@ -224,7 +226,14 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<(), St
                             password_temporary, password_updated_at, created_at, updated_at)
          VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $22, $10, $11, $12, $13, $14, $15,
                  $16, $17, $18, $19, $20, CASE WHEN $19::text IS NULL THEN NULL ELSE $21 END,
-                 $21, $21)",
+                 $21, $21)
+         RETURNING user_id, email, email_verified_at, phone_number, phone_verified_at,
+                   username, external_user_id, secondary_emails, secondary_phone_numbers,
+                   name, address, birthday, picture, language, custom_data, identities,
+                   status, status_changed_at, last_auth, created_at, updated_at,
+                   password_temporary, password_updated_at,
+                   NULL::text AS app_name, NULL::text AS external_account_id,
+                   NULL::jsonb AS custom_app_data, ARRAY[]::text[] AS group_ids",
     )
     .bind(user.tenant_id)
     .bind(user.user_id);
@@ -235,10 +244,10 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<(), St
         .bind(user.password.as_ref().map(|h| h.temporary))
         .bind(now_millis())
         .bind(username_key(p))
-        .execute(conn)
+        .fetch_one(conn)
         .await
-        .map_err(StoreError::from_write)?;
-    Ok(())
+        .map_err(StoreError::from_write)
+        .and_then(|row| Ok(sqlx::FromRow::from_row(&row)?))
 }
 
 /// Binds the profile columns both writes share, as `$3` to `$16` in the

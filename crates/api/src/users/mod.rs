@@ -149,31 +149,37 @@ async fn create_user(
     profile.apply(input.patch, users::now_millis());
     let user_id = new_id();
     let v = viewer(&auth);
-    let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
-    users::insert(
-        &mut tx,
-        NewUser {
-            tenant_id: v.tenant_id,
-            user_id: &user_id,
-            profile: &profile,
-            delegated_access: input.delegated_access.as_ref(),
-            password: password.as_ref().map(|(phc, temporary)| PasswordHash {
-                phc,
-                temporary: *temporary,
-            }),
-        },
-    )
-    .await
-    .map_err(store_error)?;
+    let new_user = NewUser {
+        tenant_id: v.tenant_id,
+        user_id: &user_id,
+        profile: &profile,
+        delegated_access: input.delegated_access.as_ref(),
+        password: password.as_ref().map(|(phc, temporary)| PasswordHash {
+            phc,
+            temporary: *temporary,
+        }),
+    };
     // Creating a user through an application associates the two; an admin
     // token (the management application) only when it writes app data.
-    if matches!(auth.reach, Reach::App(_)) || !input.app.is_empty() {
+    let associate = matches!(auth.reach, Reach::App(_)) || !input.app.is_empty();
+    let user = if associate {
+        let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
+        users::insert(&mut tx, new_user)
+            .await
+            .map_err(store_error)?;
         put_app_data(&mut tx, v, &user_id, input.app).await?;
-    }
-    let user = users::find(&mut tx, v, Lookup::Id(&user_id))
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        let user = users::find(&mut tx, v, Lookup::Id(&user_id))
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        user
+    } else {
+        // One statement, atomic by itself: no transaction round trips.
+        let mut conn = connection(&state).await?;
+        users::insert(&mut conn, new_user)
+            .await
+            .map_err(store_error)?
+    };
     Ok(one(&user, actix_web::http::StatusCode::CREATED))
 }
 
