@@ -101,9 +101,9 @@ def main():
           f"| {fmt(s['ratio'], 2)} | {fmt(s['raw'])} | {fmt(s['raw_ratio'], 2)} "
           f"| {fmt(s['cpu'])} | {fmt(s['b_cpu'])} |")
     w("")
-    loads = [float(r["load"]) for r in rows]
-    w(f"Machine load (1-minute average) during the run: {min(loads):.1f} to {max(loads):.1f} "
-      f"on {a.nproc} cores, median {statistics.median(loads):.1f}.")
+    others = [float(r["other_cores"]) for r in rows]
+    w(f"Other work on the machine (builds, tests; cores it used during a measurement): "
+      f"median {statistics.median(others):.2f}, at most {max(others):.2f} of {a.nproc}.")
     w("")
     idstore_mb = int(a.idstore_peak_kb) / 1024
     baseline_mb = int(a.baseline_peak_kb) / 1024
@@ -139,14 +139,14 @@ def main():
         w("")
 
     w("## Every measurement\n")
-    w("Load is the machine's 1-minute load average when the measurement ended; "
-      f"above {a.nproc} (the cores) other work was competing for the CPU.\n")
-    w("| round | scenario | target | rps | p50 ms | p99 ms | requests | errors | CPU µs/req | load |")
+    w("Other cores: CPU the rest of the machine took during the measurement (builds, "
+      f"other test suites), in cores of {a.nproc}; near 0 is a clean measurement.\n")
+    w("| round | scenario | target | rps | p50 ms | p99 ms | requests | errors | CPU µs/req | other cores |")
     w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         w(f"| {r['round']} | {r['scenario']} | {r['target']} | {fmt(float(r['rps']))} "
           f"| {r['p50_ms'] or '–'} | {r['p99_ms'] or '–'} | {r['requests']} | {r['errors']} "
-          f"| {r['cpu_us_per_req'] or '–'} | {r['load']} |")
+          f"| {r['cpu_us_per_req'] or '–'} | {r['other_cores']} |")
     sys.stdout.write("\n".join(out) + "\n")
 
 
