@@ -339,15 +339,37 @@ async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
     })
     .await?;
     match (outcome, output) {
-        (crate::bootstrap::Outcome::Created { credentials, .. }, OutputFormat::Json) => {
-            println!("{}", serde_json::to_string(&credentials)?);
+        // A configured secret is the operator's already and is never printed;
+        // only a generated one must be shown, once.
+        (
+            crate::bootstrap::Outcome::Created {
+                credentials,
+                generated,
+            },
+            OutputFormat::Json,
+        ) => {
+            let mut out = serde_json::to_value(&credentials)?;
+            if !generated && let Some(fields) = out.as_object_mut() {
+                fields.remove("client_secret");
+            }
+            println!("{out}");
         }
-        (crate::bootstrap::Outcome::Created { credentials, .. }, OutputFormat::Text) => {
+        (
+            crate::bootstrap::Outcome::Created {
+                credentials,
+                generated,
+            },
+            OutputFormat::Text,
+        ) => {
             println!("bootstrapped tenant {}", credentials.tenant_id);
             println!("management app_id: {}", credentials.app_id);
             println!("admin client_id:     {}", credentials.client_id);
-            println!("admin client_secret: {}", credentials.client_secret);
-            println!("Store the secret now: it is not shown again.");
+            if generated {
+                println!("admin client_secret: {}", credentials.client_secret);
+                println!("Store the secret now: it is not shown again.");
+            } else {
+                println!("admin client_secret: as configured (not shown)");
+            }
         }
         (crate::bootstrap::Outcome::Existing { tenant_id }, OutputFormat::Json) => {
             println!(

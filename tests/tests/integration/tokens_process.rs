@@ -178,3 +178,50 @@ async fn keys_rotate_installs_a_new_signing_key_and_keeps_the_old_one_published(
     assert!(!unknown_tenant.status.success());
     assert!(String::from_utf8_lossy(&unknown_tenant.stderr).contains("no tenant"));
 }
+
+#[actix_web::test]
+async fn bootstrap_never_prints_a_configured_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = idstore_tests::db::empty_database().await;
+    let kek = idstore_tests::app::random_kek();
+    let secret = idstore_auth::secret::generate_client_secret().unwrap();
+    for format in ["json", "text"] {
+        let mut cmd = idstore(dir.path());
+        cmd.args([
+            "bootstrap",
+            "--output",
+            format,
+            "--database-url",
+            &db.url(),
+            "--key-encryption-key",
+            &kek,
+        ])
+        .env("IDSTORE_BOOTSTRAP_CLIENT_ID", "ops-admin")
+        .env("IDSTORE_BOOTSTRAP_CLIENT_SECRET", &secret);
+        let out = cmd.output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !printed.contains(&secret),
+            "{format}: the configured secret was printed"
+        );
+        if format == "json" {
+            let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(creds["client_id"], "ops-admin", "{creds}");
+            assert!(creds.get("client_secret").is_none(), "{creds}");
+        }
+        // The second run finds the tenant; drop it so the text format bootstraps too.
+        sqlx::query("DELETE FROM tenants")
+            .execute(&mut db.connect().await)
+            .await
+            .unwrap();
+    }
+}
