@@ -13,13 +13,14 @@ pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 /// A required free-text field: 1 to `max` characters, no control characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    text_problem(field, value, max).map_or(Ok(()), |m| Err(ApiError::bad_request(m)))
+}
+
+/// What is wrong with a free-text value, if anything.
+pub fn text_problem(field: &str, value: &str, max: usize) -> Option<String> {
     let len = value.chars().count();
-    if len == 0 || len > max || value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be 1 to {max} printable characters"
-        )));
-    }
-    Ok(())
+    (len == 0 || len > max || value.chars().any(char::is_control))
+        .then(|| format!("{field} must be 1 to {max} printable characters"))
 }
 
 /// An id taken from the path: the id alphabet, so odd characters are a 400, not a miss.

@@ -67,10 +67,6 @@ impl UserRow {
             status_changed_at: self.status_changed_at,
         }
     }
-
-    pub fn is_associated(&self) -> bool {
-        self.app_name.is_some()
-    }
 }
 
 fn contact(value: &Option<String>, verified_at: Option<DateTime<Utc>>) -> Option<Contact> {

@@ -148,15 +148,11 @@ impl Problems {
         (checked.len() == values.len()).then_some(checked)
     }
 
-    /// Free text of at most `max` characters without control characters.
+    /// Free text of at most `max` characters without control characters
+    /// (the rule of [`crate::input::text`], collected rather than returned).
     pub fn text(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if let Some(v) = value {
-            let len = v.chars().count();
-            if len == 0 || len > max || v.chars().any(char::is_control) {
-                self.add(format!(
-                    "{field} must be 1 to {max} characters without control characters"
-                ));
-            }
+        if let Some(problem) = value.and_then(|v| crate::input::text_problem(field, v, max)) {
+            self.add(problem);
         }
     }
 
@@ -245,29 +241,6 @@ impl Problems {
         let v = value?;
         self.keep(normalize_username(&v)).map(|_| v)
     }
-
-    /// The fields create and update share.
-    #[allow(clippy::too_many_arguments)]
-    fn profile_fields(
-        &mut self,
-        name: &Option<Name>,
-        address: &Option<Address>,
-        picture: Option<&str>,
-        language: Option<&str>,
-        custom_data: &Option<Map<String, Value>>,
-        custom_app_data: &Option<Map<String, Value>>,
-        external_user_id: Option<&str>,
-        external_account_id: Option<&str>,
-    ) {
-        self.name(name);
-        self.address(address);
-        self.picture(picture);
-        self.language(language);
-        self.custom("custom_data", custom_data);
-        self.custom("custom_app_data", custom_app_data);
-        self.text("external_user_id", external_user_id, 256);
-        self.text("external_account_id", external_account_id, 256);
-    }
 }
 
 /// PostgreSQL's text and jsonb can't hold NUL; refusing it here turns what
@@ -313,6 +286,67 @@ pub struct NewUserInput {
     pub delegated_access: Option<Value>,
 }
 
+/// The fields create and update share, validated one way for both.
+struct ProfileFields {
+    email: Option<String>,
+    phone_number: Option<String>,
+    username: Option<String>,
+    secondary_emails: Option<Vec<String>>,
+    secondary_phone_numbers: Option<Vec<String>>,
+    birthday: Option<String>,
+    address: Option<Address>,
+    name: Option<Name>,
+    external_account_id: Option<String>,
+    custom_app_data: Option<Map<String, Value>>,
+    picture: Option<String>,
+    language: Option<String>,
+    custom_data: Option<Map<String, Value>>,
+    external_user_id: Option<String>,
+}
+
+impl ProfileFields {
+    /// Checks every field into `p` and returns the update they describe;
+    /// the caller turns `p` into the answer.
+    fn validate(self, p: &mut Problems, status: Option<Status>) -> (ProfilePatch, AppPatch) {
+        p.name(&self.name);
+        p.address(&self.address);
+        p.picture(self.picture.as_deref());
+        p.language(self.language.as_deref());
+        p.custom("custom_data", &self.custom_data);
+        p.custom("custom_app_data", &self.custom_app_data);
+        p.text("external_user_id", self.external_user_id.as_deref(), 256);
+        p.text(
+            "external_account_id",
+            self.external_account_id.as_deref(),
+            256,
+        );
+        let patch = ProfilePatch {
+            email: p.email("email", self.email),
+            phone_number: p.phone("phone_number", self.phone_number),
+            secondary_emails: p.list("secondary_emails", self.secondary_emails, normalize_email),
+            secondary_phone_numbers: p.list(
+                "secondary_phone_numbers",
+                self.secondary_phone_numbers,
+                normalize_phone,
+            ),
+            username: p.username(self.username),
+            external_user_id: self.external_user_id,
+            name: self.name,
+            address: self.address,
+            birthday: p.birthday(self.birthday),
+            picture: self.picture,
+            language: self.language,
+            custom_data: self.custom_data,
+            status,
+        };
+        let app = AppPatch {
+            external_account_id: self.external_account_id,
+            custom_app_data: self.custom_app_data,
+        };
+        (patch, app)
+    }
+}
+
 impl CreateUserInput {
     pub fn validate(self) -> Result<NewUserInput, ApiError> {
         let mut p = Problems::default();
@@ -322,16 +356,6 @@ impl CreateUserInput {
         if self.username.is_some() && self.credentials.is_none() {
             p.add("username can only be set together with credentials (a username identifies a password login)");
         }
-        p.profile_fields(
-            &self.name,
-            &self.address,
-            self.picture.as_deref(),
-            self.language.as_deref(),
-            &self.custom_data,
-            &self.custom_app_data,
-            self.external_user_id.as_deref(),
-            self.external_account_id.as_deref(),
-        );
         let password = self.credentials.and_then(|c| {
             let len = c.password.chars().count();
             if len == 0 || len > MAX_PASSWORD_CHARS {
@@ -355,32 +379,27 @@ impl CreateUserInput {
             }
             serde_json::json!(d)
         });
-        let patch = ProfilePatch {
-            email: p.email("email", self.email),
-            phone_number: p.phone("phone_number", self.phone_number),
-            secondary_emails: p.list("secondary_emails", self.secondary_emails, normalize_email),
-            secondary_phone_numbers: p.list(
-                "secondary_phone_numbers",
-                self.secondary_phone_numbers,
-                normalize_phone,
-            ),
-            username: p.username(self.username),
-            external_user_id: self.external_user_id,
-            name: self.name,
+        let fields = ProfileFields {
+            email: self.email,
+            phone_number: self.phone_number,
+            username: self.username,
+            secondary_emails: self.secondary_emails,
+            secondary_phone_numbers: self.secondary_phone_numbers,
+            birthday: self.birthday,
             address: self.address,
-            birthday: p.birthday(self.birthday),
+            name: self.name,
+            external_account_id: self.external_account_id,
+            custom_app_data: self.custom_app_data,
             picture: self.picture,
             language: self.language,
             custom_data: self.custom_data,
-            status: None,
+            external_user_id: self.external_user_id,
         };
+        let (patch, app) = fields.validate(&mut p, None);
         p.finish()?;
         Ok(NewUserInput {
             patch,
-            app: AppPatch {
-                external_account_id: self.external_account_id,
-                custom_app_data: self.custom_app_data,
-            },
+            app,
             password,
             delegated_access,
         })
@@ -390,43 +409,25 @@ impl CreateUserInput {
 impl UpdateUserInput {
     pub fn validate(self) -> Result<(ProfilePatch, AppPatch), ApiError> {
         let mut p = Problems::default();
-        p.profile_fields(
-            &self.name,
-            &self.address,
-            self.picture.as_deref(),
-            self.language.as_deref(),
-            &self.custom_data,
-            &self.custom_app_data,
-            self.external_user_id.as_deref(),
-            self.external_account_id.as_deref(),
-        );
-        let patch = ProfilePatch {
-            email: p.email("email", self.email),
-            phone_number: p.phone("phone_number", self.phone_number),
-            secondary_emails: p.list("secondary_emails", self.secondary_emails, normalize_email),
-            secondary_phone_numbers: p.list(
-                "secondary_phone_numbers",
-                self.secondary_phone_numbers,
-                normalize_phone,
-            ),
-            username: p.username(self.username),
-            external_user_id: self.external_user_id,
-            name: self.name,
+        let fields = ProfileFields {
+            email: self.email,
+            phone_number: self.phone_number,
+            username: self.username,
+            secondary_emails: self.secondary_emails,
+            secondary_phone_numbers: self.secondary_phone_numbers,
+            birthday: self.birthday,
             address: self.address,
-            birthday: p.birthday(self.birthday),
+            name: self.name,
+            external_account_id: self.external_account_id,
+            custom_app_data: self.custom_app_data,
             picture: self.picture,
             language: self.language,
             custom_data: self.custom_data,
-            status: self.status,
+            external_user_id: self.external_user_id,
         };
+        let patch = fields.validate(&mut p, self.status);
         p.finish()?;
-        Ok((
-            patch,
-            AppPatch {
-                external_account_id: self.external_account_id,
-                custom_app_data: self.custom_app_data,
-            },
-        ))
+        Ok(patch)
     }
 }
 

@@ -287,10 +287,9 @@ async fn get_by_username(
     find_one(&state, viewer(&auth), Lookup::Username(&username)).await
 }
 
+/// External ids and other free-text lookups: 1 to 256 printable characters.
 fn external_id(field: &str, value: &str) -> Result<(), ApiError> {
-    let mut p = input::Problems::default();
-    p.text(field, Some(value), 256);
-    p.finish()
+    crate::input::text(field, value, 256)
 }
 
 async fn get_by_external_user_id(
@@ -471,27 +470,29 @@ async fn list_users(
     }))
 }
 
-/// Runs `change` on the locked user and saves the result in one
-/// transaction; the row lock makes concurrent changes apply in turn.
-async fn change_user<T>(
+/// Runs `change` on the locked user and saves the result; the caller
+/// commits the returned transaction. The row lock makes concurrent changes
+/// apply in turn.
+async fn change_user(
     state: &AppState,
     v: Viewer<'_>,
     user_id: &str,
-    change: impl FnOnce(&UserRow, &mut Profile) -> Result<T, ApiError>,
-) -> Result<(T, UserRow, sqlx::Transaction<'static, sqlx::Postgres>), ApiError> {
+    change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), ApiError>,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
     path_id("user_id", user_id)?;
     let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
     let current = users::lock(&mut tx, v, user_id)
         .await
         .map_err(store_error)?;
-    let mut profile = current.profile();
-    let out = change(&current, &mut profile)?;
-    if profile != current.profile() {
+    let before = current.profile();
+    let mut profile = before.clone();
+    change(&current, &mut profile)?;
+    if profile != before {
         users::save(&mut tx, v.tenant_id, user_id, &profile)
             .await
             .map_err(store_error)?;
     }
-    Ok((out, current, tx))
+    Ok(tx)
 }
 
 async fn update_user(
@@ -502,7 +503,7 @@ async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let (patch, app) = body.into_inner().validate()?;
     let v = viewer(&auth);
-    let ((), _, mut tx) = change_user(&state, v, &path, |current, profile| {
+    let mut tx = change_user(&state, v, &path, |current, profile| {
         check_username(current, &patch)?;
         profile.apply(patch, users::now_millis());
         input::check_totals(profile)
@@ -606,7 +607,7 @@ async fn verify_contact(
 ) -> Result<HttpResponse, ApiError> {
     let value = kind.normalize(&raw)?;
     let promote = body.change_to_primary.unwrap_or(false);
-    let ((), _, tx) = change_user(state, viewer(auth), &user_id, |_, profile| {
+    let tx = change_user(state, viewer(auth), &user_id, |_, profile| {
         kind.verify(profile, &value, promote)
             .then_some(())
             .ok_or_else(|| ApiError::NotFound(format!("The user has no such {}", kind.name())))
@@ -641,7 +642,7 @@ async fn remove_secondary(
 ) -> Result<HttpResponse, ApiError> {
     let value = kind.normalize(&raw)?;
     let what = kind.name();
-    let ((), _, tx) = change_user(state, viewer(auth), &user_id, |_, profile| {
+    let tx = change_user(state, viewer(auth), &user_id, |_, profile| {
         let (primary, list) = kind.parts(profile);
         if primary.as_deref() == Some(value.as_str()) {
             return Err(ApiError::bad_request(format!(
