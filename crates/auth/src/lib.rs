@@ -10,4 +10,4 @@ pub mod token;
 
 pub use permission::{Grant, Policy};
 pub use principal::{Principal, TokenKind};
-pub use token::{AuthError, Claims, KeyCache, KeySource, TokenSettings, Verifier};
+pub use token::{AuthError, Claims, ClientGrant, KeyCache, KeySource, TokenSettings, Verifier};

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use idstore_domain::scope::{Reach, Scope};
+
 use crate::permission::{APP_ACTIONS, Grant, Policy, TENANT_PERMISSIONS};
 use crate::token::Claims;
 
@@ -21,15 +23,6 @@ pub enum TokenKind {
 
 impl TokenKind {
     pub const ALL: [TokenKind; 4] = [Self::Admin, Self::Client, Self::User, Self::OrgAdmin];
-}
-
-/// Where a granted operation may reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
-    /// Every application of the tenant.
-    Tenant,
-    /// Only data of this application.
-    App(String),
 }
 
 #[derive(Debug, Clone)]
@@ -106,14 +99,30 @@ impl Principal {
         self.permissions.contains(permission)
     }
 
-    /// The first grant of `P` this principal holds, and the reach it gives.
-    pub fn authorize<P: Policy>(&self) -> Option<Reach> {
-        P::ANY_OF.iter().find_map(|grant| match grant {
+    /// The scope the first grant of `P` this principal holds gives it;
+    /// `None` when it holds none.
+    pub fn authorize<P: Policy>(&self) -> Option<Scope> {
+        let reach = P::ANY_OF.iter().find_map(|grant| match grant {
             Grant::Tenant(p) if self.has(p) => Some(Reach::Tenant),
-            Grant::OwnApp(action) if self.has(&format!("{}:{action}", self.app_id)) => {
+            Grant::OwnApp(action) if self.has_own_app(action) => {
                 Some(Reach::App(self.app_id.clone()))
             }
             _ => None,
+        })?;
+        Some(Scope {
+            tenant_id: self.tenant_id.clone(),
+            app_id: self.app_id.clone(),
+            reach,
+        })
+    }
+
+    /// Whether the principal holds `<its app id>:<action>`, without
+    /// building the string (this runs on every request).
+    fn has_own_app(&self, action: &str) -> bool {
+        self.permissions.iter().any(|p| {
+            p.strip_prefix(self.app_id.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                == Some(action)
         })
     }
 }
@@ -125,6 +134,13 @@ mod tests {
 
     policy!(UsersList = "users:list", "apps:list", "[appId]:list");
     policy!(UsersDelete = "users:delete");
+
+    fn reach<P: Policy>(p: &Principal) -> Option<Reach> {
+        p.authorize::<P>().map(|scope| {
+            assert_eq!((scope.tenant_id.as_str(), scope.app_id.as_str()), ("t1", "app1"));
+            scope.reach
+        })
+    }
 
     fn principal(kind: TokenKind, scope: &str) -> Principal {
         Principal::from_claims(Claims {
@@ -151,8 +167,8 @@ mod tests {
             TokenKind::Admin,
             &Principal::scope_for(TokenKind::Admin, "app1"),
         );
-        assert_eq!(p.authorize::<UsersList>(), Some(Reach::Tenant));
-        assert_eq!(p.authorize::<UsersDelete>(), Some(Reach::Tenant));
+        assert_eq!(reach::<UsersList>(&p), Some(Reach::Tenant));
+        assert_eq!(reach::<UsersDelete>(&p), Some(Reach::Tenant));
     }
 
     #[test]
@@ -161,7 +177,7 @@ mod tests {
             TokenKind::Client,
             &Principal::scope_for(TokenKind::Client, "app1"),
         );
-        assert_eq!(p.authorize::<UsersList>(), Some(Reach::App("app1".into())));
+        assert_eq!(reach::<UsersList>(&p), Some(Reach::App("app1".into())));
         assert_eq!(p.authorize::<UsersDelete>(), None);
     }
 

@@ -1,6 +1,7 @@
 //! Client secrets: generated with 256 bits of entropy, shown once, stored
 //! as argon2id PHC strings, verified off the async runtime on a pool
-//! bounded to the CPU count.
+//! bounded to the CPU count. Plaintext secrets travel as [`SecretString`]
+//! from the request to the hash, so no `Debug` or log line can show them.
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,6 +9,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::keys::{KeyError, random_bytes};
@@ -29,8 +31,8 @@ pub fn generate_client_id() -> Result<String, KeyError> {
     random_token(18)
 }
 
-pub fn generate_client_secret() -> Result<String, KeyError> {
-    random_token(32)
+pub fn generate_client_secret() -> Result<SecretString, KeyError> {
+    random_token(32).map(SecretString::from)
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -70,16 +72,16 @@ impl HashPool {
         Self::new(std::thread::available_parallelism().map_or(2, usize::from))
     }
 
-    pub async fn verify(&self, phc: String, candidate: String) -> bool {
+    pub async fn verify(&self, phc: String, candidate: SecretString) -> bool {
         let _permit = self.permits.acquire().await.expect("hash pool closed");
-        tokio::task::spawn_blocking(move || verify_secret(&phc, &candidate))
+        tokio::task::spawn_blocking(move || verify_secret(&phc, candidate.expose_secret()))
             .await
             .unwrap_or(false)
     }
 
-    pub async fn hash(&self, secret: String) -> String {
+    pub async fn hash(&self, secret: SecretString) -> String {
         let _permit = self.permits.acquire().await.expect("hash pool closed");
-        tokio::task::spawn_blocking(move || hash_secret(&secret))
+        tokio::task::spawn_blocking(move || hash_secret(secret.expose_secret()))
             .await
             .expect("argon2 task panicked")
     }
@@ -92,17 +94,23 @@ mod tests {
     #[test]
     fn a_secret_verifies_against_its_hash_only() {
         let secret = generate_client_secret().unwrap();
+        assert!(!format!("{secret:?}").contains(secret.expose_secret()));
+        let secret = secret.expose_secret();
         assert_eq!(secret.len(), 43);
-        let phc = hash_secret(&secret);
+        let phc = hash_secret(secret);
         assert!(phc.starts_with("$argon2id$"), "{phc}");
-        assert!(!phc.contains(&secret));
-        assert!(verify_secret(&phc, &secret));
+        assert!(!phc.contains(secret));
+        assert!(verify_secret(&phc, secret));
         assert!(!verify_secret(&phc, "wrong"));
-        assert!(!verify_secret("not a phc string", &secret));
+        assert!(!verify_secret("not a phc string", secret));
     }
 
     #[test]
     fn generated_identifiers_are_distinct() {
         assert_ne!(generate_client_id().unwrap(), generate_client_id().unwrap());
+        assert_ne!(
+            generate_client_secret().unwrap().expose_secret(),
+            generate_client_secret().unwrap().expose_secret()
+        );
     }
 }

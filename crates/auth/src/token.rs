@@ -44,6 +44,49 @@ pub struct Claims {
     pub kind: TokenKind,
 }
 
+/// The application client a token is issued to.
+#[derive(Debug, Clone)]
+pub struct ClientGrant<'a> {
+    pub tenant_id: &'a str,
+    pub app_id: &'a str,
+    pub client_id: &'a str,
+    /// A management application's client gets an admin token.
+    pub is_management: bool,
+}
+
+impl Claims {
+    /// The claims of a fresh client-credentials token for `audience`,
+    /// valid from `now` (seconds since the epoch) for the configured lifetime.
+    pub fn for_client(
+        settings: &TokenSettings,
+        client: &ClientGrant<'_>,
+        audience: String,
+        now: i64,
+    ) -> Self {
+        let kind = if client.is_management {
+            TokenKind::Admin
+        } else {
+            TokenKind::Client
+        };
+        Self {
+            iss: settings.issuer.clone(),
+            sub: client.client_id.to_owned(),
+            aud: audience,
+            iat: now,
+            exp: now + settings.lifetime.as_secs() as i64,
+            nbf: None,
+            jti: idstore_domain::id::new_id(),
+            tid: client.tenant_id.to_owned(),
+            app_id: client.app_id.to_owned(),
+            client_id: client.client_id.to_owned(),
+            roles: Vec::new(),
+            scope: Principal::scope_for(kind, client.app_id),
+            org_id: None,
+            kind,
+        }
+    }
+}
+
 /// What every token is checked against.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {

@@ -5,6 +5,9 @@
 //! digits and `._-@+`, so invisible and full-width characters can't make a
 //! second `ann`.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest email accepted (RFC 5321's path limit).
@@ -12,9 +15,90 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// Longest username accepted.
 pub const MAX_USERNAME_LEN: usize = 128;
 
+/// A valid email address in its stored form (lower-cased). Only
+/// [`Email::parse`] makes one from outside input; reading one back from
+/// storage trusts what was stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+/// A valid phone number in E.164.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Phone(String);
+
+/// A valid username, as given; [`Username::key`] is the form it is
+/// compared and made unique in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        normalize_email(raw).map(Self)
+    }
+}
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        normalize_phone(raw).map(Self)
+    }
+
+    /// A phone number from a URL path, where a leading `+` is often lost
+    /// (sent as a space, or never sent): it is put back.
+    pub fn parse_path(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim_start_matches(' ');
+        if raw.starts_with('+') {
+            Self::parse(raw)
+        } else {
+            Self::parse(&format!("+{raw}"))
+        }
+    }
+}
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        normalize_username(raw).map(|_| Self(raw.to_owned()))
+    }
+
+    /// The compared form: NFKC and lower case.
+    pub fn key(&self) -> String {
+        username_key(&self.0)
+    }
+}
+
+macro_rules! string_value {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// A value read back from idstore's own storage, which only
+            /// ever held parsed values.
+            pub fn from_storage(stored: String) -> Self {
+                Self(stored)
+            }
+        }
+
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+string_value!(Email, Phone, Username);
+
 /// An email in its stored form: lower-cased, so `Ann@X.io` and `ann@x.io`
 /// are one identifier. Refuses what no mail system would deliver to.
-pub fn normalize_email(raw: &str) -> Result<String, String> {
+fn normalize_email(raw: &str) -> Result<String, String> {
     let invalid = || format!("`{}` is not a valid email address", shorten(raw));
     if raw.is_empty() || raw.chars().count() > MAX_EMAIL_LEN {
         return Err(format!(
@@ -55,7 +139,7 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
 /// A phone number in E.164 (`+12125550100`), validated against the
 /// numbering plan of its country. Spaces, dashes and parentheses are
 /// accepted on input and dropped.
-pub fn normalize_phone(raw: &str) -> Result<String, String> {
+fn normalize_phone(raw: &str) -> Result<String, String> {
     let invalid = || {
         format!(
             "`{}` is not a valid phone number; give it in E.164 format, like +12125550100",
@@ -81,7 +165,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
 
 /// A username in its compared form ([`username_key`]); usernames are 1 to
 /// 128 letters, digits and `._-@+`.
-pub fn normalize_username(raw: &str) -> Result<String, String> {
+fn normalize_username(raw: &str) -> Result<String, String> {
     let key = username_key(raw);
     let len = key.chars().count();
     let allowed = |c: char| c.is_alphanumeric() || "._-@+".contains(c);

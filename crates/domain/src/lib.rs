@@ -3,4 +3,5 @@
 pub mod contact;
 pub mod filter;
 pub mod id;
+pub mod scope;
 pub mod user;

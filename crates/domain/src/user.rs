@@ -7,16 +7,24 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::contact::{Email, Phone, Username};
+
+/// Largest `custom_data` (and each application's `custom_app_data`) a user
+/// may hold, serialized: checked per request and again after merging.
+pub const MAX_CUSTOM_DATA_BYTES: usize = 16 * 1024;
+/// Most secondary emails (or phones) a user may have.
+pub const MAX_SECONDARIES: usize = 20;
+
 /// An email or phone number with its verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    pub value: String,
+pub struct Contact<T> {
+    pub value: T,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<DateTime<Utc>>,
 }
 
-impl Contact {
-    pub fn unverified(value: String) -> Self {
+impl<T> Contact<T> {
+    pub fn unverified(value: T) -> Self {
         Self {
             value,
             verified_at: None,
@@ -95,12 +103,12 @@ pub struct Address {
 /// The tenant-level fields of a user that an update may change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
-    pub email: Option<Contact>,
-    pub phone_number: Option<Contact>,
-    pub secondary_emails: Vec<Contact>,
-    pub secondary_phone_numbers: Vec<Contact>,
-    /// As given; uniqueness compares it lower-cased.
-    pub username: Option<String>,
+    pub email: Option<Contact<Email>>,
+    pub phone_number: Option<Contact<Phone>>,
+    pub secondary_emails: Vec<Contact<Email>>,
+    pub secondary_phone_numbers: Vec<Contact<Phone>>,
+    /// As given; uniqueness compares its key.
+    pub username: Option<Username>,
     pub external_user_id: Option<String>,
     pub name: Option<Name>,
     pub address: Option<Address>,
@@ -116,11 +124,11 @@ pub struct Profile {
 /// leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProfilePatch {
-    pub email: Option<String>,
-    pub phone_number: Option<String>,
-    pub secondary_emails: Option<Vec<String>>,
-    pub secondary_phone_numbers: Option<Vec<String>>,
-    pub username: Option<String>,
+    pub email: Option<Email>,
+    pub phone_number: Option<Phone>,
+    pub secondary_emails: Option<Vec<Email>>,
+    pub secondary_phone_numbers: Option<Vec<Phone>>,
+    pub username: Option<Username>,
     pub external_user_id: Option<String>,
     pub name: Option<Name>,
     pub address: Option<Address>,
@@ -203,7 +211,7 @@ impl Profile {
     /// keeping its own verification. `false` when the user has no such email.
     pub fn verify_email(
         &mut self,
-        email: &str,
+        email: &Email,
         change_to_primary: bool,
         now: DateTime<Utc>,
     ) -> bool {
@@ -219,7 +227,7 @@ impl Profile {
     /// As [`Profile::verify_email`], for phone numbers.
     pub fn verify_phone(
         &mut self,
-        phone: &str,
+        phone: &Phone,
         change_to_primary: bool,
         now: DateTime<Utc>,
     ) -> bool {
@@ -242,7 +250,11 @@ fn replace<T>(field: &mut Option<T>, value: Option<T>) {
 /// A changed primary starts unverified; an unchanged one keeps its
 /// verification. The new primary leaves the secondaries so that a value
 /// is listed once.
-fn set_primary(primary: &mut Option<Contact>, secondaries: &mut Vec<Contact>, value: String) {
+fn set_primary<T: PartialEq>(
+    primary: &mut Option<Contact<T>>,
+    secondaries: &mut Vec<Contact<T>>,
+    value: T,
+) {
     if primary.as_ref().is_some_and(|p| p.value == value) {
         return;
     }
@@ -252,7 +264,11 @@ fn set_primary(primary: &mut Option<Contact>, secondaries: &mut Vec<Contact>, va
 
 /// Appends values not already present (as a secondary or as the primary),
 /// in the order given.
-pub fn append_unique(list: &mut Vec<Contact>, primary: Option<&Contact>, values: Vec<String>) {
+pub fn append_unique<T: PartialEq>(
+    list: &mut Vec<Contact<T>>,
+    primary: Option<&Contact<T>>,
+    values: Vec<T>,
+) {
     for value in values {
         let known =
             primary.is_some_and(|p| p.value == value) || list.iter().any(|c| c.value == value);
@@ -274,18 +290,18 @@ pub fn merge_shallow(target: &mut Map<String, Value>, changes: Map<String, Value
     }
 }
 
-fn verify(
-    primary: &mut Option<Contact>,
-    secondaries: &mut Vec<Contact>,
-    value: &str,
+fn verify<T: PartialEq>(
+    primary: &mut Option<Contact<T>>,
+    secondaries: &mut Vec<Contact<T>>,
+    value: &T,
     change_to_primary: bool,
     now: DateTime<Utc>,
 ) -> bool {
-    if let Some(p) = primary.as_mut().filter(|p| p.value == value) {
+    if let Some(p) = primary.as_mut().filter(|p| p.value == *value) {
         p.verified_at = Some(now);
         return true;
     }
-    let Some(at) = secondaries.iter().position(|c| c.value == value) else {
+    let Some(at) = secondaries.iter().position(|c| c.value == *value) else {
         return false;
     };
     secondaries[at].verified_at = Some(now);
@@ -304,9 +320,13 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    fn email(s: &str) -> Email {
+        Email::parse(s).unwrap()
+    }
+
     fn profile() -> Profile {
         Profile {
-            email: Some(Contact::unverified("a@x.io".into())),
+            email: Some(Contact::unverified(email("a@x.io"))),
             ..Profile::empty()
         }
     }
@@ -354,7 +374,7 @@ mod tests {
         p.email.as_mut().unwrap().verified_at = Some(t(1));
         p.apply(
             ProfilePatch {
-                email: Some("a@x.io".into()),
+                email: Some(email("a@x.io")),
                 ..ProfilePatch::default()
             },
             t(2),
@@ -362,12 +382,12 @@ mod tests {
         assert_eq!(p.email.as_ref().unwrap().verified_at, Some(t(1)));
         p.apply(
             ProfilePatch {
-                email: Some("b@x.io".into()),
+                email: Some(email("b@x.io")),
                 ..ProfilePatch::default()
             },
             t(3),
         );
-        assert_eq!(p.email, Some(Contact::unverified("b@x.io".into())));
+        assert_eq!(p.email, Some(Contact::unverified(email("b@x.io"))));
     }
 
     #[test]
@@ -390,31 +410,31 @@ mod tests {
     fn verifying_a_secondary_as_primary_swaps_them_keeping_each_verification() {
         let mut p = profile();
         p.email.as_mut().unwrap().verified_at = Some(t(1));
-        p.secondary_emails = vec![Contact::unverified("b@x.io".into())];
-        assert!(p.verify_email("b@x.io", true, t(9)));
+        p.secondary_emails = vec![Contact::unverified(email("b@x.io"))];
+        assert!(p.verify_email(&email("b@x.io"), true, t(9)));
         assert_eq!(
             p.email,
             Some(Contact {
-                value: "b@x.io".into(),
+                value: email("b@x.io"),
                 verified_at: Some(t(9))
             })
         );
         assert_eq!(
             p.secondary_emails,
             vec![Contact {
-                value: "a@x.io".into(),
+                value: email("a@x.io"),
                 verified_at: Some(t(1))
             }]
         );
-        assert!(!p.verify_email("c@x.io", true, t(9)));
+        assert!(!p.verify_email(&email("c@x.io"), true, t(9)));
     }
 
     #[test]
     fn verifying_without_promotion_leaves_the_primary_alone() {
         let mut p = profile();
-        p.secondary_emails = vec![Contact::unverified("b@x.io".into())];
-        assert!(p.verify_email("b@x.io", false, t(4)));
-        assert_eq!(p.email, Some(Contact::unverified("a@x.io".into())));
+        p.secondary_emails = vec![Contact::unverified(email("b@x.io"))];
+        assert!(p.verify_email(&email("b@x.io"), false, t(4)));
+        assert_eq!(p.email, Some(Contact::unverified(email("a@x.io"))));
         assert_eq!(p.secondary_emails[0].verified_at, Some(t(4)));
     }
 
@@ -464,7 +484,7 @@ mod tests {
         ) {
             let mut seed: Vec<String> = vec![];
             for e in existing { if !seed.contains(&e) && e != primary { seed.push(e); } }
-            let mut list: Vec<Contact> = seed.iter().cloned().map(Contact::unverified).collect();
+            let mut list: Vec<Contact<String>> = seed.iter().cloned().map(Contact::unverified).collect();
             let primary = Contact::unverified(primary);
             append_unique(&mut list, Some(&primary), added.clone());
             let values: Vec<&str> = list.iter().map(|c| c.value.as_str()).collect();

@@ -1,10 +1,11 @@
 //! Applications of a tenant. Every query names the tenant.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 
+use crate::clients::{self, Client, NewClient};
+use crate::error::{Entity, one_row};
 use crate::StoreError;
-use crate::error::one_row;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {
@@ -17,7 +18,11 @@ pub struct Application {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "tenant_id, app_id, name, description, is_management, created_at, updated_at";
+macro_rules! columns {
+    () => {
+        "tenant_id, app_id, name, description, is_management, created_at, updated_at"
+    };
+}
 
 pub struct NewApplication<'a> {
     pub tenant_id: &'a str,
@@ -28,46 +33,77 @@ pub struct NewApplication<'a> {
 }
 
 pub async fn create(
-    conn: &mut PgConnection,
+    executor: impl PgExecutor<'_>,
     app: NewApplication<'_>,
 ) -> Result<Application, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO applications (tenant_id, app_id, name, description, is_management)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    )))
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
+    ))
     .bind(app.tenant_id)
     .bind(app.app_id)
     .bind(app.name)
     .bind(app.description)
     .bind(app.is_management)
-    .fetch_one(conn)
-    .await
-    .map_err(StoreError::from_write)
-}
-
-pub async fn list(pool: &PgPool, tenant_id: &str) -> Result<Vec<Application>, StoreError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 ORDER BY created_at, app_id"
-    )))
-    .bind(tenant_id)
-    .fetch_all(pool)
+    .fetch_one(executor)
     .await?)
 }
 
-pub async fn get(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Application, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND app_id = $2"
-    )))
+/// Creates an application and its first client in one transaction: an
+/// application nobody can authenticate for is never left behind.
+pub async fn create_with_client(
+    pool: &PgPool,
+    app: NewApplication<'_>,
+    client: NewClient<'_>,
+) -> Result<(Application, Client), StoreError> {
+    let mut tx = pool.begin().await?;
+    let app = create(&mut *tx, app).await?;
+    let client = clients::create(&mut *tx, client).await?;
+    tx.commit().await?;
+    Ok((app, client))
+}
+
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+) -> Result<Vec<Application>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM applications WHERE tenant_id = $1 ORDER BY created_at, app_id"
+    ))
+    .bind(tenant_id)
+    .fetch_all(executor)
+    .await?)
+}
+
+pub async fn get(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    app_id: &str,
+) -> Result<Application, StoreError> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM applications WHERE tenant_id = $1 AND app_id = $2"
+    ))
     .bind(tenant_id)
     .bind(app_id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound(Entity::Application))
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user
-/// associations. The management application cannot be deleted.
+/// associations. The management application is never deleted: asking for
+/// it is [`StoreError::Invalid`].
 pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), StoreError> {
+    if get(pool, tenant_id, app_id).await?.is_management {
+        return Err(StoreError::Invalid(
+            "The management application cannot be deleted".into(),
+        ));
+    }
     one_row(
         sqlx::query(
             "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management",
@@ -76,5 +112,6 @@ pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), 
         .bind(app_id)
         .execute(pool)
         .await?,
+        Entity::Application,
     )
 }

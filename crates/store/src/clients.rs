@@ -2,10 +2,10 @@
 //! their authentication.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgExecutor;
 
 use crate::StoreError;
-use crate::error::one_row;
+use crate::error::{Entity, one_row};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Client {
@@ -17,6 +17,12 @@ pub struct Client {
     pub rotated_at: Option<DateTime<Utc>>,
 }
 
+macro_rules! columns {
+    () => {
+        "tenant_id, client_id, app_id, name, created_at, rotated_at"
+    };
+}
+
 pub struct NewClient<'a> {
     pub tenant_id: &'a str,
     pub app_id: &'a str,
@@ -25,35 +31,39 @@ pub struct NewClient<'a> {
     pub secret_hash: &'a str,
 }
 
-pub async fn create(conn: &mut PgConnection, c: NewClient<'_>) -> Result<Client, StoreError> {
-    sqlx::query_as(
+pub async fn create(executor: impl PgExecutor<'_>, c: NewClient<'_>) -> Result<Client, StoreError> {
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO clients (tenant_id, client_id, app_id, name, secret_hash)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING tenant_id, client_id, app_id, name, created_at, rotated_at",
-    )
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
+    ))
     .bind(c.tenant_id)
     .bind(c.client_id)
     .bind(c.app_id)
     .bind(c.name)
     .bind(c.secret_hash)
-    .fetch_one(conn)
-    .await
-    .map_err(StoreError::from_write)
+    .fetch_one(executor)
+    .await?)
 }
 
-pub async fn list(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Vec<Client>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, client_id, app_id, name, created_at, rotated_at FROM clients
-          WHERE tenant_id = $1 AND app_id = $2 ORDER BY created_at, client_id",
-    )
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    app_id: &str,
+) -> Result<Vec<Client>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM clients WHERE tenant_id = $1 AND app_id = $2 ORDER BY created_at, client_id"
+    ))
     .bind(tenant_id)
     .bind(app_id)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?)
 }
 
 pub async fn delete(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
@@ -63,31 +73,32 @@ pub async fn delete(
             .bind(tenant_id)
             .bind(app_id)
             .bind(client_id)
-            .execute(pool)
+            .execute(executor)
             .await?,
+        Entity::Client,
     )
 }
 
 /// Replaces a client's secret hash; the old secret stops working at once.
 pub async fn rotate_secret(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
     secret_hash: &str,
 ) -> Result<Client, StoreError> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "UPDATE clients SET secret_hash = $4, rotated_at = now(), auth_attempts = 0
-          WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3
-          RETURNING tenant_id, client_id, app_id, name, created_at, rotated_at",
-    )
+          WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
+        columns!()
+    ))
     .bind(tenant_id)
     .bind(app_id)
     .bind(client_id)
     .bind(secret_hash)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound(Entity::Client))
 }
 
 /// An authentication attempt, reserved against the client's budget.
@@ -107,7 +118,7 @@ pub struct AuthAttempt {
 /// increment is one atomic UPDATE (row lock), so concurrent guesses are all
 /// counted. `None` when no such client exists.
 pub async fn reserve_auth_attempt(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     client_id: &str,
     window_secs: i64,
 ) -> Result<Option<AuthAttempt>, StoreError> {
@@ -132,17 +143,20 @@ pub async fn reserve_auth_attempt(
     )
     .bind(client_id)
     .bind(window_secs as f64)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?)
 }
 
 /// Gives back the attempt of a successful authentication.
-pub async fn release_auth_attempt(pool: &PgPool, client_id: &str) -> Result<(), StoreError> {
+pub async fn release_auth_attempt(
+    executor: impl PgExecutor<'_>,
+    client_id: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE clients SET auth_attempts = GREATEST(auth_attempts - 1, 0) WHERE client_id = $1",
     )
     .bind(client_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -1,38 +1,179 @@
-//! What repositories report, independent of HTTP.
+//! What repositories report, independent of HTTP. The store decides what a
+//! database error means (which identifier collided, whether the database
+//! is unavailable), so no caller ever looks at SQL state or index names.
+
+/// What a repository looked for and did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    User,
+    /// A user associated with the caller's application.
+    AppUser,
+    Application,
+    Client,
+    Role,
+    Group,
+    /// A user's membership in a group.
+    GroupMember,
+    SigningKey,
+}
+
+impl Entity {
+    /// How the entity is named in messages to API users.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::AppUser => "User in this application",
+            Self::Application => "Application",
+            Self::Client => "Client",
+            Self::Role => "Role",
+            Self::Group => "Group",
+            Self::GroupMember => "Group member",
+            Self::SigningKey => "Signing key",
+        }
+    }
+}
+
+/// An identifier that must be unique, and was already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identifier {
+    Email,
+    PhoneNumber,
+    Username,
+    ExternalUserId,
+    ClientId,
+    RoleName,
+    GroupName,
+    /// A key no request chooses (a generated id): a collision is a bug.
+    Internal,
+}
+
+impl Identifier {
+    /// The unique index that guards each identifier: the one place that
+    /// knows constraint names.
+    fn of_constraint(name: &str) -> Self {
+        match name {
+            "users_email_key" => Self::Email,
+            "users_phone_number_key" => Self::PhoneNumber,
+            "users_username_key" => Self::Username,
+            "users_external_user_id_key" => Self::ExternalUserId,
+            "clients_client_id_key" => Self::ClientId,
+            "roles_name_key" => Self::RoleName,
+            "groups_name_key" => Self::GroupName,
+            _ => Self::Internal,
+        }
+    }
+
+    /// What API users read in the 409.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Email => "A user with this email already exists",
+            Self::PhoneNumber => "A user with this phone_number already exists",
+            Self::Username => "A user with this username already exists",
+            Self::ExternalUserId => "A user with this external_user_id already exists",
+            Self::ClientId => "A client with this client_id already exists",
+            Self::RoleName => "Role with this name already exists",
+            Self::GroupName => "Group with this name already exists",
+            Self::Internal => "An identifier collided; retry the request",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    /// A unique constraint refused the write; the name says which identifier.
-    #[error("conflict on {constraint}")]
-    Conflict { constraint: String },
-    /// The request can't be expressed as a query (a search the filter
-    /// compiler refuses); the message is for the API user.
+    #[error("{} not found", .0.label())]
+    NotFound(Entity),
+    /// A unique constraint refused the write.
+    #[error("conflict: {}", .0.message())]
+    Conflict(Identifier),
+    /// The request can't be carried out as asked (a search the filter
+    /// compiler refuses, a size limit); the message is for the API user.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The database can't answer now (pool exhausted, connection lost,
+    /// statement or lock timeout): worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 }
 
-impl StoreError {
-    /// Maps unique violations (23505) to [`StoreError::Conflict`] by name.
-    pub fn from_write(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e
-            && db.code().as_deref() == Some("23505")
-        {
-            let constraint = db.constraint().unwrap_or("unique").to_owned();
-            return Self::Conflict { constraint };
+/// SQLSTATE classes and codes that mean "not now" rather than "wrong".
+fn is_transient(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources (too many connections)
+        || matches!(
+            code,
+            "57014" // query_canceled: statement_timeout
+            | "55P03" // lock_not_available: lock_timeout
+            | "57P01" | "57P02" | "57P03" // admin/crash shutdown, cannot connect now
+            | "40001" | "40P01" // serialization failure, deadlock
+        )
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                Self::Conflict(Identifier::of_constraint(db.constraint().unwrap_or("")))
+            }
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient) => {
+                Self::Unavailable(e)
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            _ => Self::Database(e),
         }
-        Self::Database(e)
     }
 }
 
 /// `Ok` when a write touched a row, [`StoreError::NotFound`] when it matched none.
-pub fn one_row(done: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
+pub fn one_row(done: sqlx::postgres::PgQueryResult, missing: Entity) -> Result<(), StoreError> {
     if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(missing))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unique_index_of_the_schema_names_its_identifier() {
+        let migrations = concat!(
+            include_str!("../../../migrations/V1__initial.sql"),
+            include_str!("../../../migrations/V2__client_auth_and_roles.sql"),
+            include_str!("../../../migrations/V4__groups.sql"),
+        );
+        for line in migrations.lines() {
+            let Some(rest) = line.trim().strip_prefix("CREATE UNIQUE INDEX ") else {
+                continue;
+            };
+            let name = rest.split_whitespace().next().unwrap();
+            // Partial indexes on flags (one management app per tenant) are
+            // not identifiers a request chooses.
+            if name == "applications_management_key" || name == "signing_keys_kid_key" {
+                continue;
+            }
+            assert_ne!(
+                Identifier::of_constraint(name),
+                Identifier::Internal,
+                "{name} has no Identifier"
+            );
+        }
+    }
+
+    #[test]
+    fn transient_states_are_told_from_errors() {
+        for code in ["57014", "55P03", "08006", "53300", "57P01", "40001"] {
+            assert!(is_transient(code), "{code}");
+        }
+        for code in ["23505", "23503", "42601", "22P02"] {
+            assert!(!is_transient(code), "{code}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use sqlx::types::JsonValue;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
-use crate::error::one_row;
+use crate::error::{Entity, one_row};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Group {
@@ -21,7 +21,11 @@ pub struct Group {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "tenant_id, group_id, name, description, custom_data, created_at, updated_at";
+macro_rules! columns {
+    () => {
+        "tenant_id, group_id, name, description, custom_data, created_at, updated_at"
+    };
+}
 
 pub struct NewGroup<'a> {
     pub tenant_id: &'a str,
@@ -40,33 +44,35 @@ pub enum AddMembers {
     MissingUsers(Vec<String>),
 }
 
-/// Creates a group; a name already used in the tenant is a
-/// [`StoreError::Conflict`] on `groups_name_key`.
+/// Creates a group; a name already used in the tenant is a conflict on
+/// [`crate::Identifier::GroupName`].
 pub async fn create(
     executor: impl PgExecutor<'_>,
     group: NewGroup<'_>,
 ) -> Result<Group, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO groups (tenant_id, group_id, name, description, custom_data)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    )))
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
+    ))
     .bind(group.tenant_id)
     .bind(group.group_id)
     .bind(group.name)
     .bind(group.description)
     .bind(group.custom_data)
     .fetch_one(executor)
-    .await
-    .map_err(StoreError::from_write)
+    .await?)
 }
 
 pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
 ) -> Result<Vec<Group>, StoreError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM groups WHERE tenant_id = $1 ORDER BY name"
-    )))
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM groups WHERE tenant_id = $1 ORDER BY name"
+    ))
     .bind(tenant_id)
     .fetch_all(executor)
     .await?)
@@ -77,14 +83,16 @@ pub async fn get(
     tenant_id: &str,
     group_id: &str,
 ) -> Result<Group, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM groups WHERE tenant_id = $1 AND group_id = $2"
-    )))
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM groups WHERE tenant_id = $1 AND group_id = $2"
+    ))
     .bind(tenant_id)
     .bind(group_id)
     .fetch_optional(executor)
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound(Entity::Group))
 }
 
 /// Deletes a group and, by cascade, its memberships.
@@ -99,12 +107,13 @@ pub async fn delete(
             .bind(group_id)
             .execute(executor)
             .await?,
+        Entity::Group,
     )
 }
 
 /// Makes every user in `user_ids` a member, all or none: when a user is not
 /// in the tenant nothing changes and the missing ids are returned. Existing
-/// memberships are kept as they are. [`StoreError::NotFound`]: no such group.
+/// memberships are kept as they are.
 pub async fn add_members(
     pool: &PgPool,
     tenant_id: &str,
@@ -119,7 +128,7 @@ pub async fn add_members(
         .bind(group_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Group))?;
     let found: Vec<String> = sqlx::query_scalar(
         "SELECT user_id FROM users WHERE tenant_id = $1 AND user_id = ANY($2) FOR KEY SHARE",
     )
@@ -156,7 +165,8 @@ fn missing_ids(wanted: &[String], found: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// [`StoreError::NotFound`] when the user is not a member (or either is unknown).
+/// [`Entity::GroupMember`] is not found when the user is not a member (or
+/// either is unknown).
 pub async fn remove_member(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -172,6 +182,7 @@ pub async fn remove_member(
         .bind(user_id)
         .execute(executor)
         .await?,
+        Entity::GroupMember,
     )
 }
 
@@ -200,8 +211,8 @@ impl UserGroupRow {
     }
 }
 
-/// The groups `user_id` belongs to, by name. [`StoreError::NotFound`] when
-/// the tenant has no such user: one statement answers both, so a user
+/// The groups `user_id` belongs to, by name; [`Entity::User`] is not
+/// found when the tenant has no such user: one statement answers both, so a user
 /// deleted meanwhile is never mistaken for one without groups.
 pub async fn of_user(
     executor: impl PgExecutor<'_>,
@@ -222,7 +233,7 @@ pub async fn of_user(
     .fetch_all(executor)
     .await?;
     if rows.is_empty() {
-        return Err(StoreError::NotFound);
+        return Err(StoreError::NotFound(Entity::User));
     }
     Ok(rows
         .into_iter()

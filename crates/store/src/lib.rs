@@ -16,7 +16,7 @@ pub mod user_filter;
 pub mod users;
 
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
-pub use error::StoreError;
+pub use error::{Entity, Identifier, StoreError};
 pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
 pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;

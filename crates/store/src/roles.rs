@@ -1,11 +1,11 @@
 //! Roles an application defines.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 use sqlx::types::Json;
 
 use crate::StoreError;
-use crate::error::one_row;
+use crate::error::{Entity, one_row};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Role {
@@ -19,6 +19,12 @@ pub struct Role {
     pub updated_at: DateTime<Utc>,
 }
 
+macro_rules! columns {
+    () => {
+        "tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at"
+    };
+}
+
 pub struct NewRole<'a> {
     pub tenant_id: &'a str,
     pub app_id: &'a str,
@@ -28,36 +34,42 @@ pub struct NewRole<'a> {
     pub permissions: &'a [String],
 }
 
-pub async fn create(pool: &PgPool, r: NewRole<'_>) -> Result<Role, StoreError> {
-    sqlx::query_as(
+/// A name already used in the application is a conflict on
+/// [`crate::Identifier::RoleName`].
+pub async fn create(executor: impl PgExecutor<'_>, r: NewRole<'_>) -> Result<Role, StoreError> {
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO roles (tenant_id, app_id, role_id, name, description, permissions)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        columns!()
+    ))
     .bind(r.tenant_id)
     .bind(r.app_id)
     .bind(r.role_id)
     .bind(r.name)
     .bind(r.description)
     .bind(Json(r.permissions))
-    .fetch_one(pool)
-    .await
-    .map_err(StoreError::from_write)
+    .fetch_one(executor)
+    .await?)
 }
 
-pub async fn list(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<Vec<Role>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at
-           FROM roles WHERE tenant_id = $1 AND app_id = $2 ORDER BY name",
-    )
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    app_id: &str,
+) -> Result<Vec<Role>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM roles WHERE tenant_id = $1 AND app_id = $2 ORDER BY name"
+    ))
     .bind(tenant_id)
     .bind(app_id)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?)
 }
 
 pub async fn delete(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     tenant_id: &str,
     app_id: &str,
     role_id: &str,
@@ -67,7 +79,8 @@ pub async fn delete(
             .bind(tenant_id)
             .bind(app_id)
             .bind(role_id)
-            .execute(pool)
+            .execute(executor)
             .await?,
+        Entity::Role,
     )
 }

@@ -137,7 +137,7 @@ pub enum SeedError {
 
 impl From<sqlx::Error> for SeedError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::from_write(e))
+        Self::Store(StoreError::from(e))
     }
 }
 
@@ -155,9 +155,8 @@ pub async fn ensure_application(
     if let Some(app) = existing {
         return Ok(app);
     }
-    let mut conn = pool.acquire().await?;
     applications::create(
-        &mut conn,
+        pool,
         NewApplication {
             tenant_id,
             app_id: &new_id(),
@@ -409,7 +408,7 @@ mod tests {
         for i in samples {
             let phone = phone_number(i);
             assert_eq!(
-                idstore_domain::contact::normalize_phone(&phone).as_deref(),
+                idstore_domain::contact::Phone::parse(&phone).as_ref().map(|p| p.as_str()),
                 Ok(phone.as_str()),
                 "seed {i}"
             );

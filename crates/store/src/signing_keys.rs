@@ -2,9 +2,10 @@
 //! module never sees them in the clear.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
+use crate::error::Entity;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedKey {
@@ -28,7 +29,7 @@ pub struct NewKey<'a> {
     pub private_key_sealed: &'a [u8],
 }
 
-pub async fn insert(conn: &mut PgConnection, key: NewKey<'_>) -> Result<(), StoreError> {
+pub async fn create(executor: impl PgExecutor<'_>, key: NewKey<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO signing_keys (tenant_id, kid, algorithm, public_key, private_key_sealed)
          VALUES ($1, $2, 'EdDSA', $3, $4)",
@@ -37,23 +38,22 @@ pub async fn insert(conn: &mut PgConnection, key: NewKey<'_>) -> Result<(), Stor
     .bind(key.kid)
     .bind(key.public_key)
     .bind(key.private_key_sealed)
-    .execute(conn)
-    .await
-    .map_err(StoreError::from_write)?;
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
 /// The key that signs new tokens for `tenant_id`: the newest unretired one.
-pub async fn active(pool: &PgPool, tenant_id: &str) -> Result<SealedKey, StoreError> {
+pub async fn active(executor: impl PgExecutor<'_>, tenant_id: &str) -> Result<SealedKey, StoreError> {
     sqlx::query_as(
         "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
           WHERE tenant_id = $1 AND retired_at IS NULL
           ORDER BY created_at DESC LIMIT 1",
     )
     .bind(tenant_id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound(Entity::SigningKey))
 }
 
 /// Retires the tenant's signing keys and installs `key` as the new one, in
@@ -66,20 +66,23 @@ pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
     .bind(key.tenant_id)
     .execute(&mut *tx)
     .await?;
-    insert(&mut tx, key).await?;
+    create(&mut *tx, key).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Every key that may still verify a token: unretired, or retired less
 /// than `lifetime_secs` ago.
-pub async fn published(pool: &PgPool, lifetime_secs: i64) -> Result<Vec<PublishedKey>, StoreError> {
+pub async fn published(
+    executor: impl PgExecutor<'_>,
+    lifetime_secs: i64,
+) -> Result<Vec<PublishedKey>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT tenant_id, kid, public_key, retired_at FROM signing_keys
           WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
           ORDER BY created_at DESC",
     )
     .bind(lifetime_secs as f64)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?)
 }

@@ -1,7 +1,7 @@
 //! Tenants.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgExecutor;
 
 use crate::StoreError;
 
@@ -15,41 +15,54 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
+macro_rules! columns {
+    () => {
+        "tenant_id, name, created_at"
+    };
+}
+
 pub async fn create(
-    conn: &mut PgConnection,
+    executor: impl PgExecutor<'_>,
     tenant_id: &str,
     name: &str,
 ) -> Result<Tenant, StoreError> {
-    sqlx::query_as("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING tenant_id, name, created_at")
-        .bind(tenant_id)
-        .bind(name)
-        .fetch_one(conn)
-        .await
-        .map_err(StoreError::from_write)
+    Ok(sqlx::query_as(concat!(
+        "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING ",
+        columns!()
+    ))
+    .bind(tenant_id)
+    .bind(name)
+    .fetch_one(executor)
+    .await?)
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<Tenant>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id",
-    )
-    .fetch_all(pool)
+pub async fn list(executor: impl PgExecutor<'_>) -> Result<Vec<Tenant>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM tenants ORDER BY created_at, tenant_id"
+    ))
+    .fetch_all(executor)
     .await?)
 }
 
 /// Holds a transaction-scoped lock so that replicas starting together
 /// bootstrap once.
-pub async fn lock_bootstrap(conn: &mut PgConnection) -> Result<(), StoreError> {
+pub async fn lock_bootstrap(executor: impl PgExecutor<'_>) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(BOOTSTRAP_LOCK_KEY)
-        .execute(conn)
+        .execute(executor)
         .await?;
     Ok(())
 }
 
-pub async fn first(conn: &mut PgConnection) -> Result<Option<Tenant>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id LIMIT 1",
-    )
-    .fetch_optional(conn)
+/// The oldest tenant, if there is any.
+pub async fn first(executor: impl PgExecutor<'_>) -> Result<Option<Tenant>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM tenants ORDER BY created_at, tenant_id LIMIT 1"
+    ))
+    .fetch_optional(executor)
     .await?)
 }

@@ -1,17 +1,21 @@
-//! Users, and their association with applications. Every query names the
-//! tenant; reads also name the caller's application, whose data on the
-//! user (`user_apps`) comes along when the user is associated with it.
+//! Users, and their association with applications. Every query takes the
+//! caller's [`Scope`]: it names the tenant, the application whose data on
+//! the user (`user_apps`) comes along, and how far the caller reaches.
+//! Functions of one statement take any executor; those of several own
+//! their transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use idstore_domain::contact::{Email, Phone, Username};
 use idstore_domain::filter::Filter;
-use idstore_domain::user::{Address, Contact, Name, Profile, Status};
+use idstore_domain::scope::{Reach, Scope};
+use idstore_domain::user::{Address, Contact, MAX_CUSTOM_DATA_BYTES, Name, Profile, Status};
 use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{Arguments, PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
 use crate::StoreError;
-use crate::error::one_row;
+use crate::error::{Entity, one_row};
 use crate::user_filter;
 
 /// A user as read, with the caller's application's view of it.
@@ -24,8 +28,8 @@ pub struct UserRow {
     pub phone_verified_at: Option<DateTime<Utc>>,
     pub username: Option<String>,
     pub external_user_id: Option<String>,
-    pub secondary_emails: Json<Vec<Contact>>,
-    pub secondary_phone_numbers: Json<Vec<Contact>>,
+    pub secondary_emails: Json<Vec<Contact<Email>>>,
+    pub secondary_phone_numbers: Json<Vec<Contact<Phone>>>,
     pub name: Option<Json<Name>>,
     pub address: Option<Json<Address>>,
     pub birthday: Option<NaiveDate>,
@@ -51,11 +55,11 @@ impl UserRow {
     /// The tenant-level fields, for an update to change.
     pub fn profile(&self) -> Profile {
         Profile {
-            email: contact(&self.email, self.email_verified_at),
-            phone_number: contact(&self.phone_number, self.phone_verified_at),
+            email: contact(&self.email, self.email_verified_at, Email::from_storage),
+            phone_number: contact(&self.phone_number, self.phone_verified_at, Phone::from_storage),
             secondary_emails: self.secondary_emails.0.clone(),
             secondary_phone_numbers: self.secondary_phone_numbers.0.clone(),
-            username: self.username.clone(),
+            username: self.username.clone().map(Username::from_storage),
             external_user_id: self.external_user_id.clone(),
             name: self.name.as_ref().map(|n| n.0.clone()),
             address: self.address.as_ref().map(|a| a.0.clone()),
@@ -69,9 +73,13 @@ impl UserRow {
     }
 }
 
-fn contact(value: &Option<String>, verified_at: Option<DateTime<Utc>>) -> Option<Contact> {
+fn contact<T>(
+    value: &Option<String>,
+    verified_at: Option<DateTime<Utc>>,
+    from_storage: fn(String) -> T,
+) -> Option<Contact<T>> {
     value.as_ref().map(|v| Contact {
-        value: v.clone(),
+        value: from_storage(v.clone()),
         verified_at,
     })
 }
@@ -97,100 +105,105 @@ macro_rules! select_users {
     };
 }
 
-/// Who is reading: the tenant, and the application whose view is shown.
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer<'a> {
-    pub tenant_id: &'a str,
-    pub app_id: &'a str,
-}
-
 /// The identifiers a single user can be found by.
 #[derive(Debug, Clone, Copy)]
 pub enum Lookup<'a> {
     Id(&'a str),
-    /// Normalized (lower-case) primary email.
-    Email(&'a str),
-    /// E.164 primary phone.
-    Phone(&'a str),
-    /// Normalized (lower-case) username.
-    Username(&'a str),
+    Email(&'a Email),
+    Phone(&'a Phone),
+    Username(&'a Username),
     ExternalUserId(&'a str),
     /// The identifier of one of the user's identities at a provider.
     IdpIdentifier(&'a str),
 }
 
 impl Lookup<'_> {
-    fn sql(&self) -> &'static str {
+    /// Appends the lookup's condition; the query's `WHERE` is open.
+    fn push(self, qb: &mut QueryBuilder<Postgres>) {
         match self {
-            Self::Id(_) => concat!(select_users!(), "WHERE u.tenant_id = $1 AND u.user_id = $3"),
-            Self::Email(_) => concat!(
-                select_users!(),
-                "WHERE u.tenant_id = $1 AND u.email_normalized = $3"
-            ),
-            Self::Phone(_) => concat!(
-                select_users!(),
-                "WHERE u.tenant_id = $1 AND u.phone_number = $3"
-            ),
-            Self::Username(_) => concat!(
-                select_users!(),
-                "WHERE u.tenant_id = $1 AND u.username_normalized = $3"
-            ),
-            Self::ExternalUserId(_) => concat!(
-                select_users!(),
-                "WHERE u.tenant_id = $1 AND u.external_user_id = $3"
-            ),
-            Self::IdpIdentifier(_) => concat!(
-                select_users!(),
-                "WHERE u.tenant_id = $1
-                   AND u.identities @> jsonb_build_array(jsonb_build_object('identifier', $3::text))
-                 ORDER BY u.created_at, u.user_id LIMIT 1"
-            ),
-        }
-    }
-
-    fn value(&self) -> &str {
-        match *self {
-            Self::Id(v)
-            | Self::Email(v)
-            | Self::Phone(v)
-            | Self::Username(v)
-            | Self::ExternalUserId(v)
-            | Self::IdpIdentifier(v) => v,
-        }
+            Self::Id(id) => qb.push(" AND u.user_id = ").push_bind(id.to_owned()),
+            Self::Email(e) => qb
+                .push(" AND u.email_normalized = ")
+                .push_bind(e.as_str().to_owned()),
+            Self::Phone(p) => qb
+                .push(" AND u.phone_number = ")
+                .push_bind(p.as_str().to_owned()),
+            Self::Username(u) => qb.push(" AND u.username_normalized = ").push_bind(u.key()),
+            Self::ExternalUserId(id) => qb
+                .push(" AND u.external_user_id = ")
+                .push_bind(id.to_owned()),
+            Self::IdpIdentifier(id) => qb
+                .push(" AND u.identities @> jsonb_build_array(jsonb_build_object('identifier', ")
+                .push_bind(id.to_owned())
+                .push("::text)) ORDER BY u.created_at, u.user_id LIMIT 1"),
+        };
     }
 }
 
-pub async fn find(
-    conn: &mut PgConnection,
-    viewer: Viewer<'_>,
+/// Whether a query reads one named user or lists many: an application's
+/// client may read any user of its tenant, but lists only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    One,
+    Many,
+}
+
+/// A query over `users u` joined to the scope's `user_apps ua`, its
+/// `WHERE` opened with the scope's predicate. The static head uses `$1`
+/// (tenant) and `$2` (the scope's application), as [`select_users!`]
+/// does; pushed binds number from `$3`.
+fn scoped(
+    head: &'static str,
+    scope: &Scope,
+    reading: Reading,
+) -> Result<QueryBuilder<Postgres>, StoreError> {
+    let mut args = PgArguments::default();
+    args.add(scope.tenant_id.clone())
+        .and_then(|()| args.add(scope.app_id.clone()))
+        .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+    let mut qb = QueryBuilder::with_arguments(head, args);
+    qb.push("WHERE u.tenant_id = $1");
+    match &scope.reach {
+        Reach::Tenant => {}
+        Reach::App(_) if reading == Reading::One => {}
+        Reach::App(_) => {
+            qb.push(" AND ua.app_id IS NOT NULL");
+        }
+        Reach::Me(user_id) => {
+            qb.push(" AND u.user_id = ").push_bind(user_id.clone());
+        }
+        // Organizations arrive with the Members API; until then no user
+        // is inside any, and an org-confined caller reaches nobody.
+        Reach::Org(_) => {
+            qb.push(" AND false");
+        }
+    }
+    Ok(qb)
+}
+
+pub async fn get(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
     lookup: Lookup<'_>,
 ) -> Result<UserRow, StoreError> {
-    sqlx::query_as(lookup.sql())
-        .bind(viewer.tenant_id)
-        .bind(viewer.app_id)
-        .bind(lookup.value())
-        .fetch_optional(conn)
+    let mut qb = scoped(select_users!(), scope, Reading::One)?;
+    lookup.push(&mut qb);
+    qb.build_query_as()
+        .fetch_optional(executor)
         .await?
-        .ok_or(StoreError::NotFound)
+        .ok_or(StoreError::NotFound(Entity::User))
 }
 
 /// Reads a user and locks its row until the transaction ends, so that
 /// concurrent updates apply one after the other and none is lost.
-pub async fn lock(
-    conn: &mut PgConnection,
-    viewer: Viewer<'_>,
-    user_id: &str,
-) -> Result<UserRow, StoreError> {
-    sqlx::query_as(concat!(
-        select_users!(),
-        "WHERE u.tenant_id = $1 AND u.user_id = $3 FOR NO KEY UPDATE OF u"
-    ))
-    .bind(viewer.tenant_id)
-    .bind(viewer.app_id)
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or(StoreError::NotFound)
+async fn lock(conn: &mut PgConnection, scope: &Scope, user_id: &str) -> Result<UserRow, StoreError> {
+    let mut qb = scoped(select_users!(), scope, Reading::One)?;
+    Lookup::Id(user_id).push(&mut qb);
+    qb.push(" FOR NO KEY UPDATE OF u");
+    qb.build_query_as()
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::User))
 }
 
 /// A password as stored: a PHC string and whether it must be replaced.
@@ -200,18 +213,59 @@ pub struct PasswordHash<'a> {
 }
 
 pub struct NewUser<'a> {
-    pub tenant_id: &'a str,
     pub user_id: &'a str,
     pub profile: &'a Profile,
     pub delegated_access: Option<&'a Value>,
     pub password: Option<PasswordHash<'a>>,
 }
 
+/// A change to an application's data on a user.
+#[derive(Debug, Default)]
+pub struct AppData {
+    /// Replaces the stored one when given.
+    pub external_account_id: Option<String>,
+    /// Shallow-merged into the stored `custom_app_data`; `null` deletes a key.
+    pub custom_app_data: Option<Map<String, Value>>,
+}
+
+impl AppData {
+    pub fn is_empty(&self) -> bool {
+        self.external_account_id.is_none() && self.custom_app_data.is_none()
+    }
+}
+
+/// Creates a user. Created through an application's client, the user is
+/// associated with that application; through an admin token only when the
+/// request writes application data (which then belongs to the management
+/// application). Identifier collisions are [`StoreError::Conflict`].
+pub async fn create(
+    pool: &PgPool,
+    scope: &Scope,
+    user: NewUser<'_>,
+    app: AppData,
+) -> Result<UserRow, StoreError> {
+    let associate = matches!(scope.reach, Reach::App(_)) || !app.is_empty();
+    if !associate {
+        // One statement, atomic by itself: no transaction round trips on
+        // the hot write path.
+        return insert(pool, &scope.tenant_id, user).await;
+    }
+    let user_id = user.user_id;
+    let mut tx = pool.begin().await?;
+    insert(&mut *tx, &scope.tenant_id, user).await?;
+    put_app_data_checked(&mut tx, scope, user_id, app).await?;
+    let row = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// Inserts a user and returns it as read, not yet associated with any
-/// application (one round trip: creating is the hot write path).
-/// Identifier collisions come back as [`StoreError::Conflict`] naming the
-/// unique index (`users_email_key`, ...).
-pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRow, StoreError> {
+/// application (one round trip).
+async fn insert(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    user: NewUser<'_>,
+) -> Result<UserRow, StoreError> {
     let p = user.profile;
     let query = sqlx::query(
         "INSERT INTO users (tenant_id, user_id, email, email_normalized, email_verified_at,
@@ -231,19 +285,18 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRo
                    NULL::text AS app_name, NULL::text AS external_account_id,
                    NULL::jsonb AS custom_app_data, ARRAY[]::text[] AS group_ids",
     )
-    .bind(user.tenant_id)
+    .bind(tenant_id)
     .bind(user.user_id);
-    bind_profile(query, p)
+    let row = bind_profile(query, p)
         .bind(user.delegated_access.map(Json))
         .bind(p.status.as_str())
         .bind(user.password.as_ref().map(|h| h.phc))
         .bind(user.password.as_ref().map(|h| h.temporary))
         .bind(now_millis())
         .bind(username_key(p))
-        .fetch_one(conn)
-        .await
-        .map_err(StoreError::from_write)
-        .and_then(|row| Ok(sqlx::FromRow::from_row(&row)?))
+        .fetch_one(executor)
+        .await?;
+    Ok(sqlx::FromRow::from_row(&row)?)
 }
 
 /// Binds the profile columns both writes share, as `$3` to `$16` in the
@@ -253,13 +306,13 @@ fn bind_profile<'q>(
     p: &'q Profile,
 ) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     query
-        .bind(p.email.as_ref().map(|c| &c.value))
+        .bind(p.email.as_ref().map(|c| c.value.as_str()))
         .bind(p.email.as_ref().and_then(|c| c.verified_at))
-        .bind(p.phone_number.as_ref().map(|c| &c.value))
+        .bind(p.phone_number.as_ref().map(|c| c.value.as_str()))
         .bind(p.phone_number.as_ref().and_then(|c| c.verified_at))
         .bind(Json(&p.secondary_emails))
         .bind(Json(&p.secondary_phone_numbers))
-        .bind(&p.username)
+        .bind(p.username.as_ref().map(Username::as_str))
         .bind(&p.external_user_id)
         .bind(p.name.as_ref().map(Json))
         .bind(p.address.as_ref().map(Json))
@@ -269,11 +322,9 @@ fn bind_profile<'q>(
         .bind(Json(&p.custom_data))
 }
 
-/// The compared form of the username, as the API's lookups compute it.
+/// The compared form of the username.
 fn username_key(p: &Profile) -> Option<String> {
-    p.username
-        .as_deref()
-        .map(idstore_domain::contact::username_key)
+    p.username.as_ref().map(Username::key)
 }
 
 /// Wire times are milliseconds; storing them so makes a time read from the
@@ -283,8 +334,37 @@ pub fn now_millis() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
+/// Changes a user: locks its row, lets `change` edit its profile (it may
+/// refuse with its own error), saves the profile when it changed, applies
+/// `app` to the scope's application's data on the user, and returns the
+/// user as it is afterwards. All in one transaction, so concurrent
+/// changes apply one after the other and a refused change writes nothing.
+pub async fn update<E: From<StoreError>>(
+    pool: &PgPool,
+    scope: &Scope,
+    user_id: &str,
+    change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), E>,
+    app: AppData,
+) -> Result<UserRow, E> {
+    let mut tx = pool.begin().await.map_err(StoreError::from)?;
+    let current = lock(&mut tx, scope, user_id).await?;
+    let before = current.profile();
+    let mut profile = before.clone();
+    change(&current, &mut profile)?;
+    if profile != before {
+        save(&mut tx, &scope.tenant_id, user_id, &profile).await?;
+    }
+    if !app.is_empty() {
+        put_app_data_checked(&mut tx, scope, user_id, app).await?;
+        touch(&mut *tx, &scope.tenant_id, user_id).await?;
+    }
+    let user = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(user)
+}
+
 /// Writes back a profile changed under [`lock`].
-pub async fn save(
+async fn save(
     conn: &mut PgConnection,
     tenant_id: &str,
     user_id: &str,
@@ -309,47 +389,49 @@ pub async fn save(
         .bind(now_millis())
         .bind(username_key(p))
         .execute(conn)
-        .await
-        .map_err(StoreError::from_write)?;
-    one_row(done)
+        .await?;
+    one_row(done, Entity::User)
 }
 
-/// A change to an application's data on a user.
-pub struct AppData<'a> {
-    /// Replaces the stored one when given.
-    pub external_account_id: Option<&'a str>,
-    /// Shallow-merged into the stored `custom_app_data`; `null` deletes a key.
-    pub custom_app_data: &'a Map<String, Value>,
-}
-
-/// Associates the user with the application (if it isn't yet) and applies
-/// `data`. The merge happens in the statement itself, on the row as it is
-/// when the statement runs, so concurrent changes never overwrite each other.
-/// Returns the size of the merged `custom_app_data` in bytes, for the caller
-/// to hold against its limit (and roll back beyond it).
-pub async fn put_app_data(
+/// [`put_app_data`], refusing (and so rolling back with the caller's
+/// transaction) a merge that grows `custom_app_data` past its limit.
+async fn put_app_data_checked(
     conn: &mut PgConnection,
-    tenant_id: &str,
-    app_id: &str,
+    scope: &Scope,
     user_id: &str,
-    data: AppData<'_>,
+    app: AppData,
+) -> Result<(), StoreError> {
+    let size = put_app_data(conn, scope, user_id, app).await?;
+    if size as usize > MAX_CUSTOM_DATA_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "custom_app_data would be {size} bytes after this update; the limit is {MAX_CUSTOM_DATA_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Associates the user with the scope's application (if it isn't yet) and
+/// applies `data`. The merge happens in the statement itself, on the row as
+/// it is when the statement runs, so concurrent changes never overwrite
+/// each other. Returns the size of the merged `custom_app_data` in bytes.
+async fn put_app_data(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user_id: &str,
+    data: AppData,
 ) -> Result<i32, StoreError> {
-    let (set, delete): (Map<String, Value>, Vec<&String>) = {
-        let set = data
-            .custom_app_data
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let delete = data
-            .custom_app_data
-            .iter()
-            .filter(|(_, v)| v.is_null())
-            .map(|(k, _)| k)
-            .collect();
-        (set, delete)
-    };
-    sqlx::query_as::<_, (i32,)>(
+    let changes = data.custom_app_data.unwrap_or_default();
+    let delete: Vec<&String> = changes
+        .iter()
+        .filter(|(_, v)| v.is_null())
+        .map(|(k, _)| k)
+        .collect();
+    let set: Map<String, Value> = changes
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (size,): (i32,) = sqlx::query_as(
         "INSERT INTO user_apps (tenant_id, app_id, user_id, external_account_id, custom_app_data,
                                 created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $7, $7)
@@ -360,22 +442,21 @@ pub async fn put_app_data(
                 updated_at = EXCLUDED.updated_at
          RETURNING octet_length(custom_app_data::text)",
     )
-    .bind(tenant_id)
-    .bind(app_id)
+    .bind(&scope.tenant_id)
+    .bind(&scope.app_id)
     .bind(user_id)
     .bind(data.external_account_id)
     .bind(Json(&set))
     .bind(delete)
     .bind(now_millis())
     .fetch_one(conn)
-    .await
-    .map_err(StoreError::from_write)
-    .map(|(size,)| size)
+    .await?;
+    Ok(size)
 }
 
 /// Marks the user as updated now (its application data changed).
-pub async fn touch(
-    conn: &mut PgConnection,
+async fn touch(
+    executor: impl PgExecutor<'_>,
     tenant_id: &str,
     user_id: &str,
 ) -> Result<(), StoreError> {
@@ -387,49 +468,46 @@ pub async fn touch(
         .bind(tenant_id)
         .bind(user_id)
         .bind(now_millis())
-        .execute(conn)
+        .execute(executor)
         .await?,
+        Entity::User,
     )
 }
 
-/// Ends the user's association with one application, and that
+/// Ends the user's association with the scope's application, and that
 /// application's data on it.
 pub async fn remove_from_app(
-    pool: &PgPool,
-    tenant_id: &str,
-    app_id: &str,
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
     user_id: &str,
 ) -> Result<(), StoreError> {
     one_row(
         sqlx::query("DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3")
-            .bind(tenant_id)
-            .bind(app_id)
+            .bind(&scope.tenant_id)
+            .bind(&scope.app_id)
             .bind(user_id)
-            .execute(pool)
+            .execute(executor)
             .await?,
+        Entity::AppUser,
     )
 }
 
 /// Deletes the user and, through the foreign keys' cascades, every row
 /// that refers to it (application data, group memberships), in the one
 /// statement's transaction; its identifiers are free again afterwards.
-pub async fn delete(pool: &PgPool, tenant_id: &str, user_id: &str) -> Result<(), StoreError> {
+pub async fn delete(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    user_id: &str,
+) -> Result<(), StoreError> {
     one_row(
         sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant_id)
+            .bind(&scope.tenant_id)
             .bind(user_id)
-            .execute(pool)
+            .execute(executor)
             .await?,
+        Entity::User,
     )
-}
-
-/// Which users a list or count covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    /// Every user of the tenant (admin tokens).
-    Tenant,
-    /// Users associated with the viewer's application (client tokens).
-    App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,9 +530,8 @@ impl SortField {
 }
 
 /// What to list: the conditions (all optional) and the page.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Search<'a> {
-    pub visibility: Visibility,
     pub filter: Option<&'a Filter>,
     /// Matches the start of the primary email or phone number.
     pub prefix: Option<&'a str>,
@@ -468,14 +545,13 @@ pub struct Page {
     pub limit: i64,
 }
 
-/// Appends the WHERE of a search to a query over `users u` joined to the
-/// viewer's `user_apps ua`.
-fn push_conditions(qb: &mut QueryBuilder<Postgres>, search: &Search<'_>) -> Result<(), StoreError> {
-    if search.visibility == Visibility::App {
-        qb.push("WHERE ua.app_id IS NOT NULL AND u.tenant_id = $1");
-    } else {
-        qb.push("WHERE u.tenant_id = $1");
-    }
+/// A scoped query with the search's conditions appended.
+fn searching(
+    head: &'static str,
+    scope: &Scope,
+    search: &Search<'_>,
+) -> Result<QueryBuilder<Postgres>, StoreError> {
+    let mut qb = scoped(head, scope, Reading::Many)?;
     if let Some(prefix) = search.prefix {
         let pattern = user_filter::like_prefix(&prefix.to_lowercase());
         qb.push(" AND (u.email_normalized LIKE ");
@@ -486,43 +562,22 @@ fn push_conditions(qb: &mut QueryBuilder<Postgres>, search: &Search<'_>) -> Resu
     }
     if let Some(filter) = search.filter {
         qb.push(" AND ");
-        user_filter::push_filter(qb, filter).map_err(|e| StoreError::Invalid(e.0))?;
+        user_filter::push_filter(&mut qb, filter).map_err(|e| StoreError::Invalid(e.0))?;
     }
-    Ok(())
+    Ok(qb)
 }
 
-/// A query whose static head uses `$1` (tenant) and `$2` (viewer's
-/// application), as [`select_users!`] does; pushed binds number from `$3`.
-fn builder(head: &'static str, viewer: Viewer<'_>) -> Result<QueryBuilder<Postgres>, StoreError> {
-    let mut args = PgArguments::default();
-    args.add(viewer.tenant_id)
-        .and_then(|()| args.add(viewer.app_id))
-        .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
-    Ok(QueryBuilder::with_arguments(head, args))
-}
+const COUNT_USERS: &str = "SELECT count(*) FROM users u
+           LEFT JOIN user_apps ua
+                  ON ua.tenant_id = u.tenant_id AND ua.user_id = u.user_id AND ua.app_id = $2 ";
 
 pub async fn count(
-    pool: &PgPool,
-    viewer: Viewer<'_>,
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
     search: &Search<'_>,
 ) -> Result<i64, StoreError> {
-    let mut conn = pool.acquire().await?;
-    count_with(&mut conn, viewer, search).await
-}
-
-async fn count_with(
-    conn: &mut PgConnection,
-    viewer: Viewer<'_>,
-    search: &Search<'_>,
-) -> Result<i64, StoreError> {
-    let mut qb = builder(
-        "SELECT count(*) FROM users u
-           LEFT JOIN user_apps ua
-                  ON ua.tenant_id = u.tenant_id AND ua.user_id = u.user_id AND ua.app_id = $2 ",
-        viewer,
-    )?;
-    push_conditions(&mut qb, search)?;
-    Ok(qb.build_query_scalar().fetch_one(conn).await?)
+    let mut qb = searching(COUNT_USERS, scope, search)?;
+    Ok(qb.build_query_scalar().fetch_one(executor).await?)
 }
 
 /// The total and one page of a search, read in one snapshot so that the
@@ -530,7 +585,7 @@ async fn count_with(
 /// order with `user_id` breaking ties.
 pub async fn search_page(
     pool: &PgPool,
-    viewer: Viewer<'_>,
+    scope: &Scope,
     search: &Search<'_>,
     page: Page,
 ) -> Result<(i64, Vec<UserRow>), StoreError> {
@@ -538,9 +593,8 @@ pub async fn search_page(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let total = count_with(&mut tx, viewer, search).await?;
-    let mut qb = builder(select_users!(), viewer)?;
-    push_conditions(&mut qb, search)?;
+    let total = count(&mut *tx, scope, search).await?;
+    let mut qb = searching(select_users!(), scope, search)?;
     let direction = if page.descending { " DESC" } else { " ASC" };
     qb.push(" ORDER BY ");
     qb.push(page.sort.column());
