@@ -256,11 +256,7 @@ pub fn test_config(database_url: &str) -> Config {
         database_url: Some(database_url.to_owned().into()),
         key_encryption_key: Some(random_kek().into()),
         bootstrap_client_id: Some(format!("admin-{}", idstore_domain::id::new_id())),
-        bootstrap_client_secret: Some(
-            idstore_auth::secret::generate_client_secret()
-                .unwrap()
-                .into(),
-        ),
+        bootstrap_client_secret: Some(idstore_auth::secret::generate_client_secret().unwrap()),
         workers: 1,
         max_connections: 4,
         shutdown_timeout: 5,

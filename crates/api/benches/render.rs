@@ -6,16 +6,22 @@ use std::hint::black_box;
 
 use chrono::{NaiveDate, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use idstore_api::users::wire::{ApiUser, One};
+use idstore_api::users::wire::ApiUser;
+use idstore_api::wire::One;
+use idstore_domain::contact::{Email, Phone};
 use idstore_domain::user::{Address, AddressType, Contact, Name};
+use idstore_store::Json;
 use idstore_store::users::UserRow;
 use serde_json::json;
-use sqlx::types::Json;
 
 fn full_user() -> UserRow {
     let now = Utc::now();
-    let contact = |v: &str| Contact {
-        value: v.into(),
+    let email = |v: &str| Contact {
+        value: Email::parse(v).unwrap(),
+        verified_at: Some(now),
+    };
+    let phone = |v: &str| Contact {
+        value: Phone::parse(v).unwrap(),
         verified_at: Some(now),
     };
     UserRow {
@@ -26,11 +32,8 @@ fn full_user() -> UserRow {
         phone_verified_at: None,
         username: Some("ann".into()),
         external_user_id: Some("crm-000123".into()),
-        secondary_emails: Json(vec![
-            contact("ann@work.example"),
-            contact("a.lee@home.example"),
-        ]),
-        secondary_phone_numbers: Json(vec![contact("+447911123456")]),
+        secondary_emails: Json(vec![email("ann@work.example"), email("a.lee@home.example")]),
+        secondary_phone_numbers: Json(vec![phone("+447911123456")]),
         name: Some(Json(Name {
             title: Some("Dr".into()),
             first_name: Some("Ann".into()),
@@ -73,12 +76,7 @@ fn full_user() -> UserRow {
 fn render(c: &mut Criterion) {
     let user = full_user();
     c.bench_function("render a full ApiUser as JSON", |b| {
-        b.iter(|| {
-            serde_json::to_vec(&One {
-                result: ApiUser::from(black_box(&user)),
-            })
-            .unwrap()
-        })
+        b.iter(|| serde_json::to_vec(&One::of(ApiUser::from(black_box(&user)))).unwrap())
     });
 }
 

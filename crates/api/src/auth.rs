@@ -11,11 +11,15 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use idstore_auth::keys::Kek;
-use idstore_auth::principal::Reach;
-use idstore_auth::secret::HashPool;
-use idstore_auth::token::{LoadFuture, PublicKey};
-use idstore_auth::{KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier};
-use idstore_store::PgPool;
+use idstore_auth::secret::{self, HashPool};
+use idstore_auth::token::{self, LoadFuture, PublicKey};
+use idstore_auth::{
+    Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
+};
+use idstore_domain::scope::Scope;
+use idstore_store::clients::{self, AuthAttempt};
+use idstore_store::{PgPool, StoreError, signing_keys};
+use secrecy::SecretString;
 
 use crate::{ApiError, AppState};
 
@@ -42,12 +46,39 @@ pub struct AuthContext {
     pub kek: Kek,
     pub hashes: HashPool,
     pub throttle: Throttle,
+    pool: PgPool,
+}
+
+/// Why a client could not authenticate.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    #[error("client authentication failed")]
+    Refused,
+    /// Too many attempts in the window.
+    #[error("throttled, retry after {retry_after} s")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An issued access token.
+pub struct IssuedToken {
+    pub access_token: String,
+    pub claims: Claims,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key: {0}")]
+    Key(String),
 }
 
 impl AuthContext {
     pub fn new(pool: PgPool, settings: TokenSettings, kek: Kek, throttle: Throttle) -> Arc<Self> {
         let source = Arc::new(StoredKeys {
-            pool,
+            pool: pool.clone(),
             lifetime_secs: settings.lifetime.as_secs() as i64,
         });
         // An unknown kid may reload the keys once a second; known keys are
@@ -58,11 +89,82 @@ impl AuthContext {
             kek,
             hashes: HashPool::sized_to_cpus(),
             throttle,
+            pool,
         })
     }
 
     pub fn settings(&self) -> &TokenSettings {
         self.verifier.settings()
+    }
+
+    /// Checks a client's secret within its attempt budget. Unknown clients
+    /// cost the same time as a wrong secret.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        candidate: SecretString,
+    ) -> Result<AuthAttempt, ClientAuthError> {
+        use secrecy::ExposeSecret;
+        if !idstore_domain::id::is_valid_id(client_id) || candidate.expose_secret().len() > 512 {
+            return Err(ClientAuthError::Refused);
+        }
+        let window = self.throttle.window.as_secs() as i64;
+        let Some(attempt) = clients::reserve_auth_attempt(&self.pool, client_id, window).await?
+        else {
+            self.hashes
+                .verify(secret::dummy_hash().to_owned(), candidate)
+                .await;
+            return Err(ClientAuthError::Refused);
+        };
+        if attempt.attempts > self.throttle.max_attempts {
+            tracing::warn!(
+                client_id,
+                attempts = attempt.attempts,
+                "client authentication throttled"
+            );
+            return Err(ClientAuthError::Throttled {
+                retry_after: attempt.retry_after,
+            });
+        }
+        if !self
+            .hashes
+            .verify(attempt.secret_hash.clone(), candidate)
+            .await
+        {
+            tracing::info!(client_id, "client authentication failed");
+            return Err(ClientAuthError::Refused);
+        }
+        clients::release_auth_attempt(&self.pool, client_id).await?;
+        Ok(attempt)
+    }
+
+    /// Signs a client-credentials token for `client` with its tenant's
+    /// active key.
+    pub async fn issue_client_token(
+        &self,
+        client_id: &str,
+        client: &AuthAttempt,
+        audience: String,
+    ) -> Result<IssuedToken, IssueError> {
+        let grant = ClientGrant {
+            tenant_id: &client.tenant_id,
+            app_id: &client.app_id,
+            client_id,
+            is_management: client.is_management,
+        };
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims::for_client(self.settings(), &grant, audience, now);
+        let key = signing_keys::active(&self.pool, &client.tenant_id).await?;
+        let private = self
+            .kek
+            .open(&key.kid, &key.private_key_sealed)
+            .map_err(|e| IssueError::Key(e.to_string()))?;
+        let access_token =
+            token::sign(&claims, &key.kid, &private).map_err(|e| IssueError::Key(e.to_string()))?;
+        Ok(IssuedToken {
+            access_token,
+            claims,
+        })
     }
 }
 
@@ -91,17 +193,17 @@ impl KeySource for StoredKeys {
     }
 }
 
-/// A caller holding policy `P`'s permission.
+/// A caller holding policy `P`'s permission, and the scope it gives: what
+/// store queries are confined to.
 pub struct Authorized<P: Policy> {
     pub principal: Principal,
-    /// Whether the grant reaches the tenant or only the caller's app.
-    pub reach: Reach,
+    pub scope: Scope,
     policy: PhantomData<P>,
 }
 
 impl<P: Policy> Authorized<P> {
     pub fn tenant_id(&self) -> &str {
-        &self.principal.tenant_id
+        &self.scope.tenant_id
     }
 }
 
@@ -128,7 +230,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
                 tracing::info!(reason = %e, "access token refused");
                 ApiError::Unauthorized("Invalid or expired access token".into())
             })?;
-            let reach = principal.authorize::<P>().ok_or_else(|| {
+            let scope = principal.authorize::<P>().ok_or_else(|| {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
                 ApiError::Forbidden(format!(
                     "This access token lacks the permission this operation requires ({})",
@@ -137,7 +239,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
             })?;
             Ok(Self {
                 principal,
-                reach,
+                scope,
                 policy: PhantomData,
             })
         })

@@ -1,5 +1,7 @@
 //! Every error idstore answers with, and its wire shape. This is the one
-//! table of error codes: add a variant here, never a status code in a handler.
+//! table of error codes: a code is one line of [`error_codes!`], every
+//! store outcome maps to one in `From<StoreError>`, and handlers only ever
+//! return these (with `?`), never a status code of their own.
 //!
 //! Shapes, as the specs define them:
 //! - 400: `{"message": ["..."], "error_code": 400}` (`BadRequestHttpError`)
@@ -9,33 +11,60 @@
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use idstore_store::StoreError;
 use serde_json::json;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+/// Seconds a client is told to wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+/// How an error's body is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"message": [..], "error_code"}`: every problem of the request.
+    Messages,
+    /// `{"message", "error_code"}`.
+    Message,
+    /// `{"message", "error_code", "ts_error_code"}`.
+    Conflict(&'static str),
+    /// `{"message", "error_code"}` with a fixed message: the cause is
+    /// logged with the request id, never sent.
+    Hidden,
+    /// As [`Shape::Message`], with `Retry-After`.
+    Retry,
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident($payload:ty) => $status:ident, $shape:expr;)*) => {
+        #[derive(Debug, thiserror::Error)]
+        pub enum ApiError {
+            $($(#[$doc])* #[error("{}: {:?}", stringify!($variant), .0)] $variant($payload),)*
+        }
+
+        impl ApiError {
+            /// The status and body shape of this error: the table's row.
+            pub fn row(&self) -> (StatusCode, Shape) {
+                match self {
+                    $(Self::$variant(_) => (StatusCode::$status, $shape),)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// Invalid input: one message per problem found.
-    #[error("bad request: {}", .0.join("; "))]
-    BadRequest(Vec<String>),
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    #[error("{message}")]
-    Conflict {
-        message: String,
-        ts_error_code: &'static str,
-    },
-    #[error("request body too large")]
-    PayloadTooLarge { limit: Option<usize> },
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    /// Anything unexpected. The cause is logged with the request id, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
+    BadRequest(Vec<String>)    => BAD_REQUEST, Shape::Messages;
+    Unauthorized(String)       => UNAUTHORIZED, Shape::Message;
+    Forbidden(String)          => FORBIDDEN, Shape::Message;
+    NotFound(String)           => NOT_FOUND, Shape::Message;
+    MethodNotAllowed(String)   => METHOD_NOT_ALLOWED, Shape::Message;
+    /// A unique identifier (email, phone, username, name...) is taken.
+    IdentifierTaken(String)    => CONFLICT, Shape::Conflict("IdentifierIsTaken");
+    PayloadTooLarge(String)    => PAYLOAD_TOO_LARGE, Shape::Message;
+    /// Overload or an outage: the client should retry.
+    Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
+    /// Anything unexpected; the payload is the cause, for the log.
+    Internal(String)           => INTERNAL_SERVER_ERROR, Shape::Hidden;
 }
 
 impl ApiError {
@@ -47,57 +76,70 @@ impl ApiError {
         Self::Internal(cause.to_string())
     }
 
-    /// The message a client sees.
-    fn public_message(&self) -> String {
-        match self {
-            Self::BadRequest(_) => "Bad request".into(),
-            Self::Unauthorized(m) | Self::Forbidden(m) | Self::NotFound(m) => m.clone(),
-            Self::Unavailable(m) => m.clone(),
-            Self::MethodNotAllowed => "Method not allowed on this route".into(),
-            Self::Conflict { message, .. } => message.clone(),
-            Self::PayloadTooLarge { limit: Some(limit) } => {
-                format!("Request body is larger than the limit of {limit} bytes")
+    fn payload_too_large(limit: Option<usize>) -> Self {
+        Self::PayloadTooLarge(match limit {
+            Some(limit) => format!("Request body is larger than the limit of {limit} bytes"),
+            None => "Request body is too large".into(),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(entity) => Self::NotFound(entity.not_found().into()),
+            StoreError::Conflict(identifier) => Self::IdentifierTaken(identifier.message().into()),
+            StoreError::Invalid(message) => Self::bad_request(message),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::Unavailable("The database is busy or unreachable; retry in a moment".into())
             }
-            Self::PayloadTooLarge { limit: None } => "Request body is too large".into(),
-            Self::Internal(_) => {
-                "Internal server error; quote the x-request-id header when reporting it".into()
-            }
+            StoreError::Database(cause) => Self::internal(cause),
         }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.row().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+        let (status, shape) = self.row();
         let mut builder = HttpResponse::build(status);
-        if let Self::Unauthorized(_) = self {
-            builder.insert_header(("www-authenticate", "Bearer"));
-        }
         let code = status.as_u16();
-        let body = match self {
-            Self::BadRequest(messages) => json!({ "message": messages, "error_code": code }),
-            Self::Conflict {
-                message,
-                ts_error_code,
-            } => {
-                json!({ "message": message, "error_code": code, "ts_error_code": ts_error_code })
-            }
-            other => json!({ "message": other.public_message(), "error_code": code }),
+        let body = match (self, shape) {
+            (Self::BadRequest(messages), _) => json!({ "message": messages, "error_code": code }),
+            (_, Shape::Hidden) => json!({
+                "message": "Internal server error; quote the x-request-id header when reporting it",
+                "error_code": code,
+            }),
+            (
+                Self::Unauthorized(m)
+                | Self::Forbidden(m)
+                | Self::NotFound(m)
+                | Self::MethodNotAllowed(m)
+                | Self::IdentifierTaken(m)
+                | Self::PayloadTooLarge(m)
+                | Self::Unavailable(m)
+                | Self::Internal(m),
+                shape,
+            ) => match shape {
+                Shape::Conflict(ts) => {
+                    json!({ "message": m, "error_code": code, "ts_error_code": ts })
+                }
+                _ => json!({ "message": m, "error_code": code }),
+            },
         };
+        match shape {
+            Shape::Retry => {
+                builder.insert_header(("retry-after", RETRY_AFTER_SECS.to_string()));
+            }
+            _ if matches!(self, Self::Unauthorized(_)) => {
+                builder.insert_header(("www-authenticate", "Bearer"));
+            }
+            _ => {}
+        }
         builder.json(body)
     }
 }
@@ -170,8 +212,8 @@ pub fn for_status(status: StatusCode) -> ApiError {
         401 => ApiError::Unauthorized("Unauthorized".into()),
         403 => ApiError::Forbidden("Forbidden".into()),
         404 => ApiError::NotFound("Not found".into()),
-        405 => ApiError::MethodNotAllowed,
-        413 => ApiError::PayloadTooLarge { limit: None },
+        405 => ApiError::MethodNotAllowed("Method not allowed on this route".into()),
+        413 => ApiError::payload_too_large(None),
         503 => ApiError::Unavailable("Service unavailable".into()),
         s if s < 500 => ApiError::bad_request(
             status
@@ -187,7 +229,7 @@ impl From<JsonPayloadError> for ApiError {
     fn from(e: JsonPayloadError) -> Self {
         match e {
             JsonPayloadError::OverflowKnownLength { limit, .. }
-            | JsonPayloadError::Overflow { limit } => Self::PayloadTooLarge { limit: Some(limit) },
+            | JsonPayloadError::Overflow { limit } => Self::payload_too_large(Some(limit)),
             JsonPayloadError::ContentType => {
                 Self::bad_request("Content-Type must be application/json")
             }
@@ -205,7 +247,7 @@ impl From<JsonPayloadError> for ApiError {
 impl From<UrlencodedError> for ApiError {
     fn from(e: UrlencodedError) -> Self {
         match e {
-            UrlencodedError::Overflow { limit, .. } => Self::PayloadTooLarge { limit: Some(limit) },
+            UrlencodedError::Overflow { limit, .. } => Self::payload_too_large(Some(limit)),
             UrlencodedError::ContentType => {
                 Self::bad_request("Content-Type must be application/x-www-form-urlencoded")
             }
@@ -257,10 +299,7 @@ mod tests {
 
     #[actix_web::test]
     async fn conflict_carries_the_vendor_error_code() {
-        let e = ApiError::Conflict {
-            message: "taken".into(),
-            ts_error_code: "IdentifierIsTaken",
-        };
+        let e = ApiError::IdentifierTaken("taken".into());
         let (status, body) = body_of(e).await;
         assert_eq!(status, 409);
         assert_eq!(
@@ -279,5 +318,42 @@ mod tests {
             "{text}"
         );
         assert_eq!(body["error_code"], 500);
+    }
+
+    #[actix_web::test]
+    async fn store_outcomes_map_to_their_codes() {
+        use idstore_store::{Entity, Identifier};
+        let (status, body) = body_of(StoreError::NotFound(Entity::Group).into()).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (404, Some("Group not found"))
+        );
+        let (status, body) = body_of(StoreError::Conflict(Identifier::Email).into()).await;
+        assert_eq!(status, 409);
+        assert_eq!(body["ts_error_code"], "IdentifierIsTaken");
+        assert!(
+            body["message"].as_str().unwrap().contains("email"),
+            "{body}"
+        );
+        let (status, body) = body_of(StoreError::Invalid("too big".into()).into()).await;
+        assert_eq!(
+            (status, body),
+            (400, json!({"message": ["too big"], "error_code": 400}))
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after() {
+        let e: ApiError = StoreError::from(sqlx_pool_timeout()).into();
+        let resp = e.error_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(
+            resp.headers().get("retry-after").unwrap(),
+            &RETRY_AFTER_SECS.to_string()
+        );
+    }
+
+    fn sqlx_pool_timeout() -> idstore_store::DbError {
+        idstore_store::DbError::PoolTimedOut
     }
 }

@@ -2,18 +2,20 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use idstore_store::SchemaState;
 use serde_json::json;
 
+use crate::routes::Routes;
 use crate::{ApiError, AppState};
 
 /// Readiness must answer quickly even when the database hangs.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(healthz))
-        .service(web::resource("/readyz").get(readyz));
+pub fn routes(r: &mut Routes) {
+    r.at("/healthz").public(Method::GET, healthz);
+    r.at("/readyz").public(Method::GET, readyz);
 }
 
 /// The process is up and serving HTTP. Touches nothing else.

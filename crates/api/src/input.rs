@@ -1,8 +1,7 @@
-//! Checks every handler applies to what it is given, and the conversions
-//! from store outcomes to wire errors that several resources share.
+//! Checks every resource applies to what it is given.
 
 use idstore_domain::id::is_valid_id;
-use idstore_store::StoreError;
+use serde_json::Value;
 
 use crate::ApiError;
 
@@ -34,14 +33,13 @@ pub fn path_id(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Maps a store outcome on a `what` to its wire error.
-pub fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("{what} not found")),
-        StoreError::Conflict { .. } => ApiError::Conflict {
-            message: format!("{what} with this name already exists"),
-            ts_error_code: "IdentifierIsTaken",
-        },
-        other => ApiError::internal(other),
+/// PostgreSQL's text and jsonb can't hold NUL; refusing it on the way in
+/// turns what would be a database error into a 400.
+pub fn json_has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
     }
 }

@@ -1,16 +1,22 @@
-//! The HTTP face of idstore: routes per resource, extractors, wire DTOs
-//! spelled exactly as the specs spell them, and the mapping of every error to
-//! the specs' error shapes. Handlers hold no SQL.
+//! The HTTP face of idstore: one module per resource (routes and
+//! handlers in `mod.rs`, bodies in `input.rs`, answers in `wire.rs`),
+//! extractors, and the mapping of every error to the specs' error shapes.
+//! Handlers parse, authorize, call one store or auth function and render;
+//! they hold no SQL (this crate does not depend on sqlx).
 
 pub mod applications;
 pub mod auth;
+pub mod clients;
 pub mod error;
 pub mod groups;
 pub mod health;
 pub mod input;
 pub mod middleware;
 pub mod oidc;
+pub mod roles;
+pub mod routes;
 pub mod users;
+pub mod wire;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -18,6 +24,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
 pub use error::ApiError;
+pub use routes::RouteInfo;
 
 /// What every handler may reach.
 #[derive(Clone)]
@@ -58,16 +65,31 @@ pub fn app(
     App::new()
         .app_data(web::Data::new(state))
         .configure(|cfg| extractor_settings(cfg, settings))
-        .configure(health::routes)
-        .configure(oidc::routes)
-        .configure(applications::routes)
-        // Users first: its fixed paths (`/v1/users/username/{username}`...)
-        // must win over groups' `/v1/users/{user_id}/groups`.
-        .configure(users::routes)
-        .configure(groups::routes)
+        .service(routes())
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
         .wrap(from_fn(middleware::request_id))
+}
+
+/// Every route of the API, in the order they match.
+pub fn routes() -> routes::Routes {
+    let mut r = routes::Routes::default();
+    health::routes(&mut r);
+    oidc::routes(&mut r);
+    applications::routes(&mut r);
+    clients::routes(&mut r);
+    roles::routes(&mut r);
+    // Users first: its fixed paths (`/v1/users/username/{username}`...)
+    // must win over groups' `/v1/users/{user_id}/groups`.
+    users::routes(&mut r);
+    groups::routes(&mut r);
+    r
+}
+
+/// Every route with the policy its handler demands: what the permission
+/// matrix is built from.
+pub fn route_table() -> Vec<RouteInfo> {
+    routes().table()
 }
 
 /// Extractor failures answer in the spec's 400 shape instead of actix's text.

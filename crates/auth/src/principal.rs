@@ -137,7 +137,10 @@ mod tests {
 
     fn reach<P: Policy>(p: &Principal) -> Option<Reach> {
         p.authorize::<P>().map(|scope| {
-            assert_eq!((scope.tenant_id.as_str(), scope.app_id.as_str()), ("t1", "app1"));
+            assert_eq!(
+                (scope.tenant_id.as_str(), scope.app_id.as_str()),
+                ("t1", "app1")
+            );
             scope.reach
         })
     }

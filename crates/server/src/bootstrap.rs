@@ -8,6 +8,7 @@ use idstore_store::applications::{self, NewApplication};
 use idstore_store::clients::{self, NewClient};
 use idstore_store::signing_keys::{self, NewKey};
 use idstore_store::{PgPool, tenants};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use sqlx::PgConnection;
 
@@ -54,15 +55,15 @@ pub async fn run(pool: &PgPool, kek: &Kek, admin: AdminClient) -> anyhow::Result
     };
     let client_secret = match admin.client_secret {
         Some(s) => s,
-        None => secret::generate_client_secret()?,
+        None => secret::generate_client_secret()?.expose_secret().to_owned(),
     };
     let hash = {
         let s = client_secret.clone();
         tokio::task::spawn_blocking(move || secret::hash_secret(&s)).await?
     };
     let mut tx = pool.begin().await?;
-    tenants::lock_bootstrap(&mut tx).await?;
-    if let Some(existing) = tenants::first(&mut tx).await? {
+    tenants::lock_bootstrap(&mut *tx).await?;
+    if let Some(existing) = tenants::first(&mut *tx).await? {
         return Ok(Outcome::Existing {
             tenant_id: existing.tenant_id,
         });
@@ -88,9 +89,9 @@ pub async fn provision_tenant(
 ) -> anyhow::Result<Credentials> {
     let tenant_id = new_id();
     let app_id = new_id();
-    tenants::create(conn, &tenant_id, name).await?;
+    tenants::create(&mut *conn, &tenant_id, name).await?;
     applications::create(
-        conn,
+        &mut *conn,
         NewApplication {
             tenant_id: &tenant_id,
             app_id: &app_id,
@@ -101,7 +102,7 @@ pub async fn provision_tenant(
     )
     .await?;
     clients::create(
-        conn,
+        &mut *conn,
         NewClient {
             tenant_id: &tenant_id,
             app_id: &app_id,
@@ -127,7 +128,7 @@ async fn add_signing_key(
 ) -> anyhow::Result<()> {
     let pair = KeyPair::generate()?;
     let sealed = kek.seal(&pair.kid, &pair.private_pkcs8)?;
-    signing_keys::insert(
+    signing_keys::create(
         conn,
         NewKey {
             tenant_id,

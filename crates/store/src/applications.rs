@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
+use crate::StoreError;
 use crate::clients::{self, Client, NewClient};
 use crate::error::{Entity, one_row};
-use crate::StoreError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {

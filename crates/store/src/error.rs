@@ -18,17 +18,17 @@ pub enum Entity {
 }
 
 impl Entity {
-    /// How the entity is named in messages to API users.
-    pub fn label(self) -> &'static str {
+    /// What API users read in the 404.
+    pub fn not_found(self) -> &'static str {
         match self {
-            Self::User => "User",
-            Self::AppUser => "User in this application",
-            Self::Application => "Application",
-            Self::Client => "Client",
-            Self::Role => "Role",
-            Self::Group => "Group",
-            Self::GroupMember => "Group member",
-            Self::SigningKey => "Signing key",
+            Self::User => "User not found",
+            Self::AppUser => "User not found in this application",
+            Self::Application => "Application not found",
+            Self::Client => "Client not found",
+            Self::Role => "Role not found",
+            Self::Group => "Group not found",
+            Self::GroupMember => "User is not a member of this group",
+            Self::SigningKey => "Signing key not found",
         }
     }
 }
@@ -80,7 +80,7 @@ impl Identifier {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{} not found", .0.label())]
+    #[error("{}", .0.not_found())]
     NotFound(Entity),
     /// A unique constraint refused the write.
     #[error("conflict: {}", .0.message())]

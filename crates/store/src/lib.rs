@@ -18,5 +18,7 @@ pub mod users;
 pub use database::{DatabaseError, connect_pool, ensure_database, ping};
 pub use error::{Entity, Identifier, StoreError};
 pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
+pub use sqlx::Error as DbError;
 pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;
+pub use sqlx::types::Json;

@@ -408,7 +408,9 @@ mod tests {
         for i in samples {
             let phone = phone_number(i);
             assert_eq!(
-                idstore_domain::contact::Phone::parse(&phone).as_ref().map(|p| p.as_str()),
+                idstore_domain::contact::Phone::parse(&phone)
+                    .as_ref()
+                    .map(|p| p.as_str()),
                 Ok(phone.as_str()),
                 "seed {i}"
             );

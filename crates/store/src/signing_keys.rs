@@ -44,7 +44,10 @@ pub async fn create(executor: impl PgExecutor<'_>, key: NewKey<'_>) -> Result<()
 }
 
 /// The key that signs new tokens for `tenant_id`: the newest unretired one.
-pub async fn active(executor: impl PgExecutor<'_>, tenant_id: &str) -> Result<SealedKey, StoreError> {
+pub async fn active(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+) -> Result<SealedKey, StoreError> {
     sqlx::query_as(
         "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
           WHERE tenant_id = $1 AND retired_at IS NULL

@@ -56,7 +56,11 @@ impl UserRow {
     pub fn profile(&self) -> Profile {
         Profile {
             email: contact(&self.email, self.email_verified_at, Email::from_storage),
-            phone_number: contact(&self.phone_number, self.phone_verified_at, Phone::from_storage),
+            phone_number: contact(
+                &self.phone_number,
+                self.phone_verified_at,
+                Phone::from_storage,
+            ),
             secondary_emails: self.secondary_emails.0.clone(),
             secondary_phone_numbers: self.secondary_phone_numbers.0.clone(),
             username: self.username.clone().map(Username::from_storage),
@@ -196,7 +200,11 @@ pub async fn get(
 
 /// Reads a user and locks its row until the transaction ends, so that
 /// concurrent updates apply one after the other and none is lost.
-async fn lock(conn: &mut PgConnection, scope: &Scope, user_id: &str) -> Result<UserRow, StoreError> {
+async fn lock(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user_id: &str,
+) -> Result<UserRow, StoreError> {
     let mut qb = scoped(select_users!(), scope, Reading::One)?;
     Lookup::Id(user_id).push(&mut qb);
     qb.push(" FOR NO KEY UPDATE OF u");

@@ -1,5 +1,7 @@
-//! The permission matrix: every route, called with every kind of token.
-//! A route added anywhere joins `ROUTES`.
+//! The permission matrix: every registered route, called with every kind
+//! of token. The routes come from the API's own table (each with the
+//! policy its handler's signature demands), so a route added anywhere is
+//! tested here, and one whose policy has no row below fails.
 
 use actix_web::http::Method;
 use idstore_auth::principal::TokenKind;
@@ -7,87 +9,85 @@ use idstore_tests::TestApp;
 use idstore_tests::tokens::{claims_like, read_claims, sign, signing_key};
 use serde_json::json;
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy)]
-enum Allowed {
-    /// Anyone, without a token.
-    Public,
-    Kinds(&'static [TokenKind]),
-}
+const ADMIN: &[TokenKind] = &[TokenKind::Admin];
+const ADMIN_OR_CLIENT: &[TokenKind] = &[TokenKind::Admin, TokenKind::Client];
 
-const ADMIN: Allowed = Allowed::Kinds(&[TokenKind::Admin]);
-const ADMIN_OR_CLIENT: Allowed = Allowed::Kinds(&[TokenKind::Admin, TokenKind::Client]);
-
-/// (method, path with `{app}`, `{client}`, `{role}`, `{group}`, `{user}` placeholders, who).
-const ROUTES: &[(&str, &str, Allowed)] = &[
-    ("GET", "/healthz", Allowed::Public),
-    ("GET", "/readyz", Allowed::Public),
-    ("GET", "/oidc/jwks", Allowed::Public),
-    ("GET", "/.well-known/openid-configuration", Allowed::Public),
-    ("POST", "/oidc/token", Allowed::Public),
-    ("POST", "/v1/applications", ADMIN),
-    ("GET", "/v1/applications", ADMIN),
-    ("GET", "/v1/applications/{app}", ADMIN),
-    ("DELETE", "/v1/applications/{app}", ADMIN),
-    ("POST", "/v1/applications/{app}/clients", ADMIN),
-    ("GET", "/v1/applications/{app}/clients", ADMIN),
-    ("DELETE", "/v1/applications/{app}/clients/{client}", ADMIN),
-    (
-        "POST",
-        "/v1/admin/applications/{app}/clients/{client}/rotate-secret",
-        ADMIN,
-    ),
-    ("POST", "/v1/applications/{app}/roles", ADMIN),
-    ("GET", "/v1/applications/{app}/roles", ADMIN),
-    ("DELETE", "/v1/applications/{app}/roles/{role}", ADMIN),
-    ("POST", "/v1/admin/groups", ADMIN),
-    ("GET", "/v1/admin/groups", ADMIN),
-    ("GET", "/v1/admin/groups/{group}", ADMIN),
-    ("DELETE", "/v1/admin/groups/{group}", ADMIN),
-    ("POST", "/v1/admin/groups/{group}/members", ADMIN),
-    ("DELETE", "/v1/admin/groups/{group}/members/{user}", ADMIN),
-    ("GET", "/v1/users/{user}/groups", ADMIN_OR_CLIENT),
-    ("GET", "/v1/users/count", ADMIN_OR_CLIENT),
-    ("POST", "/v1/users", ADMIN_OR_CLIENT),
-    ("GET", "/v1/users", ADMIN_OR_CLIENT),
-    (
-        "GET",
-        "/v1/users/identifier?identifier_name=email&identifier_value=a%40x.io",
-        ADMIN_OR_CLIENT,
-    ),
-    ("GET", "/v1/users/{user}", ADMIN_OR_CLIENT),
-    ("PUT", "/v1/users/{user}", ADMIN_OR_CLIENT),
-    ("GET", "/v1/users/email/a@x.io", ADMIN_OR_CLIENT),
-    ("GET", "/v1/users/external-user-id/e1", ADMIN_OR_CLIENT),
-    ("GET", "/v1/users/username/u1", ADMIN_OR_CLIENT),
-    (
-        "GET",
-        "/v1/users/phone-number/+12125550100",
-        ADMIN_OR_CLIENT,
-    ),
-    ("GET", "/v1/users/phone/+12125550100", ADMIN_OR_CLIENT),
-    ("DELETE", "/v1/users/{user}/apps", ADMIN_OR_CLIENT),
-    ("DELETE", "/v1/users/{user}/emails/a@x.io", ADMIN_OR_CLIENT),
-    (
-        "DELETE",
-        "/v1/users/{user}/phone-numbers/+12125550100",
-        ADMIN_OR_CLIENT,
-    ),
-    (
-        "POST",
-        "/v1/users/{user}/emails/a@x.io/verify",
-        ADMIN_OR_CLIENT,
-    ),
-    (
-        "POST",
-        "/v1/users/{user}/phone-numbers/+12125550100/verify",
-        ADMIN_OR_CLIENT,
-    ),
-    ("DELETE", "/v1/manage/users/{user}", ADMIN),
+/// Who each policy admits.
+const POLICIES: &[(&str, &[TokenKind])] = &[
+    ("AppsCreate", ADMIN),
+    ("AppsList", ADMIN),
+    ("AppsRead", ADMIN),
+    ("AppsDelete", ADMIN),
+    ("ClientsEdit", ADMIN),
+    ("ClientsRead", ADMIN),
+    ("RolesCreate", ADMIN),
+    ("RolesRead", ADMIN),
+    ("RolesDelete", ADMIN),
+    ("GroupsCreate", ADMIN),
+    ("GroupsList", ADMIN),
+    ("GroupsRead", ADMIN),
+    ("GroupsEdit", ADMIN),
+    ("GroupsDelete", ADMIN),
+    ("UserGroupsRead", ADMIN_OR_CLIENT),
+    ("UsersCount", ADMIN_OR_CLIENT),
+    ("UsersCreate", ADMIN_OR_CLIENT),
+    ("UsersList", ADMIN_OR_CLIENT),
+    ("UsersRead", ADMIN_OR_CLIENT),
+    ("UsersEdit", ADMIN_OR_CLIENT),
+    ("UsersDelete", ADMIN),
 ];
 
+/// Values for placeholders that name no resource the test creates.
+const VALUES: &[(&str, &str)] = &[
+    ("{email}", "a@x.io"),
+    ("{phone_number}", "+12125550100"),
+    ("{username}", "u1"),
+    ("{external_user_id}", "e1"),
+];
+
+/// Query strings routes need to reach their handler's body.
+const QUERIES: &[(&str, &str)] = &[(
+    "/v1/users/identifier",
+    "?identifier_name=email&identifier_value=a%40x.io",
+)];
+
+fn admitted(policy: &str) -> &'static [TokenKind] {
+    POLICIES
+        .iter()
+        .find(|(name, _)| *name == policy)
+        .map(|(_, kinds)| *kinds)
+        .unwrap_or_else(|| panic!("policy {policy} has no row in POLICIES: say who it admits"))
+}
+
+#[test]
+fn every_policy_row_names_a_policy_some_route_uses() {
+    let table = idstore_api::route_table();
+    for (name, _) in POLICIES {
+        assert!(
+            table.iter().any(|r| r.policy == Some(*name)),
+            "POLICIES lists {name}, which no route uses"
+        );
+    }
+}
+
+#[test]
+fn the_route_table_holds_every_route_once() {
+    let table = idstore_api::route_table();
+    assert!(table.len() >= 40, "{} routes", table.len());
+    for (i, r) in table.iter().enumerate() {
+        assert!(
+            !table[..i]
+                .iter()
+                .any(|o| o.method == r.method && o.path == r.path),
+            "{} {} registered twice",
+            r.method,
+            r.path
+        );
+    }
+}
+
 #[actix_web::test]
-async fn every_route_admits_exactly_the_token_kinds_it_allows() {
+async fn every_route_admits_exactly_the_token_kinds_its_policy_allows() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (_, shop_client) = app.create_app(&admin, "shop").await;
@@ -104,61 +104,84 @@ async fn every_route_admits_exactly_the_token_kinds_it_allows() {
         (TokenKind::OrgAdmin, org_admin),
     ];
 
-    for &(method, pattern, allowed) in ROUTES {
-        let method: Method = method.parse().unwrap();
+    for route in idstore_api::route_table() {
+        let method: Method = route.method.clone();
+        let pattern = with_query(route.path);
         let body = json!({"name": "matrix"});
-        match allowed {
-            Allowed::Public => {
-                let res = app.call(method.clone(), pattern, None, Some(&body)).await;
+        let Some(policy) = route.policy else {
+            let res = app
+                .call(method.clone(), &fixed(&pattern), None, Some(&body))
+                .await;
+            assert!(
+                ![401, 403, 404, 405].contains(&res.status.as_u16()),
+                "{method} {pattern} should be public: {} {}",
+                res.status,
+                res.text
+            );
+            continue;
+        };
+        let kinds = admitted(policy);
+        let res = app
+            .call(
+                method.clone(),
+                &fresh_target(&app, &admin, &pattern).await,
+                None,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(
+            res.status, 401,
+            "{method} {pattern} without a token: {}",
+            res.text
+        );
+        for (kind, token) in &tokens {
+            // Each call gets its own target: an allowed DELETE must not starve the next.
+            let path = fresh_target(&app, &admin, &pattern).await;
+            let res = app
+                .call(method.clone(), &path, Some(token), Some(&body))
+                .await;
+            let status = res.status.as_u16();
+            if kinds.contains(kind) {
                 assert!(
-                    ![401, 403, 404, 405].contains(&res.status.as_u16()),
-                    "{method} {pattern} should be public: {} {}",
-                    res.status,
+                    ![401, 403].contains(&status),
+                    "{kind:?} refused on {method} {pattern} ({policy}): {}",
                     res.text
                 );
-            }
-            Allowed::Kinds(kinds) => {
-                let res = app
-                    .call(
-                        method.clone(),
-                        &fresh_target(&app, &admin, pattern).await,
-                        None,
-                        Some(&body),
-                    )
-                    .await;
+                assert!(status < 500, "{method} {pattern}: {}", res.text);
+            } else {
                 assert_eq!(
-                    res.status, 401,
-                    "{method} {pattern} without a token: {}",
+                    status, 403,
+                    "{kind:?} on {method} {pattern} ({policy}): {}",
                     res.text
                 );
-                for (kind, token) in &tokens {
-                    // Each call gets its own target: an allowed DELETE must not starve the next.
-                    let path = fresh_target(&app, &admin, pattern).await;
-                    let res = app
-                        .call(method.clone(), &path, Some(token), Some(&body))
-                        .await;
-                    let status = res.status.as_u16();
-                    if kinds.contains(kind) {
-                        assert!(
-                            ![401, 403].contains(&status),
-                            "{kind:?} refused on {method} {pattern}: {}",
-                            res.text
-                        );
-                        assert!(status < 500, "{method} {pattern}: {}", res.text);
-                    } else {
-                        assert_eq!(status, 403, "{kind:?} on {method} {pattern}: {}", res.text);
-                    }
-                }
             }
         }
     }
 }
 
+fn with_query(path: &str) -> String {
+    let query = QUERIES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or("", |(_, q)| *q);
+    format!("{path}{query}")
+}
+
+/// `pattern` with the placeholders that name no created resource filled in.
+fn fixed(pattern: &str) -> String {
+    VALUES
+        .iter()
+        .fold(pattern.to_owned(), |path, (name, value)| {
+            path.replace(name, value)
+        })
+}
+
 /// `pattern` with its placeholders bound to a new app, client, role, group
 /// and user; the user is a member of the group.
 async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
+    let pattern = fixed(pattern);
     if !pattern.contains('{') {
-        return pattern.to_owned();
+        return pattern;
     }
     let (app_id, client) = app
         .create_app(admin, &format!("target-{}", idstore_domain::id::new_id()))
@@ -176,22 +199,24 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
         .unwrap()
         .to_owned();
     let mut path = pattern
-        .replace("{app}", &app_id)
-        .replace("{client}", &client.client_id)
-        .replace("{role}", &role_id);
-    let user_id = if path.contains("{user}") {
+        .replace("{app_id}", &app_id)
+        .replace("{client_id}", &client.client_id)
+        .replace("{role_id}", &role_id);
+    let user_id = if path.contains("{user_id}") {
         Some(fresh_user(app, admin).await)
     } else {
         None
     };
-    if path.contains("{group}") {
+    if path.contains("{group_id}") {
         let group_id = fresh_group(app, admin, user_id.as_deref()).await;
-        path = path.replace("{group}", &group_id);
+        path = path.replace("{group_id}", &group_id);
     }
-    match user_id {
-        Some(user_id) => path.replace("{user}", &user_id),
+    let path = match user_id {
+        Some(user_id) => path.replace("{user_id}", &user_id),
         None => path,
-    }
+    };
+    assert!(!path.contains('{'), "no value for a placeholder in {path}");
+    path
 }
 
 /// A user made in SQL, in the admin's tenant.

@@ -3,24 +3,24 @@
 //! naming its field; nothing is written unless all of them pass.
 
 use chrono::NaiveDate;
-use idstore_domain::contact::{normalize_email, normalize_phone, normalize_username};
-use idstore_domain::user::{Address, Name, ProfilePatch, Status};
+use idstore_domain::contact::{Email, Phone, Username};
+use idstore_domain::user::{
+    Address, MAX_CUSTOM_DATA_BYTES, MAX_SECONDARIES, Name, ProfilePatch, Status,
+};
+use idstore_store::users::AppData;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
 
-/// Most secondary emails (or phones) a user may have.
-pub const MAX_SECONDARIES: usize = 20;
-/// Largest `custom_data`/`custom_app_data` object, serialized.
-pub const MAX_CUSTOM_DATA_BYTES: usize = 16 * 1024;
 const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// `ApiUserPasswordInput`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordInput {
-    pub password: String,
+    pub password: SecretString,
     pub force_replace: Option<bool>,
 }
 
@@ -82,19 +82,6 @@ pub struct VerifyInput {
     pub change_to_primary: Option<bool>,
 }
 
-/// A validated update of the application's own data on a user.
-#[derive(Debug, Default)]
-pub struct AppPatch {
-    pub external_account_id: Option<String>,
-    pub custom_app_data: Option<Map<String, Value>>,
-}
-
-impl AppPatch {
-    pub fn is_empty(&self) -> bool {
-        self.external_account_id.is_none() && self.custom_app_data.is_none()
-    }
-}
-
 /// Collects every problem of one request.
 #[derive(Default)]
 pub struct Problems(Vec<String>);
@@ -117,22 +104,22 @@ impl Problems {
         result.map_err(|e| self.add(e)).ok()
     }
 
-    pub fn email(&mut self, field: &str, value: Option<String>) -> Option<String> {
+    pub fn email(&mut self, field: &str, value: Option<String>) -> Option<Email> {
         let v = value?;
-        self.keep(normalize_email(&v).map_err(|e| format!("{field}: {e}")))
+        self.keep(Email::parse(&v).map_err(|e| format!("{field}: {e}")))
     }
 
-    pub fn phone(&mut self, field: &str, value: Option<String>) -> Option<String> {
+    pub fn phone(&mut self, field: &str, value: Option<String>) -> Option<Phone> {
         let v = value?;
-        self.keep(normalize_phone(&v).map_err(|e| format!("{field}: {e}")))
+        self.keep(Phone::parse(&v).map_err(|e| format!("{field}: {e}")))
     }
 
-    fn list(
+    fn list<T>(
         &mut self,
         field: &str,
         values: Option<Vec<String>>,
-        normalize: fn(&str) -> Result<String, String>,
-    ) -> Option<Vec<String>> {
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let values = values?;
         if values.len() > MAX_SECONDARIES {
             self.add(format!(
@@ -143,7 +130,7 @@ impl Problems {
         let checked: Vec<_> = values
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| self.keep(normalize(v).map_err(|e| format!("{field}[{i}]: {e}"))))
+            .filter_map(|(i, v)| self.keep(parse(v).map_err(|e| format!("{field}[{i}]: {e}"))))
             .collect();
         (checked.len() == values.len()).then_some(checked)
     }
@@ -225,7 +212,9 @@ impl Problems {
 
     fn custom(&mut self, field: &str, data: &Option<Map<String, Value>>) {
         if let Some(d) = data {
-            if d.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+            if d.iter()
+                .any(|(k, v)| k.contains('\0') || crate::input::json_has_nul(v))
+            {
                 self.add(format!("{field} may not contain NUL characters"));
             }
             let size = serde_json::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX);
@@ -237,20 +226,9 @@ impl Problems {
         }
     }
 
-    fn username(&mut self, value: Option<String>) -> Option<String> {
+    fn username(&mut self, value: Option<String>) -> Option<Username> {
         let v = value?;
-        self.keep(normalize_username(&v)).map(|_| v)
-    }
-}
-
-/// PostgreSQL's text and jsonb can't hold NUL; refusing it here turns what
-/// would be a database error into a 400.
-fn has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+        self.keep(Username::parse(&v))
     }
 }
 
@@ -281,8 +259,8 @@ pub fn check_totals(p: &idstore_domain::user::Profile) -> Result<(), ApiError> {
 /// application's data, and the password to hash.
 pub struct NewUserInput {
     pub patch: ProfilePatch,
-    pub app: AppPatch,
-    pub password: Option<(String, bool)>,
+    pub app: AppData,
+    pub password: Option<(SecretString, bool)>,
     pub delegated_access: Option<Value>,
 }
 
@@ -307,7 +285,7 @@ struct ProfileFields {
 impl ProfileFields {
     /// Checks every field into `p` and returns the update they describe;
     /// the caller turns `p` into the answer.
-    fn validate(self, p: &mut Problems, status: Option<Status>) -> (ProfilePatch, AppPatch) {
+    fn validate(self, p: &mut Problems, status: Option<Status>) -> (ProfilePatch, AppData) {
         p.name(&self.name);
         p.address(&self.address);
         p.picture(self.picture.as_deref());
@@ -323,11 +301,11 @@ impl ProfileFields {
         let patch = ProfilePatch {
             email: p.email("email", self.email),
             phone_number: p.phone("phone_number", self.phone_number),
-            secondary_emails: p.list("secondary_emails", self.secondary_emails, normalize_email),
+            secondary_emails: p.list("secondary_emails", self.secondary_emails, Email::parse),
             secondary_phone_numbers: p.list(
                 "secondary_phone_numbers",
                 self.secondary_phone_numbers,
-                normalize_phone,
+                Phone::parse,
             ),
             username: p.username(self.username),
             external_user_id: self.external_user_id,
@@ -339,7 +317,7 @@ impl ProfileFields {
             custom_data: self.custom_data,
             status,
         };
-        let app = AppPatch {
+        let app = AppData {
             external_account_id: self.external_account_id,
             custom_app_data: self.custom_app_data,
         };
@@ -357,7 +335,7 @@ impl CreateUserInput {
             p.add("username can only be set together with credentials (a username identifies a password login)");
         }
         let password = self.credentials.and_then(|c| {
-            let len = c.password.chars().count();
+            let len = c.password.expose_secret().chars().count();
             if len == 0 || len > MAX_PASSWORD_CHARS {
                 p.add(format!(
                     "credentials.password must be 1 to {MAX_PASSWORD_CHARS} characters"
@@ -407,7 +385,7 @@ impl CreateUserInput {
 }
 
 impl UpdateUserInput {
-    pub fn validate(self) -> Result<(ProfilePatch, AppPatch), ApiError> {
+    pub fn validate(self) -> Result<(ProfilePatch, AppData), ApiError> {
         let mut p = Problems::default();
         let fields = ProfileFields {
             email: self.email,
@@ -534,10 +512,13 @@ mod tests {
         }))
         .ok()
         .unwrap();
-        assert_eq!(ok.patch.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(
+            ok.patch.email.as_ref().map(Email::as_str),
+            Some("ann@example.com")
+        );
         assert_eq!(
             ok.patch.secondary_phone_numbers,
-            Some(vec!["+12125550100".into()])
+            Some(vec![Phone::parse("+12125550100").unwrap()])
         );
         assert_eq!(ok.patch.birthday, NaiveDate::from_ymd_opt(1990, 4, 23));
     }

@@ -104,14 +104,14 @@ impl<'a> From<&'a UserRow> for ApiUser<'a> {
         ApiUser {
             email: u.email.as_deref().map(|v| email(v, u.email_verified_at)),
             secondary_emails: secondary_emails
-                .map(|c| email(&c.value, c.verified_at))
+                .map(|c| email(c.value.as_str(), c.verified_at))
                 .collect(),
             phone_number: u
                 .phone_number
                 .as_deref()
                 .map(|v| phone(v, u.phone_verified_at)),
             secondary_phone_numbers: secondary_phones
-                .map(|c| phone(&c.value, c.verified_at))
+                .map(|c| phone(c.value.as_str(), c.verified_at))
                 .collect(),
             username: u.username.as_deref(),
             user_id: &u.user_id,
@@ -139,12 +139,6 @@ impl<'a> From<&'a UserRow> for ApiUser<'a> {
             }),
         }
     }
-}
-
-/// `{"result": ApiUser}`, the body of every single-user answer.
-#[derive(Serialize)]
-pub struct One<'a> {
-    pub result: ApiUser<'a>,
 }
 
 /// `ApiGetAllUsers`: the list's fields sit at the top level.

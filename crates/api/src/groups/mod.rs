@@ -1,0 +1,127 @@
+//! Groups of users. Managing them is an extension of the vendor's API, so it
+//! lives under `/v1/admin/groups` (DESIGN §4) for admin tokens only; reading
+//! a user's groups is the Users API's `getUserGroups`. Every query is
+//! confined to the caller's tenant, so another tenant's ids are not found.
+
+mod input;
+mod wire;
+
+use actix_web::{HttpResponse, web};
+use idstore_auth::policy;
+use idstore_domain::id::new_id;
+use idstore_store::groups::{self, AddMembers, NewGroup};
+
+use self::input::{AddMembersInput, CreateGroupInput};
+use self::wire::{ApiGroup, users_not_found};
+use crate::auth::Authorized;
+use crate::input::path_id;
+use crate::routes::Routes;
+use crate::wire::{Many, One};
+use crate::{ApiError, AppState};
+
+policy!(GroupsCreate = "groups:create");
+policy!(GroupsList = "groups:list");
+policy!(GroupsRead = "groups:read");
+policy!(GroupsEdit = "groups:edit");
+policy!(GroupsDelete = "groups:delete");
+policy!(UserGroupsRead = "apps:read", "[appId]:read", "groups:read");
+
+pub fn routes(r: &mut Routes) {
+    r.at("/v1/admin/groups").post(create_group).get(list_groups);
+    r.at("/v1/admin/groups/{group_id}")
+        .get(get_group)
+        .delete(delete_group);
+    r.at("/v1/admin/groups/{group_id}/members")
+        .post(add_members);
+    r.at("/v1/admin/groups/{group_id}/members/{user_id}")
+        .delete(remove_member);
+    r.at("/v1/users/{user_id}/groups").get(user_groups);
+}
+
+async fn create_group(
+    auth: Authorized<GroupsCreate>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateGroupInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner().validate()?;
+    let group = groups::create(
+        &state.pool,
+        NewGroup {
+            tenant_id: auth.tenant_id(),
+            group_id: &new_id(),
+            name: &input.name,
+            description: input.description.as_deref(),
+            custom_data: &input.custom_data,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(One::of(ApiGroup::from(&group))))
+}
+
+async fn list_groups(
+    auth: Authorized<GroupsList>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let list = groups::list(&state.pool, auth.tenant_id()).await?;
+    Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiGroup::from))))
+}
+
+async fn get_group(
+    auth: Authorized<GroupsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("group_id", &path)?;
+    let group = groups::get(&state.pool, auth.tenant_id(), &path).await?;
+    Ok(HttpResponse::Ok().json(One::of(ApiGroup::from(&group))))
+}
+
+async fn delete_group(
+    auth: Authorized<GroupsDelete>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("group_id", &path)?;
+    groups::delete(&state.pool, auth.tenant_id(), &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds users to a group, all or none; users already in it stay.
+async fn add_members(
+    auth: Authorized<GroupsEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AddMembersInput>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("group_id", &path)?;
+    let user_ids = body.into_inner().validate()?;
+    match groups::add_members(&state.pool, auth.tenant_id(), &path, &user_ids).await? {
+        AddMembers::Done => Ok(HttpResponse::NoContent().finish()),
+        AddMembers::MissingUsers(missing) => Err(ApiError::NotFound(users_not_found(&missing))),
+    }
+}
+
+async fn remove_member(
+    auth: Authorized<GroupsEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (group_id, user_id) = path.into_inner();
+    path_id("group_id", &group_id)?;
+    path_id("user_id", &user_id)?;
+    let group = groups::get(&state.pool, auth.tenant_id(), &group_id).await?;
+    groups::remove_member(&state.pool, auth.tenant_id(), &group.group_id, &user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `getUserGroups`. Groups are tenant-wide, so an application's client sees
+/// the groups of any user of its tenant.
+async fn user_groups(
+    auth: Authorized<UserGroupsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("user_id", &path)?;
+    let list = groups::of_user(&state.pool, auth.tenant_id(), &path).await?;
+    Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiGroup::from))))
+}

@@ -1,0 +1,70 @@
+//! The token endpoint (`client_credentials`), the published keys, and the
+//! discovery document. All three are open without a token.
+
+mod input;
+mod wire;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use idstore_store::signing_keys;
+
+use self::input::{TokenRequest, client_credentials};
+use self::wire::{Discovery, Jwks, TokenResponse};
+use crate::auth::ClientAuthError;
+use crate::error::OAuthError;
+use crate::routes::Routes;
+use crate::{ApiError, AppState};
+
+pub fn routes(r: &mut Routes) {
+    r.at("/oidc/token").public(Method::POST, token);
+    r.at("/oidc/jwks").public(Method::GET, jwks);
+    r.at("/.well-known/openid-configuration")
+        .public(Method::GET, discovery);
+}
+
+async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = TokenRequest::parse(&req, &body)?;
+    let audience = form.audience(&state.auth.settings().audience)?;
+    let (client_id, client_secret) = client_credentials(&req, &form)?;
+    let client = state
+        .auth
+        .authenticate_client(&client_id, client_secret)
+        .await
+        .map_err(|e| match e {
+            ClientAuthError::Refused => {
+                OAuthError::InvalidClient("Client authentication failed".into())
+            }
+            ClientAuthError::Throttled { retry_after } => OAuthError::Throttled { retry_after },
+            ClientAuthError::Store(e) => server_error(e),
+        })?;
+    let issued = state
+        .auth
+        .issue_client_token(&client_id, &client, audience)
+        .await
+        .map_err(server_error)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("pragma", "no-cache"))
+        .json(TokenResponse::new(&issued, state.auth.settings())))
+}
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "token issuance failed");
+    OAuthError::Server(e.to_string())
+}
+
+async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lifetime = state.auth.settings().lifetime.as_secs() as i64;
+    let keys = signing_keys::published(&state.pool, lifetime).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=60"))
+        .json(Jwks::of(&keys)))
+}
+
+async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(Discovery::for_issuer(&state.auth.settings().issuer))
+}

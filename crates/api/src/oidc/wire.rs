@@ -1,0 +1,73 @@
+//! What the token endpoint, the key set and discovery answer.
+
+use idstore_auth::TokenSettings;
+use idstore_store::signing_keys::PublishedKey;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::IssuedToken;
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+pub struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: &'a str,
+}
+
+impl<'a> TokenResponse<'a> {
+    pub fn new(issued: &'a IssuedToken, settings: &TokenSettings) -> Self {
+        Self {
+            access_token: &issued.access_token,
+            token_type: "Bearer",
+            expires_in: settings.lifetime.as_secs() as i64,
+            scope: &issued.claims.scope,
+        }
+    }
+}
+
+/// RFC 7517 key set.
+#[derive(Serialize)]
+pub struct Jwks {
+    keys: Vec<Value>,
+}
+
+impl Jwks {
+    pub fn of(keys: &[PublishedKey]) -> Self {
+        Self {
+            keys: keys
+                .iter()
+                .map(|k| idstore_auth::keys::jwk(&k.kid, &k.public_key))
+                .collect(),
+        }
+    }
+}
+
+/// The OpenID Provider metadata idstore can honour.
+#[derive(Serialize)]
+pub struct Discovery<'a> {
+    issuer: &'a str,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 2],
+    id_token_signing_alg_values_supported: [&'static str; 1],
+    response_types_supported: [&'static str; 1],
+    subject_types_supported: [&'static str; 1],
+}
+
+impl<'a> Discovery<'a> {
+    pub fn for_issuer(issuer: &'a str) -> Self {
+        Self {
+            issuer,
+            token_endpoint: format!("{issuer}/oidc/token"),
+            jwks_uri: format!("{issuer}/oidc/jwks"),
+            grant_types_supported: ["client_credentials"],
+            token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+            id_token_signing_alg_values_supported: ["EdDSA"],
+            response_types_supported: ["token"],
+            subject_types_supported: ["public"],
+        }
+    }
+}

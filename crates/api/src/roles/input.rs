@@ -1,0 +1,36 @@
+//! Request bodies of the role endpoints.
+
+use serde::Deserialize;
+
+use crate::ApiError;
+use crate::input::text;
+
+/// Most permissions one role may carry.
+const MAX_PERMISSIONS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleInput {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+impl CreateRoleInput {
+    pub fn validate(self) -> Result<Self, ApiError> {
+        text("name", &self.name, 100)?;
+        if let Some(d) = &self.description {
+            text("description", d, 1000)?;
+        }
+        if self.permissions.len() > MAX_PERMISSIONS {
+            return Err(ApiError::bad_request(format!(
+                "permissions may list at most {MAX_PERMISSIONS} entries"
+            )));
+        }
+        for p in &self.permissions {
+            text("permissions[]", p, 100)?;
+        }
+        Ok(self)
+    }
+}

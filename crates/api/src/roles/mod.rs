@@ -1,0 +1,76 @@
+//! Roles an application defines: admin-token endpoints under the
+//! application.
+
+mod input;
+mod wire;
+
+use actix_web::{HttpResponse, web};
+use idstore_auth::policy;
+use idstore_domain::id::new_id;
+use idstore_store::roles::{self, NewRole};
+
+use self::input::CreateRoleInput;
+use self::wire::ApiRole;
+use crate::applications::app_of;
+use crate::auth::Authorized;
+use crate::input::path_id;
+use crate::routes::Routes;
+use crate::wire::{Many, One};
+use crate::{ApiError, AppState};
+
+policy!(RolesCreate = "roles:create");
+policy!(RolesRead = "roles:read");
+policy!(RolesDelete = "roles:delete");
+
+pub fn routes(r: &mut Routes) {
+    r.at("/v1/applications/{app_id}/roles")
+        .post(create_role)
+        .get(list_roles);
+    r.at("/v1/applications/{app_id}/roles/{role_id}")
+        .delete(delete_role);
+}
+
+async fn create_role(
+    auth: Authorized<RolesCreate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CreateRoleInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner().validate()?;
+    let app = app_of(&state, auth.tenant_id(), &path).await?;
+    let role = roles::create(
+        &state.pool,
+        NewRole {
+            tenant_id: auth.tenant_id(),
+            app_id: &app.app_id,
+            role_id: &new_id(),
+            name: &input.name,
+            description: input.description.as_deref(),
+            permissions: &input.permissions,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(One::of(ApiRole::from(&role))))
+}
+
+async fn list_roles(
+    auth: Authorized<RolesRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = app_of(&state, auth.tenant_id(), &path).await?;
+    let list = roles::list(&state.pool, auth.tenant_id(), &app.app_id).await?;
+    Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiRole::from))))
+}
+
+async fn delete_role(
+    auth: Authorized<RolesDelete>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (app_id, role_id) = path.into_inner();
+    path_id("role_id", &role_id)?;
+    let app = app_of(&state, auth.tenant_id(), &app_id).await?;
+    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

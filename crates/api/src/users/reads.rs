@@ -1,0 +1,246 @@
+//! Reading users: by id or identifier, lists and counts.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use idstore_domain::contact::{Email, Phone, Username};
+use idstore_domain::filter::{self, Filter};
+use idstore_store::user_filter;
+use idstore_store::users::{self, Lookup, Page, Search, SortField};
+
+use super::input::{self, CountParams, IdentifierParams, ListParams, whole_number};
+use super::wire::{AllUsers, ApiUser, PageInfo};
+use super::{UsersCount, UsersList, UsersRead, one};
+use crate::auth::Authorized;
+use crate::input::path_id;
+use crate::{ApiError, AppState};
+
+/// The page size when `page_limit` is not given.
+pub const DEFAULT_PAGE_LIMIT: i64 = 100;
+pub const MAX_PAGE_LIMIT: i64 = 5000;
+
+async fn find_one<P: idstore_auth::Policy>(
+    auth: &Authorized<P>,
+    state: &AppState,
+    lookup: Lookup<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let user = users::get(&state.pool, &auth.scope, lookup).await?;
+    Ok(one(&user, StatusCode::OK))
+}
+
+pub async fn get_by_id(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("user_id", &path)?;
+    find_one(&auth, &state, Lookup::Id(&path)).await
+}
+
+pub async fn get_by_email(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&path).map_err(ApiError::bad_request)?;
+    find_one(&auth, &state, Lookup::Email(&email)).await
+}
+
+pub async fn get_by_phone(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = Phone::parse_path(&path).map_err(ApiError::bad_request)?;
+    find_one(&auth, &state, Lookup::Phone(&phone)).await
+}
+
+/// `deprecatedGetUserByPhone` lists no permissions; it answers as
+/// `getUserByPhone` does.
+pub async fn get_by_phone_deprecated(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    get_by_phone(auth, state, path).await
+}
+
+pub async fn get_by_username(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = Username::parse(&path).map_err(ApiError::bad_request)?;
+    find_one(&auth, &state, Lookup::Username(&username)).await
+}
+
+/// External ids and other free-text lookups: 1 to 256 printable characters.
+fn external_id(field: &str, value: &str) -> Result<(), ApiError> {
+    crate::input::text(field, value, 256)
+}
+
+pub async fn get_by_external_user_id(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_user_id", &path)?;
+    find_one(&auth, &state, Lookup::ExternalUserId(&path)).await
+}
+
+/// The identifier names `getUserByIdentifier` accepts.
+const IDENTIFIER_NAMES: &str = "email, phoneNumber, externalUserId, username, idpIdentifier";
+
+pub async fn get_by_identifier(
+    auth: Authorized<UsersRead>,
+    state: web::Data<AppState>,
+    query: web::Query<IdentifierParams>,
+) -> Result<HttpResponse, ApiError> {
+    let IdentifierParams {
+        identifier_name,
+        identifier_value: value,
+    } = query.into_inner();
+    let bad = ApiError::bad_request;
+    match identifier_name.as_str() {
+        "email" => {
+            let email = Email::parse(&value).map_err(bad)?;
+            find_one(&auth, &state, Lookup::Email(&email)).await
+        }
+        "phoneNumber" => {
+            let phone = Phone::parse_path(&value).map_err(bad)?;
+            find_one(&auth, &state, Lookup::Phone(&phone)).await
+        }
+        "username" => {
+            let username = Username::parse(&value).map_err(bad)?;
+            find_one(&auth, &state, Lookup::Username(&username)).await
+        }
+        "externalUserId" => {
+            external_id("identifier_value", &value)?;
+            find_one(&auth, &state, Lookup::ExternalUserId(&value)).await
+        }
+        "idpIdentifier" => {
+            external_id("identifier_value", &value)?;
+            find_one(&auth, &state, Lookup::IdpIdentifier(&value)).await
+        }
+        other => Err(ApiError::bad_request(format!(
+            "identifier_name `{}` is not known; use one of {IDENTIFIER_NAMES} (this tenant defines no custom identifiers)",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// A parsed and checked `search` parameter.
+fn search_filter(search: Option<&str>) -> Result<Option<Filter>, ApiError> {
+    let Some(text) = search.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if text.contains('\0') {
+        return Err(ApiError::bad_request(
+            "search may not contain NUL characters",
+        ));
+    }
+    let parsed = filter::parse(text).map_err(|e| ApiError::bad_request(format!("search: {e}")))?;
+    user_filter::check(&parsed).map_err(|e| ApiError::bad_request(format!("search: {}", e.0)))?;
+    Ok(Some(parsed))
+}
+
+pub async fn count_users(
+    auth: Authorized<UsersCount>,
+    state: web::Data<AppState>,
+    query: web::Query<CountParams>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = search_filter(query.search.as_deref())?;
+    let search = Search {
+        filter: filter.as_ref(),
+        prefix: None,
+    };
+    let n = users::count(&state.pool, &auth.scope, &search).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "result": { "user_count": n } })))
+}
+
+/// The page and order a list asks for.
+fn page(params: &ListParams) -> Result<Page, ApiError> {
+    let mut p = input::Problems::default();
+    let mut number = |field, value: &Option<String>, min, max, default| match value {
+        Some(v) => whole_number(field, v, min, max).unwrap_or_else(|e| {
+            p.add(e);
+            default
+        }),
+        None => default,
+    };
+    let offset = number(
+        "page_offset",
+        &params.page_offset,
+        0,
+        i64::from(i32::MAX),
+        0,
+    );
+    let limit = number(
+        "page_limit",
+        &params.page_limit,
+        1,
+        MAX_PAGE_LIMIT,
+        DEFAULT_PAGE_LIMIT,
+    );
+    let sort = match params.sort_field.as_deref().unwrap_or("created_at") {
+        "email" => Some(SortField::Email),
+        "created_at" => Some(SortField::CreatedAt),
+        "phone_number" => Some(SortField::PhoneNumber),
+        "last_auth" => Some(SortField::LastAuth),
+        "organization_added_at" if params.organization_id.is_none() => {
+            p.add("sort_field organization_added_at needs an organization_id to sort within");
+            None
+        }
+        "organization_added_at" => None,
+        other => {
+            p.add(format!(
+                "sort_field `{}` is not one of email, created_at, phone_number, last_auth, organization_added_at",
+                other.chars().take(40).collect::<String>()
+            ));
+            None
+        }
+    };
+    let descending = match params.sort_order.as_deref().unwrap_or("asc") {
+        "asc" => false,
+        "desc" => true,
+        _ => {
+            p.add("sort_order must be asc or desc");
+            false
+        }
+    };
+    if let Some(org) = &params.organization_id {
+        // Organizations arrive with the Members API; until then no id names one.
+        p.finish()?;
+        path_id("organization_id", org)?;
+        return Err(ApiError::NotFound("Organization not found".into()));
+    }
+    p.finish()?;
+    Ok(Page {
+        sort: sort.unwrap_or(SortField::CreatedAt),
+        descending,
+        offset,
+        limit,
+    })
+}
+
+pub async fn list_users(
+    auth: Authorized<UsersList>,
+    state: web::Data<AppState>,
+    query: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query.into_inner();
+    let page = page(&params)?;
+    let filter = search_filter(params.search.as_deref())?;
+    if let Some(prefix) = &params.search_prefix {
+        external_id("search_prefix", prefix)?;
+    }
+    let search = Search {
+        filter: filter.as_ref(),
+        prefix: params.search_prefix.as_deref(),
+    };
+    let (total, rows) = users::search_page(&state.pool, &auth.scope, &search, page).await?;
+    Ok(HttpResponse::Ok().json(AllUsers {
+        total_count: total,
+        page_info: PageInfo::of(total, page.offset, page.limit),
+        result: rows.iter().map(ApiUser::from).collect(),
+    }))
+}

@@ -1,0 +1,86 @@
+//! Creating, updating and deleting users, and ending their association
+//! with an application.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use idstore_domain::id::new_id;
+use idstore_domain::user::{Profile, ProfilePatch};
+use idstore_store::users::{self, NewUser, PasswordHash, UserRow};
+
+use super::input::{self, CreateUserInput, UpdateUserInput};
+use super::{UsersCreate, UsersDelete, UsersEdit, one};
+use crate::auth::Authorized;
+use crate::input::path_id;
+use crate::{ApiError, AppState};
+
+pub async fn create_user(
+    auth: Authorized<UsersCreate>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateUserInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner().validate()?;
+    let password = match input.password {
+        Some((password, temporary)) => Some((state.auth.hashes.hash(password).await, temporary)),
+        None => None,
+    };
+    let mut profile = Profile::empty();
+    profile.apply(input.patch, users::now_millis());
+    let new_user = NewUser {
+        user_id: &new_id(),
+        profile: &profile,
+        delegated_access: input.delegated_access.as_ref(),
+        password: password.as_ref().map(|(phc, temporary)| PasswordHash {
+            phc,
+            temporary: *temporary,
+        }),
+    };
+    let user = users::create(&state.pool, &auth.scope, new_user, input.app).await?;
+    Ok(one(&user, StatusCode::CREATED))
+}
+
+pub async fn update_user(
+    auth: Authorized<UsersEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateUserInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (patch, app) = body.into_inner().validate()?;
+    path_id("user_id", &path)?;
+    let change = |current: &UserRow, profile: &mut Profile| {
+        check_username(current, &patch)?;
+        profile.apply(patch, users::now_millis());
+        input::check_totals(profile)
+    };
+    let user = users::update(&state.pool, &auth.scope, &path, change, app).await?;
+    Ok(one(&user, StatusCode::OK))
+}
+
+/// A username names a password login (CONTRADICTIONS #14).
+fn check_username(current: &UserRow, patch: &ProfilePatch) -> Result<(), ApiError> {
+    if patch.username.is_some() && current.password_updated_at.is_none() {
+        return Err(ApiError::bad_request(
+            "username can only be set for a user with a password; add credentials first",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn remove_from_app(
+    auth: Authorized<UsersEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("user_id", &path)?;
+    users::remove_from_app(&state.pool, &auth.scope, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn delete_user(
+    auth: Authorized<UsersDelete>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("user_id", &path)?;
+    users::delete(&state.pool, &auth.scope, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
