@@ -76,8 +76,28 @@ impl Routes {
     }
 }
 
+/// `get`, `post`...: [`Resource::guarded`] for one method each.
+macro_rules! verbs {
+    ($($name:ident => $method:ident),* $(,)?) => {$(
+        pub fn $name<F, Args>(&mut self, handler: F) -> &mut Self
+        where
+            F: Handler<Args>,
+            Args: FromRequest + Guarded + 'static,
+            F::Output: Responder + 'static,
+        {
+            self.guarded(Method::$method, handler)
+        }
+    )*};
+}
+
 impl Resource<'_> {
-    fn add(&mut self, method: Method, policy: Option<&'static str>, route: actix_web::Route) {
+    fn add<F, Args>(&mut self, method: Method, policy: Option<&'static str>, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().method(method.clone()).to(handler);
         let info = RouteInfo {
             method,
             path: self.path,
@@ -93,8 +113,7 @@ impl Resource<'_> {
         Args: FromRequest + Guarded + 'static,
         F::Output: Responder + 'static,
     {
-        let route = web::route().method(method.clone()).to(handler);
-        self.add(method, Some(Args::POLICY), route);
+        self.add(method, Some(Args::POLICY), handler);
         self
     }
 
@@ -105,45 +124,15 @@ impl Resource<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        let route = web::route().method(method.clone()).to(handler);
-        self.add(method, None, route);
+        self.add(method, None, handler);
         self
     }
 
-    pub fn get<F, Args>(&mut self, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + Guarded + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.guarded(Method::GET, handler)
-    }
-
-    pub fn post<F, Args>(&mut self, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + Guarded + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.guarded(Method::POST, handler)
-    }
-
-    pub fn put<F, Args>(&mut self, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + Guarded + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.guarded(Method::PUT, handler)
-    }
-
-    pub fn delete<F, Args>(&mut self, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + Guarded + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.guarded(Method::DELETE, handler)
+    verbs! {
+        get => GET,
+        post => POST,
+        put => PUT,
+        delete => DELETE,
     }
 }
 

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::StoreError;
 use crate::clients::{self, Client, NewClient};
-use crate::error::{Entity, one_row};
+use crate::error::Entity;
+use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {
@@ -68,14 +68,12 @@ pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
 ) -> Result<Vec<Application>, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM applications WHERE tenant_id = $1 ORDER BY created_at, app_id"
-    ))
-    .bind(tenant_id)
-    .fetch_all(executor)
-    .await?)
+    );
+    keyed::list(executor, SQL, &[tenant_id]).await
 }
 
 pub async fn get(
@@ -83,16 +81,12 @@ pub async fn get(
     tenant_id: &str,
     app_id: &str,
 ) -> Result<Application, StoreError> {
-    sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM applications WHERE tenant_id = $1 AND app_id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(app_id)
-    .fetch_optional(executor)
-    .await?
-    .ok_or(StoreError::NotFound(Entity::Application))
+    );
+    keyed::get(executor, SQL, &[tenant_id, app_id], Entity::Application).await
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user
@@ -104,14 +98,7 @@ pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), 
             "The management application cannot be deleted".into(),
         ));
     }
-    one_row(
-        sqlx::query(
-            "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management",
-        )
-        .bind(tenant_id)
-        .bind(app_id)
-        .execute(pool)
-        .await?,
-        Entity::Application,
-    )
+    const SQL: &str =
+        "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management";
+    keyed::delete(pool, SQL, &[tenant_id, app_id], Entity::Application).await
 }

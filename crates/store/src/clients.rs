@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-use crate::StoreError;
-use crate::error::{Entity, one_row};
+use crate::error::Entity;
+use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Client {
@@ -51,15 +51,12 @@ pub async fn list(
     tenant_id: &str,
     app_id: &str,
 ) -> Result<Vec<Client>, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM clients WHERE tenant_id = $1 AND app_id = $2 ORDER BY created_at, client_id"
-    ))
-    .bind(tenant_id)
-    .bind(app_id)
-    .fetch_all(executor)
-    .await?)
+    );
+    keyed::list(executor, SQL, &[tenant_id, app_id]).await
 }
 
 pub async fn delete(
@@ -68,15 +65,14 @@ pub async fn delete(
     app_id: &str,
     client_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3")
-            .bind(tenant_id)
-            .bind(app_id)
-            .bind(client_id)
-            .execute(executor)
-            .await?,
+    const SQL: &str = "DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3";
+    keyed::delete(
+        executor,
+        SQL,
+        &[tenant_id, app_id, client_id],
         Entity::Client,
     )
+    .await
 }
 
 /// Replaces a client's secret hash; the old secret stops working at once.

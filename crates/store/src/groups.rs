@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::JsonValue;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::StoreError;
-use crate::error::{Entity, one_row};
+use crate::error::Entity;
+use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Group {
@@ -68,14 +68,12 @@ pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
 ) -> Result<Vec<Group>, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM groups WHERE tenant_id = $1 ORDER BY name"
-    ))
-    .bind(tenant_id)
-    .fetch_all(executor)
-    .await?)
+    );
+    keyed::list(executor, SQL, &[tenant_id]).await
 }
 
 pub async fn get(
@@ -83,16 +81,12 @@ pub async fn get(
     tenant_id: &str,
     group_id: &str,
 ) -> Result<Group, StoreError> {
-    sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM groups WHERE tenant_id = $1 AND group_id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(group_id)
-    .fetch_optional(executor)
-    .await?
-    .ok_or(StoreError::NotFound(Entity::Group))
+    );
+    keyed::get(executor, SQL, &[tenant_id, group_id], Entity::Group).await
 }
 
 /// Deletes a group and, by cascade, its memberships.
@@ -101,14 +95,8 @@ pub async fn delete(
     tenant_id: &str,
     group_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2")
-            .bind(tenant_id)
-            .bind(group_id)
-            .execute(executor)
-            .await?,
-        Entity::Group,
-    )
+    const SQL: &str = "DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2";
+    keyed::delete(executor, SQL, &[tenant_id, group_id], Entity::Group).await
 }
 
 /// Makes every user in `user_ids` a member, all or none: when a user is not
@@ -173,17 +161,15 @@ pub async fn remove_member(
     group_id: &str,
     user_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query(
-            "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3",
-        )
-        .bind(tenant_id)
-        .bind(group_id)
-        .bind(user_id)
-        .execute(executor)
-        .await?,
+    const SQL: &str =
+        "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3";
+    keyed::delete(
+        executor,
+        SQL,
+        &[tenant_id, group_id, user_id],
         Entity::GroupMember,
     )
+    .await
 }
 
 /// A user's row joined to one of its groups, if it has any.

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod database;
 mod error;
 pub mod groups;
+mod keyed;
 pub mod migrate;
 pub mod roles;
 pub mod seed;

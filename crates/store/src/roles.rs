@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 
-use crate::StoreError;
-use crate::error::{Entity, one_row};
+use crate::error::Entity;
+use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Role {
@@ -57,15 +57,12 @@ pub async fn list(
     tenant_id: &str,
     app_id: &str,
 ) -> Result<Vec<Role>, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM roles WHERE tenant_id = $1 AND app_id = $2 ORDER BY name"
-    ))
-    .bind(tenant_id)
-    .bind(app_id)
-    .fetch_all(executor)
-    .await?)
+    );
+    keyed::list(executor, SQL, &[tenant_id, app_id]).await
 }
 
 pub async fn delete(
@@ -74,13 +71,6 @@ pub async fn delete(
     app_id: &str,
     role_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3")
-            .bind(tenant_id)
-            .bind(app_id)
-            .bind(role_id)
-            .execute(executor)
-            .await?,
-        Entity::Role,
-    )
+    const SQL: &str = "DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3";
+    keyed::delete(executor, SQL, &[tenant_id, app_id, role_id], Entity::Role).await
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-use crate::StoreError;
+use crate::{StoreError, keyed};
 
 /// Any constant works as long as every idstore uses the same one.
 const BOOTSTRAP_LOCK_KEY: i64 = 0x1d57_0e00_0000_0002;
@@ -37,13 +37,12 @@ pub async fn create(
 }
 
 pub async fn list(executor: impl PgExecutor<'_>) -> Result<Vec<Tenant>, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM tenants ORDER BY created_at, tenant_id"
-    ))
-    .fetch_all(executor)
-    .await?)
+    );
+    keyed::list(executor, SQL, &[]).await
 }
 
 /// Holds a transaction-scoped lock so that replicas starting together

@@ -14,9 +14,9 @@ use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
-use crate::StoreError;
 use crate::error::{Entity, one_row};
 use crate::user_filter;
+use crate::{StoreError, keyed};
 
 /// A user as read, with the caller's application's view of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -489,15 +489,9 @@ pub async fn remove_from_app(
     scope: &Scope,
     user_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query("DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3")
-            .bind(&scope.tenant_id)
-            .bind(&scope.app_id)
-            .bind(user_id)
-            .execute(executor)
-            .await?,
-        Entity::AppUser,
-    )
+    const SQL: &str = "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3";
+    let keys = [scope.tenant_id.as_str(), scope.app_id.as_str(), user_id];
+    keyed::delete(executor, SQL, &keys, Entity::AppUser).await
 }
 
 /// Deletes the user and, through the foreign keys' cascades, every row
@@ -508,14 +502,8 @@ pub async fn delete(
     scope: &Scope,
     user_id: &str,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND user_id = $2")
-            .bind(&scope.tenant_id)
-            .bind(user_id)
-            .execute(executor)
-            .await?,
-        Entity::User,
-    )
+    const SQL: &str = "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2";
+    keyed::delete(executor, SQL, &[&scope.tenant_id, user_id], Entity::User).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,6 +42,18 @@ pub(crate) async fn app_of(
     Ok(applications::get(&state.pool, tenant_id, app_id).await?)
 }
 
+/// The application and the id of one of its clients or roles, both named
+/// in a path; `field` names the second.
+pub(crate) async fn app_and_child(
+    state: &AppState,
+    tenant_id: &str,
+    (app_id, child_id): (String, String),
+    field: &str,
+) -> Result<(Application, String), ApiError> {
+    path_id(field, &child_id)?;
+    Ok((app_of(state, tenant_id, &app_id).await?, child_id))
+}
+
 /// A fresh client id and secret; the secret is shown once and stored hashed.
 pub(crate) async fn new_credentials(
     state: &AppState,

@@ -10,9 +10,8 @@ use idstore_store::clients::{self, NewClient};
 
 use self::input::CreateClientInput;
 use self::wire::{ApiClient, WithSecret};
-use crate::applications::{app_of, new_credentials};
+use crate::applications::{app_and_child, app_of, new_credentials};
 use crate::auth::Authorized;
-use crate::input::path_id;
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -68,9 +67,8 @@ async fn delete_client(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app_id, client_id) = path.into_inner();
-    path_id("client_id", &client_id)?;
-    let app = app_of(&state, auth.tenant_id(), &app_id).await?;
+    let (app, client_id) =
+        app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
     clients::delete(&state.pool, auth.tenant_id(), &app.app_id, &client_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -80,9 +78,8 @@ async fn rotate_client_secret(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app_id, client_id) = path.into_inner();
-    path_id("client_id", &client_id)?;
-    let app = app_of(&state, auth.tenant_id(), &app_id).await?;
+    let (app, client_id) =
+        app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
     let (_, client_secret, secret_hash) = new_credentials(&state).await?;
     let client = clients::rotate_secret(
         &state.pool,

@@ -11,9 +11,8 @@ use idstore_store::roles::{self, NewRole};
 
 use self::input::CreateRoleInput;
 use self::wire::ApiRole;
-use crate::applications::app_of;
+use crate::applications::{app_and_child, app_of};
 use crate::auth::Authorized;
-use crate::input::path_id;
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -68,9 +67,8 @@ async fn delete_role(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app_id, role_id) = path.into_inner();
-    path_id("role_id", &role_id)?;
-    let app = app_of(&state, auth.tenant_id(), &app_id).await?;
+    let (app, role_id) =
+        app_and_child(&state, auth.tenant_id(), path.into_inner(), "role_id").await?;
     roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

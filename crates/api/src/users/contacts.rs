@@ -1,6 +1,6 @@
 //! A user's emails and phone numbers: verifying them (and promoting a
 //! secondary to primary) and removing secondaries. Both kinds share one
-//! implementation; actix needs one function per route.
+//! generic handler per operation.
 
 use actix_web::{HttpResponse, web};
 use idstore_domain::contact::{Email, Phone};
@@ -14,7 +14,7 @@ use crate::input::path_id;
 use crate::{ApiError, AppState};
 
 /// Emails and phone numbers share the verify and remove operations.
-trait ContactKind: Sized + PartialEq {
+pub trait ContactKind: Sized + PartialEq + 'static {
     const NAME: &'static str;
     /// The value from the path, in its stored form.
     fn from_path(raw: &str) -> Result<Self, String>;
@@ -23,64 +23,52 @@ trait ContactKind: Sized + PartialEq {
     fn parts(p: &mut Profile) -> (Option<&Contact<Self>>, &mut Vec<Contact<Self>>);
 }
 
-impl ContactKind for Email {
-    const NAME: &'static str = "email";
+macro_rules! contact_kind {
+    ($t:ty, $name:literal, $parse:path, $verify:ident, $primary:ident, $secondaries:ident) => {
+        impl ContactKind for $t {
+            const NAME: &'static str = $name;
 
-    fn from_path(raw: &str) -> Result<Self, String> {
-        Email::parse(raw)
-    }
+            fn from_path(raw: &str) -> Result<Self, String> {
+                $parse(raw)
+            }
 
-    fn verify(p: &mut Profile, value: &Self, promote: bool) -> bool {
-        p.verify_email(value, promote, users::now_millis())
-    }
+            fn verify(p: &mut Profile, value: &Self, promote: bool) -> bool {
+                p.$verify(value, promote, users::now_millis())
+            }
 
-    fn parts(p: &mut Profile) -> (Option<&Contact<Self>>, &mut Vec<Contact<Self>>) {
-        (p.email.as_ref(), &mut p.secondary_emails)
-    }
+            fn parts(p: &mut Profile) -> (Option<&Contact<Self>>, &mut Vec<Contact<Self>>) {
+                (p.$primary.as_ref(), &mut p.$secondaries)
+            }
+        }
+    };
 }
 
-impl ContactKind for Phone {
-    const NAME: &'static str = "phone number";
-
-    fn from_path(raw: &str) -> Result<Self, String> {
-        Phone::parse_path(raw)
-    }
-
-    fn verify(p: &mut Profile, value: &Self, promote: bool) -> bool {
-        p.verify_phone(value, promote, users::now_millis())
-    }
-
-    fn parts(p: &mut Profile) -> (Option<&Contact<Self>>, &mut Vec<Contact<Self>>) {
-        (p.phone_number.as_ref(), &mut p.secondary_phone_numbers)
-    }
-}
-
-pub async fn verify_email(
-    auth: Authorized<UsersEdit>,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Json<VerifyInput>,
-) -> Result<HttpResponse, ApiError> {
-    verify::<Email>(&auth, &state, path.into_inner(), &body).await
-}
-
-pub async fn verify_phone(
-    auth: Authorized<UsersEdit>,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Json<VerifyInput>,
-) -> Result<HttpResponse, ApiError> {
-    verify::<Phone>(&auth, &state, path.into_inner(), &body).await
-}
+contact_kind!(
+    Email,
+    "email",
+    Email::parse,
+    verify_email,
+    email,
+    secondary_emails
+);
+contact_kind!(
+    Phone,
+    "phone number",
+    Phone::parse_path,
+    verify_phone,
+    phone_number,
+    secondary_phone_numbers
+);
 
 /// Marks a primary or secondary verified; `change_to_primary` promotes a
 /// secondary, re-checking uniqueness (409 on a collision).
-async fn verify<K: ContactKind>(
-    auth: &Authorized<UsersEdit>,
-    state: &AppState,
-    (user_id, raw): (String, String),
-    body: &VerifyInput,
+pub async fn verify<K: ContactKind>(
+    auth: Authorized<UsersEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<VerifyInput>,
 ) -> Result<HttpResponse, ApiError> {
+    let (user_id, raw) = path.into_inner();
     let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
     path_id("user_id", &user_id)?;
     let promote = body.change_to_primary.unwrap_or(false);
@@ -100,28 +88,13 @@ async fn verify<K: ContactKind>(
     Ok(HttpResponse::Accepted().finish())
 }
 
-pub async fn remove_secondary_email(
-    auth: Authorized<UsersEdit>,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    remove_secondary::<Email>(&auth, &state, path.into_inner()).await
-}
-
-pub async fn remove_secondary_phone(
-    auth: Authorized<UsersEdit>,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    remove_secondary::<Phone>(&auth, &state, path.into_inner()).await
-}
-
 /// Removes a secondary email or phone; the primary is not removed here.
-async fn remove_secondary<K: ContactKind>(
-    auth: &Authorized<UsersEdit>,
-    state: &AppState,
-    (user_id, raw): (String, String),
+pub async fn remove_secondary<K: ContactKind>(
+    auth: Authorized<UsersEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let (user_id, raw) = path.into_inner();
     let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
     path_id("user_id", &user_id)?;
     let what = K::NAME;

@@ -16,7 +16,12 @@ use actix_web::http::StatusCode;
 use idstore_auth::policy;
 use idstore_store::users::UserRow;
 
+use idstore_domain::contact::{Email, Phone, Username};
+
+use self::contacts::{remove_secondary, verify};
+use self::reads::{ExternalUserId, UserId, count_users, get_by, get_by_identifier, list_users};
 use self::wire::ApiUser;
+use self::writes::{create_user, delete_user, remove_from_app, update_user};
 use crate::routes::Routes;
 use crate::wire::One;
 
@@ -43,35 +48,32 @@ policy!(
 
 /// Fixed paths are registered before `/v1/users/{user_id}` so that they win.
 pub fn routes(r: &mut Routes) {
-    r.at("/v1/users/count").get(reads::count_users);
-    r.at("/v1/users/identifier").get(reads::get_by_identifier);
-    r.at("/v1/users/email/{email}").get(reads::get_by_email);
+    r.at("/v1/users/count").get(count_users);
+    r.at("/v1/users/identifier").get(get_by_identifier);
+    r.at("/v1/users/email/{email}").get(get_by::<Email>);
     r.at("/v1/users/external-user-id/{external_user_id}")
-        .get(reads::get_by_external_user_id);
+        .get(get_by::<ExternalUserId>);
     r.at("/v1/users/username/{username}")
-        .get(reads::get_by_username);
+        .get(get_by::<Username>);
     r.at("/v1/users/phone-number/{phone_number}")
-        .get(reads::get_by_phone);
-    r.at("/v1/users/phone/{phone_number}")
-        .get(reads::get_by_phone_deprecated);
-    r.at("/v1/users")
-        .post(writes::create_user)
-        .get(reads::list_users);
+        .get(get_by::<Phone>);
+    // `deprecatedGetUserByPhone` lists no permissions; it answers as
+    // `getUserByPhone` does.
+    r.at("/v1/users/phone/{phone_number}").get(get_by::<Phone>);
+    r.at("/v1/users").post(create_user).get(list_users);
     r.at("/v1/users/{user_id}")
-        .get(reads::get_by_id)
-        .put(writes::update_user);
-    r.at("/v1/users/{user_id}/apps")
-        .delete(writes::remove_from_app);
+        .get(get_by::<UserId>)
+        .put(update_user);
+    r.at("/v1/users/{user_id}/apps").delete(remove_from_app);
     r.at("/v1/users/{user_id}/emails/{email}")
-        .delete(contacts::remove_secondary_email);
+        .delete(remove_secondary::<Email>);
     r.at("/v1/users/{user_id}/phone-numbers/{phone_number}")
-        .delete(contacts::remove_secondary_phone);
+        .delete(remove_secondary::<Phone>);
     r.at("/v1/users/{user_id}/emails/{email}/verify")
-        .post(contacts::verify_email);
+        .post(verify::<Email>);
     r.at("/v1/users/{user_id}/phone-numbers/{phone_number}/verify")
-        .post(contacts::verify_phone);
-    r.at("/v1/manage/users/{user_id}")
-        .delete(writes::delete_user);
+        .post(verify::<Phone>);
+    r.at("/v1/manage/users/{user_id}").delete(delete_user);
 }
 
 /// `{"result": ApiUser}` with `status`.

@@ -18,73 +18,104 @@ use crate::{ApiError, AppState};
 pub const DEFAULT_PAGE_LIMIT: i64 = 100;
 pub const MAX_PAGE_LIMIT: i64 = 5000;
 
-async fn find_one<P: idstore_auth::Policy>(
-    auth: &Authorized<P>,
+/// A key a single user is read by, as it arrives in a path or query.
+pub trait UserKey: 'static {
+    type Value;
+    fn parse(raw: &str) -> Result<Self::Value, ApiError>;
+    fn lookup(value: &Self::Value) -> Lookup<'_>;
+}
+
+/// `user_id`: the id alphabet, so odd characters are a 400, not a miss.
+pub struct UserId;
+/// `external_user_id`, `idpIdentifier`: 1 to 256 printable characters.
+pub struct ExternalUserId;
+pub struct IdpIdentifier;
+
+impl UserKey for UserId {
+    type Value = String;
+    fn parse(raw: &str) -> Result<String, ApiError> {
+        path_id("user_id", raw).map(|()| raw.to_owned())
+    }
+    fn lookup(value: &String) -> Lookup<'_> {
+        Lookup::Id(value)
+    }
+}
+
+impl UserKey for ExternalUserId {
+    type Value = String;
+    fn parse(raw: &str) -> Result<String, ApiError> {
+        external_id("external_user_id", raw).map(|()| raw.to_owned())
+    }
+    fn lookup(value: &String) -> Lookup<'_> {
+        Lookup::ExternalUserId(value)
+    }
+}
+
+impl UserKey for IdpIdentifier {
+    type Value = String;
+    fn parse(raw: &str) -> Result<String, ApiError> {
+        external_id("identifier_value", raw).map(|()| raw.to_owned())
+    }
+    fn lookup(value: &String) -> Lookup<'_> {
+        Lookup::IdpIdentifier(value)
+    }
+}
+
+impl UserKey for Email {
+    type Value = Email;
+    fn parse(raw: &str) -> Result<Email, ApiError> {
+        Email::parse(raw).map_err(ApiError::bad_request)
+    }
+    fn lookup(value: &Email) -> Lookup<'_> {
+        Lookup::Email(value)
+    }
+}
+
+/// Phone numbers in paths arrive as `+1...`, `%2B1...` or without the `+`.
+impl UserKey for Phone {
+    type Value = Phone;
+    fn parse(raw: &str) -> Result<Phone, ApiError> {
+        Phone::parse_path(raw).map_err(ApiError::bad_request)
+    }
+    fn lookup(value: &Phone) -> Lookup<'_> {
+        Lookup::Phone(value)
+    }
+}
+
+impl UserKey for Username {
+    type Value = Username;
+    fn parse(raw: &str) -> Result<Username, ApiError> {
+        Username::parse(raw).map_err(ApiError::bad_request)
+    }
+    fn lookup(value: &Username) -> Lookup<'_> {
+        Lookup::Username(value)
+    }
+}
+
+async fn find_by<K: UserKey>(
+    auth: &Authorized<UsersRead>,
     state: &AppState,
-    lookup: Lookup<'_>,
+    raw: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let user = users::get(&state.pool, &auth.scope, lookup).await?;
+    let value = K::parse(raw)?;
+    let user = users::get(&state.pool, &auth.scope, K::lookup(&value)).await?;
     Ok(one(&user, StatusCode::OK))
 }
 
-pub async fn get_by_id(
+/// `getUserById`, `getUserByEmail`, `getUserByPhone` (and its deprecated
+/// path, which lists no permissions and answers the same), ... : one
+/// handler per key kind.
+pub async fn get_by<K: UserKey>(
     auth: Authorized<UsersRead>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    path_id("user_id", &path)?;
-    find_one(&auth, &state, Lookup::Id(&path)).await
-}
-
-pub async fn get_by_email(
-    auth: Authorized<UsersRead>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let email = Email::parse(&path).map_err(ApiError::bad_request)?;
-    find_one(&auth, &state, Lookup::Email(&email)).await
-}
-
-pub async fn get_by_phone(
-    auth: Authorized<UsersRead>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let phone = Phone::parse_path(&path).map_err(ApiError::bad_request)?;
-    find_one(&auth, &state, Lookup::Phone(&phone)).await
-}
-
-/// `deprecatedGetUserByPhone` lists no permissions; it answers as
-/// `getUserByPhone` does.
-pub async fn get_by_phone_deprecated(
-    auth: Authorized<UsersRead>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    get_by_phone(auth, state, path).await
-}
-
-pub async fn get_by_username(
-    auth: Authorized<UsersRead>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let username = Username::parse(&path).map_err(ApiError::bad_request)?;
-    find_one(&auth, &state, Lookup::Username(&username)).await
+    find_by::<K>(&auth, &state, &path).await
 }
 
 /// External ids and other free-text lookups: 1 to 256 printable characters.
 fn external_id(field: &str, value: &str) -> Result<(), ApiError> {
     crate::input::text(field, value, 256)
-}
-
-pub async fn get_by_external_user_id(
-    auth: Authorized<UsersRead>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_user_id", &path)?;
-    find_one(&auth, &state, Lookup::ExternalUserId(&path)).await
 }
 
 /// The identifier names `getUserByIdentifier` accepts.
@@ -99,28 +130,12 @@ pub async fn get_by_identifier(
         identifier_name,
         identifier_value: value,
     } = query.into_inner();
-    let bad = ApiError::bad_request;
     match identifier_name.as_str() {
-        "email" => {
-            let email = Email::parse(&value).map_err(bad)?;
-            find_one(&auth, &state, Lookup::Email(&email)).await
-        }
-        "phoneNumber" => {
-            let phone = Phone::parse_path(&value).map_err(bad)?;
-            find_one(&auth, &state, Lookup::Phone(&phone)).await
-        }
-        "username" => {
-            let username = Username::parse(&value).map_err(bad)?;
-            find_one(&auth, &state, Lookup::Username(&username)).await
-        }
-        "externalUserId" => {
-            external_id("identifier_value", &value)?;
-            find_one(&auth, &state, Lookup::ExternalUserId(&value)).await
-        }
-        "idpIdentifier" => {
-            external_id("identifier_value", &value)?;
-            find_one(&auth, &state, Lookup::IdpIdentifier(&value)).await
-        }
+        "email" => find_by::<Email>(&auth, &state, &value).await,
+        "phoneNumber" => find_by::<Phone>(&auth, &state, &value).await,
+        "username" => find_by::<Username>(&auth, &state, &value).await,
+        "externalUserId" => find_by::<ExternalUserId>(&auth, &state, &value).await,
+        "idpIdentifier" => find_by::<IdpIdentifier>(&auth, &state, &value).await,
         other => Err(ApiError::bad_request(format!(
             "identifier_name `{}` is not known; use one of {IDENTIFIER_NAMES} (this tenant defines no custom identifiers)",
             other.chars().take(40).collect::<String>()

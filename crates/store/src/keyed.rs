@@ -1,0 +1,60 @@
+//! The statements most repositories run: read, list or delete the rows a
+//! few text keys (tenant, application, id) name. Keys bind as `$1`, `$2`...
+//! in the order given.
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor};
+
+use crate::StoreError;
+use crate::error::{Entity, one_row};
+
+/// The one row `sql` selects, or [`StoreError::NotFound`] naming `entity`.
+pub(crate) async fn get<T>(
+    executor: impl PgExecutor<'_>,
+    sql: &'static str,
+    keys: &[&str],
+    entity: Entity,
+) -> Result<T, StoreError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let mut query = sqlx::query_as(sql);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    query
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound(entity))
+}
+
+/// Every row `sql` selects.
+pub(crate) async fn list<T>(
+    executor: impl PgExecutor<'_>,
+    sql: &'static str,
+    keys: &[&str],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let mut query = sqlx::query_as(sql);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    Ok(query.fetch_all(executor).await?)
+}
+
+/// Runs the DELETE `sql`; [`StoreError::NotFound`] naming `entity` when it
+/// matched no row.
+pub(crate) async fn delete(
+    executor: impl PgExecutor<'_>,
+    sql: &'static str,
+    keys: &[&str],
+    entity: Entity,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(sql);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    one_row(query.execute(executor).await?, entity)
+}
