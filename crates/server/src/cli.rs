@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// Print the version and the database schema version this binary expects.
     Version,
+    /// Print README.md's configuration table, generated from the key definitions.
+    #[command(hide = true)]
+    ConfigTable,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +118,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 env!("CARGO_PKG_VERSION"),
                 idstore_store::migrate::binary_version()
             );
+            Ok(())
+        }
+        Command::ConfigTable => {
+            print!("{}", config::markdown_table());
             Ok(())
         }
         Command::Serve(flags) => {

@@ -1,10 +1,11 @@
 //! Configuration, layered: built-in defaults < `idstore.toml` < environment
 //! (`IDSTORE_*`, `DATABASE_URL`, and `*_FILE` for secrets) < command-line
 //! flags. Each key is defined once, in `config/keys.rs`; its TOML key, environment
-//! variables, flag, help and error messages all derive from that
-//! definition, so they cannot drift apart.
+//! variables, flag, help, error messages and the README's table all derive
+//! from that definition, so they cannot drift apart.
 
 mod flags;
+mod reference;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use figment::value::{Dict, Value};
 
 pub use flags::{CommonFlags, ConfigFlags, ServeFlags};
 pub use keys::{Config, KEYS, LogFormat, PostgresMode};
+pub use reference::markdown_table;
 
 pub const DEFAULT_CONFIG_FILE: &str = "idstore.toml";
 
