@@ -1,12 +1,11 @@
 //! The `idstore` command line.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config, Overrides};
+use crate::config::{self, CommonFlags, Config, ConfigFlags, ServeFlags};
 use crate::startup::{Application, shutdown_signal};
 use crate::{postgres, telemetry};
 
@@ -27,9 +26,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (migrating the database first unless --no-migrate).
-    Serve(ServeArgs),
+    Serve(ServeFlags),
     /// Apply pending database migrations and exit.
-    Migrate(CommonArgs),
+    Migrate(CommonFlags),
     /// Create the first tenant, its management application, an admin client and a
     /// signing key, printing the client credentials once. Does nothing on a database
     /// that already has a tenant.
@@ -50,6 +49,9 @@ pub enum Command {
     },
     /// Print the version and the database schema version this binary expects.
     Version,
+    /// Print README.md's configuration table, generated from the key definitions.
+    #[command(hide = true)]
+    ConfigTable,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,7 +60,7 @@ pub enum KeysCommand {
     /// until every token they signed has expired.
     Rotate {
         #[command(flatten)]
-        common: CommonArgs,
+        common: CommonFlags,
         /// Only this tenant
         #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
@@ -68,7 +70,7 @@ pub enum KeysCommand {
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub common: CommonFlags,
     /// `text` for people, `json` for scripts:
     /// {"tenant_id","app_id","client_id","client_secret"}
     #[arg(long, value_name = "FORMAT", default_value = "text")]
@@ -78,7 +80,7 @@ pub struct BootstrapArgs {
 #[derive(Debug, Args)]
 pub struct SeedArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub common: CommonFlags,
     /// How many users to add, 1 to 50000000
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
     pub users: u64,
@@ -94,134 +96,6 @@ pub struct SeedArgs {
 pub enum OutputFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Args)]
-pub struct CommonArgs {
-    /// Configuration file [env: IDSTORE_CONFIG] [default: ./idstore.toml when present]
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// PostgreSQL URL; secret, never logged [env: DATABASE_URL, IDSTORE_DATABASE_URL, or a file
-    /// named by IDSTORE_DATABASE_URL_FILE] [default: the local PostgreSQL, see --postgres]
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// Where to find PostgreSQL without a URL: `auto` (local server, else a private cluster),
-    /// `system` (local server only) or `managed` (private cluster in --data-dir)
-    /// [env: IDSTORE_POSTGRES] [default: auto]
-    #[arg(long, value_name = "MODE")]
-    pub postgres: Option<String>,
-    /// Database used on a local or private PostgreSQL, created if missing
-    /// [env: IDSTORE_DATABASE_NAME] [default: idstore]
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
-    /// Directory for idstore's own files, including a private PostgreSQL cluster
-    /// [env: IDSTORE_DATA_DIR] [default: ./.idstore]
-    #[arg(long, value_name = "PATH")]
-    pub data_dir: Option<String>,
-    /// Log line format: `text` or `json` [env: IDSTORE_LOG_FORMAT] [default: text]
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Log filter, e.g. `info` or `idstore=debug,sqlx=warn`; RUST_LOG overrides it
-    /// [env: IDSTORE_LOG_LEVEL] [default: info]
-    #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
-    /// Most pooled PostgreSQL connections per process [env: IDSTORE_MAX_CONNECTIONS] [default: 10]
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<String>,
-    /// Key-encryption key sealing private signing keys: base64 of 32 bytes; secret
-    /// [env: IDSTORE_KEY_ENCRYPTION_KEY or a file named by IDSTORE_KEY_ENCRYPTION_KEY_FILE]
-    /// [default: a development key generated into --data-dir, with a warning]
-    #[arg(long, value_name = "BASE64", hide_env_values = true)]
-    pub key_encryption_key: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Address to listen on; port 0 picks a free port and logs it
-    /// [env: IDSTORE_LISTEN] [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "HOST:PORT")]
-    pub listen: Option<String>,
-    /// Do not apply pending migrations at start-up (a newer schema is still refused)
-    /// [env: IDSTORE_MIGRATE=false] [default: migrate]
-    #[arg(long)]
-    pub no_migrate: bool,
-    /// HTTP worker threads, 0 for one per core [env: IDSTORE_WORKERS] [default: 0]
-    #[arg(long, value_name = "N")]
-    pub workers: Option<String>,
-    /// Largest request body in bytes [env: IDSTORE_BODY_LIMIT] [default: 262144]
-    #[arg(long, value_name = "BYTES")]
-    pub body_limit: Option<String>,
-    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT
-    /// [env: IDSTORE_SHUTDOWN_TIMEOUT] [default: 30]
-    #[arg(long, value_name = "SECONDS")]
-    pub shutdown_timeout: Option<String>,
-    /// URL clients reach idstore at; token issuer and audience, shared by replicas
-    /// [env: IDSTORE_PUBLIC_URL] [default: http://<listen address>]
-    #[arg(long, value_name = "URL")]
-    pub public_url: Option<String>,
-    /// Access token lifetime in seconds [env: IDSTORE_TOKEN_LIFETIME] [default: 3600]
-    #[arg(long, value_name = "SECONDS")]
-    pub token_lifetime: Option<String>,
-    /// Do not bootstrap an empty database on start (initial admin client: see
-    /// IDSTORE_BOOTSTRAP_CLIENT_ID and IDSTORE_BOOTSTRAP_CLIENT_SECRET[_FILE])
-    /// [env: IDSTORE_BOOTSTRAP=false] [default: bootstrap]
-    #[arg(long)]
-    pub no_bootstrap: bool,
-}
-
-impl CommonArgs {
-    fn overrides(&self) -> Overrides {
-        let mut o = Overrides::new();
-        let fields = [
-            ("database_url", &self.database_url),
-            ("postgres", &self.postgres),
-            ("database_name", &self.database_name),
-            ("data_dir", &self.data_dir),
-            ("log_format", &self.log_format),
-            ("log_level", &self.log_level),
-            ("max_connections", &self.max_connections),
-            ("key_encryption_key", &self.key_encryption_key),
-        ];
-        push_present(&mut o, &fields);
-        o
-    }
-}
-
-impl ServeArgs {
-    fn overrides(&self) -> Overrides {
-        let mut o = self.common.overrides();
-        let fields = [
-            ("listen", &self.listen),
-            ("workers", &self.workers),
-            ("body_limit", &self.body_limit),
-            ("shutdown_timeout", &self.shutdown_timeout),
-            ("public_url", &self.public_url),
-            ("token_lifetime", &self.token_lifetime),
-        ];
-        push_present(&mut o, &fields);
-        if self.no_migrate {
-            o.push(("migrate", false.into()));
-        }
-        if self.no_bootstrap {
-            o.push(("bootstrap", false.into()));
-        }
-        o
-    }
-}
-
-/// Flags arrive as text and are typed with the other layers; numbers are
-/// parsed here so that `--workers 4` is a number, not the string "4".
-fn push_present(overrides: &mut Overrides, fields: &[(&'static str, &Option<String>)]) {
-    for (key, value) in fields {
-        if let Some(v) = value {
-            let typed = v
-                .parse::<u64>()
-                .map_or_else(|_| v.clone().into(), Into::into);
-            overrides.push((key, typed));
-        }
-    }
 }
 
 /// Entry point of the `idstore` binary.
@@ -246,33 +120,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve(args) => {
-            let config = load(args.common.config.as_deref(), args.overrides())?;
+        Command::ConfigTable => {
+            print!("{}", config::markdown_table());
+            Ok(())
+        }
+        Command::Serve(flags) => {
+            let config = load(&flags)?;
             runtime()?.block_on(serve(config))
         }
-        Command::Migrate(args) => {
-            let config = load(args.config.as_deref(), args.overrides())?;
+        Command::Migrate(flags) => {
+            let config = load(&flags)?;
             runtime()?.block_on(migrate(config))
         }
         Command::Bootstrap(args) => {
-            let config = load(args.common.config.as_deref(), args.common.overrides())?;
+            let config = load(&args.common)?;
             runtime()?.block_on(bootstrap(config, args.output))
         }
         Command::Seed(args) => {
-            let config = load(args.common.config.as_deref(), args.common.overrides())?;
+            let config = load(&args.common)?;
             runtime()?.block_on(seed(config, args))
         }
         Command::Keys {
             command: KeysCommand::Rotate { common, tenant },
         } => {
-            let config = load(common.config.as_deref(), common.overrides())?;
+            let config = load(&common)?;
             runtime()?.block_on(rotate_keys(config, tenant))
         }
     }
 }
 
-fn load(file: Option<&std::path::Path>, overrides: Overrides) -> anyhow::Result<Config> {
-    let config = config::load(file, overrides)?;
+fn load<const SERVE: bool>(flags: &ConfigFlags<SERVE>) -> anyhow::Result<Config> {
+    let config = config::load(flags.file.as_deref(), flags.overrides.clone())?;
     telemetry::init(config.log_format, &config.log_level);
     Ok(config)
 }

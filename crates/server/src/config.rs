@@ -1,153 +1,184 @@
 //! Configuration, layered: built-in defaults < `idstore.toml` < environment
 //! (`IDSTORE_*`, `DATABASE_URL`, and `*_FILE` for secrets) < command-line
-//! flags. Values are typed once here; a wrong one stops start-up with a
-//! message naming the key and what it accepts.
+//! flags. Each key is defined once, in `config/keys.rs`; its TOML key, environment
+//! variables, flag, help, error messages and the README's table all derive
+//! from that definition, so they cannot drift apart.
 
-use std::net::SocketAddr;
+mod flags;
+mod reference;
+
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use figment::value::{Dict, Value};
+
+pub use flags::{CommonFlags, ConfigFlags, ServeFlags};
+pub use keys::{Config, KEYS, LogFormat, PostgresMode};
+pub use reference::markdown_table;
 
 pub const DEFAULT_CONFIG_FILE: &str = "idstore.toml";
 
-/// Everything `serve` and `migrate` need to know.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Address the HTTP server listens on; port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// PostgreSQL to use. When absent, see `postgres`.
-    pub database_url: Option<SecretString>,
-    /// Where to find PostgreSQL when no `database_url` is given.
-    pub postgres: PostgresMode,
-    /// Database created and used on a local or private PostgreSQL.
-    pub database_name: String,
-    /// idstore's own files, including the private PostgreSQL cluster.
-    pub data_dir: PathBuf,
-    /// Apply pending migrations when `serve` starts.
-    pub migrate: bool,
-    pub log_format: LogFormat,
-    /// Default log filter; `RUST_LOG` overrides it.
-    pub log_level: String,
-    /// HTTP worker threads; 0 means one per CPU core.
-    pub workers: usize,
-    /// Upper bound of pooled PostgreSQL connections per process.
-    pub max_connections: u32,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
-    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
-    pub shutdown_timeout: u64,
-    /// The URL clients reach idstore at: token issuer and audience. Replicas
-    /// behind one load balancer must share it. Default: `http://<listen>`.
-    pub public_url: Option<String>,
-    /// Access token lifetime in seconds.
-    pub token_lifetime: u64,
-    /// Base64 of 32 bytes sealing the private signing keys. Default: a
-    /// development key generated into `data_dir/kek`.
-    pub key_encryption_key: Option<SecretString>,
-    /// Bootstrap an empty database on `serve`.
-    pub bootstrap: bool,
-    /// Fixes the initial admin client's id instead of generating one.
-    pub bootstrap_client_id: Option<String>,
-    /// Fixes the initial admin client's secret instead of generating one.
-    pub bootstrap_client_secret: Option<SecretString>,
+/// One configuration key as an operator meets it.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The TOML key and the `Config` field.
+    pub name: &'static str,
+    pub help: &'static str,
+    /// Quoted by every error about this key.
+    pub accepts: &'static str,
+    pub default: Initial,
+    pub flag: Flag,
+    pub env: Sources,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: None,
-            postgres: PostgresMode::Auto,
-            database_name: "idstore".into(),
-            data_dir: PathBuf::from("./.idstore"),
-            migrate: true,
-            log_format: LogFormat::Text,
-            log_level: "info".into(),
-            workers: 0,
-            max_connections: 10,
-            body_limit: 256 * 1024,
-            shutdown_timeout: 30,
-            public_url: None,
-            token_lifetime: 3600,
-            key_encryption_key: None,
-            bootstrap: true,
-            bootstrap_client_id: None,
-            bootstrap_client_secret: None,
+#[derive(Debug, Clone, Copy)]
+pub enum Initial {
+    /// Parsed like a value from the environment.
+    Value(&'static str),
+    /// No value, for `Option` fields only; says what happens instead.
+    Unset(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `--<key> VALUE` on every command that reads configuration.
+    Every(&'static str),
+    /// `--<key> VALUE` on `serve` only, the one command that uses the key.
+    Serve(&'static str),
+    /// `--no-<key>` on `serve`, for a switch that is on by default.
+    ServeOff,
+    /// Set by the file and the environment only.
+    NoFlag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// `IDSTORE_<KEY>`.
+    Plain,
+    /// Also the file named by `IDSTORE_<KEY>_FILE`, as Docker and
+    /// Kubernetes mount secrets.
+    Secret,
+    /// A secret whose ecosystem has a conventional variable (and `_FILE`),
+    /// read below the `IDSTORE_` one.
+    SecretAlso(&'static str),
+}
+
+impl Key {
+    /// Environment variables holding the value, lowest precedence first.
+    pub fn env_vars(&self) -> Vec<String> {
+        let own = format!("IDSTORE_{}", self.name.to_uppercase());
+        match self.env {
+            Sources::SecretAlso(alias) => vec![alias.to_owned(), own],
+            Sources::Plain | Sources::Secret => vec![own],
+        }
+    }
+
+    /// Variables naming a file that holds the value, lowest precedence first.
+    pub fn file_vars(&self) -> Vec<String> {
+        match self.env {
+            Sources::Plain => vec![],
+            Sources::Secret | Sources::SecretAlso(_) => self
+                .env_vars()
+                .iter()
+                .map(|v| format!("{v}_FILE"))
+                .collect(),
+        }
+    }
+
+    /// The environment variables and files, each name written by `name`.
+    pub fn env_summary(&self, name: impl Fn(&str) -> String) -> String {
+        let vars: Vec<_> = self.env_vars().iter().map(|v| name(v)).collect();
+        let files: Vec<_> = self.file_vars().iter().map(|v| name(v)).collect();
+        if files.is_empty() {
+            vars.join(", ")
+        } else {
+            format!(
+                "{}, or a file named by {}",
+                vars.join(", "),
+                files.join(" or ")
+            )
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        self.env != Sources::Plain
+    }
+
+    /// The help, plus the promise made for secrets.
+    pub fn description(&self) -> String {
+        if self.is_secret() {
+            format!("{}. Secret: never printed or logged", self.help)
+        } else {
+            self.help.to_owned()
+        }
+    }
+
+    /// The flag without its leading `--`.
+    pub fn long_flag(&self) -> Option<String> {
+        let long = self.name.replace('_', "-");
+        match self.flag {
+            Flag::Every(_) | Flag::Serve(_) => Some(long),
+            Flag::ServeOff => Some(format!("no-{long}")),
+            Flag::NoFlag => None,
+        }
+    }
+
+    pub fn default_text(&self) -> &'static str {
+        match self.default {
+            Initial::Value(text) | Initial::Unset(text) => text,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PostgresMode {
-    /// The local PostgreSQL if one answers, else a private cluster.
-    Auto,
-    /// Only the PostgreSQL already running on this machine.
-    System,
-    /// Only a private cluster in `data_dir`, started and stopped by idstore.
-    Managed,
+/// Defines [`Config`] and [`KEYS`] from one entry per key: its field type,
+/// `help`, `accepts`, `default`, `flag`, optionally `env` (else `Plain`)
+/// and a `check` run on the typed value.
+macro_rules! config_keys {
+    ($(
+        $name:ident: $ty:ty {
+            help: $help:literal,
+            accepts: $accepts:literal,
+            default: $default:expr,
+            flag: $flag:expr,
+            $(env: $env:expr,)?
+            $(check: $check:expr,)?
+        }
+    )*) => {
+        /// Everything `serve` and the other commands need to know.
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Config {
+            $(#[doc = $help] pub $name: $ty,)*
+        }
+
+        pub const KEYS: &[$crate::config::Key] = &[$($crate::config::Key {
+            name: stringify!($name),
+            help: $help,
+            accepts: $accepts,
+            default: $default,
+            flag: $flag,
+            env: plain_unless!($($env)?),
+        },)*];
+
+        pub(super) fn check_each(config: &Config) -> Result<(), $crate::config::ConfigError> {
+            $($($crate::config::check(stringify!($name), &config.$name, $check)?;)?)*
+            Ok(())
+        }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
+macro_rules! plain_unless {
+    () => {
+        $crate::config::Sources::Plain
+    };
+    ($env:expr) => {
+        $env
+    };
 }
 
-/// What each key accepts, quoted in error messages.
-const ACCEPTS: &[(&str, &str)] = &[
-    (
-        "listen",
-        "HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 (port 0 picks a free port)",
-    ),
-    (
-        "database_url",
-        "a PostgreSQL URL, e.g. postgres://user:password@host:5432/idstore",
-    ),
-    ("postgres", "auto, system or managed"),
-    ("database_name", "a PostgreSQL database name"),
-    ("data_dir", "a directory path"),
-    ("migrate", "true or false"),
-    ("log_format", "text or json"),
-    (
-        "log_level",
-        "a tracing filter, e.g. info or idstore=debug,sqlx=warn",
-    ),
-    ("workers", "a whole number; 0 means one per CPU core"),
-    ("max_connections", "a whole number from 1 upwards"),
-    ("body_limit", "a number of bytes from 1024 upwards"),
-    ("shutdown_timeout", "a number of seconds"),
-    (
-        "public_url",
-        "an absolute http(s) URL without a trailing slash, e.g. https://id.example.com",
-    ),
-    ("token_lifetime", "a number of seconds from 60 to 86400"),
-    (
-        "key_encryption_key",
-        "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`",
-    ),
-    ("bootstrap", "true or false"),
-    (
-        "bootstrap_client_id",
-        "1 to 128 characters of A-Z a-z 0-9 . _ | : @ -",
-    ),
-    ("bootstrap_client_secret", "at least 16 characters"),
-];
-
-/// Keys holding secrets: each may also be read from the file named by
-/// `IDSTORE_<KEY>_FILE` (for Docker and Kubernetes secrets).
-const SECRET_KEYS: &[&str] = &[
-    "database_url",
-    "key_encryption_key",
-    "bootstrap_client_secret",
-];
+// After the macros, which it invokes.
+mod keys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -163,7 +194,15 @@ pub enum ConfigError {
 
 /// Flags given on the command line, as raw values: they are typed together
 /// with the other layers so that every error names its key the same way.
-pub type Overrides = Vec<(&'static str, figment::value::Value)>;
+pub type Overrides = Vec<(&'static str, Value)>;
+
+impl Default for Config {
+    fn default() -> Self {
+        Figment::from(defaults())
+            .extract()
+            .expect("the built-in defaults in config/keys.rs are valid")
+    }
+}
 
 /// Reads the layers. `file` is the `--config` flag, if given.
 pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
@@ -173,50 +212,43 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigE
     Ok(config)
 }
 
+fn defaults() -> Serialized<Dict> {
+    let values = KEYS.iter().filter_map(|key| match key.default {
+        Initial::Value(text) => {
+            let Ok(value) = text.parse::<Value>();
+            Some((key.name.to_owned(), value))
+        }
+        Initial::Unset(_) => None,
+    });
+    Serialized::defaults(values.collect())
+}
+
 fn layers(
     file: Option<&Path>,
     overrides: Overrides,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Figment, ConfigError> {
-    let explicit = file
-        .map(Path::to_path_buf)
-        .or_else(|| env("IDSTORE_CONFIG").map(PathBuf::from));
-    let mut figment = Figment::new();
-    match explicit {
-        Some(path) if !path.is_file() => {
-            return Err(ConfigError::Other(format!(
-                "configuration file {} (from --config or IDSTORE_CONFIG) does not exist",
-                path.display()
-            )));
-        }
-        Some(path) => figment = figment.merge(Toml::file_exact(path)),
-        // The default file is optional.
-        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
-            figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
-        }
-        None => {}
+    let mut figment = Figment::from(defaults());
+    if let Some(path) = config_file(file, &env)? {
+        figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment
-        .merge(
-            Env::raw()
-                .only(&["DATABASE_URL"])
-                .map(|_| "database_url".into()),
-        )
-        .merge(
-            Env::prefixed("IDSTORE_")
-                .ignore(&["CONFIG"])
-                .filter(|k| !k.as_str().ends_with("_FILE")),
-        );
-    for key in SECRET_KEYS {
-        let upper = key.to_uppercase();
-        for var in [format!("{upper}_FILE"), format!("IDSTORE_{upper}_FILE")] {
+    for key in KEYS {
+        if let Sources::SecretAlso(alias) = key.env {
+            figment = figment.merge(Env::raw().only(&[alias]).map(|_| key.name.into()));
+        }
+    }
+    figment = figment.merge(
+        Env::prefixed("IDSTORE_")
+            .ignore(&["CONFIG"])
+            .filter(|k| !k.as_str().ends_with("_FILE")),
+    );
+    for key in KEYS {
+        for var in key.file_vars() {
             if let Some(path) = env(&var) {
-                let value = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
-                    key: (*key).to_owned(),
-                    message: format!("cannot read {var}={path}: {e}"),
-                    accepts: accepts(key),
-                })?;
-                figment = figment.merge(Serialized::default(key, value.trim_end().to_owned()));
+                figment = figment.merge(Serialized::default(
+                    key.name,
+                    read_secret(key, &var, &path)?,
+                ));
             }
         }
     }
@@ -226,24 +258,52 @@ fn layers(
     Ok(figment)
 }
 
+/// The explicit file must exist; the default one is optional.
+fn config_file(
+    file: Option<&Path>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let explicit = file
+        .map(Path::to_path_buf)
+        .or_else(|| env("IDSTORE_CONFIG").map(PathBuf::from));
+    match explicit {
+        Some(path) if !path.is_file() => Err(ConfigError::Other(format!(
+            "configuration file {} (from --config or IDSTORE_CONFIG) does not exist",
+            path.display()
+        ))),
+        Some(path) => Ok(Some(path)),
+        None => Ok(Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file())),
+    }
+}
+
+fn read_secret(key: &Key, var: &str, path: &str) -> Result<String, ConfigError> {
+    let value = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key.name, format!("cannot read {var}={path}: {e}")))?;
+    // Files written by editors and `echo` end in a newline that is not part of the secret.
+    Ok(value.trim_end().to_owned())
+}
+
 fn accepts(key: &str) -> &'static str {
-    ACCEPTS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("a value of the documented type", |(_, a)| a)
+    KEYS.iter()
+        .find(|k| k.name == key)
+        .map_or("a value of the documented type", |k| k.accepts)
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message,
+        accepts: accepts(key),
+    }
 }
 
 fn explain(error: &figment::Error) -> ConfigError {
-    let key = error.path.last().cloned().unwrap_or_default();
     let mut message = error.to_string();
     if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+        let known: Vec<_> = KEYS.iter().map(|k| k.name).collect();
         return ConfigError::Other(format!(
             "unknown key `{field}` ({message}); known keys: {}",
-            ACCEPTS
-                .iter()
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>()
-                .join(", ")
+            known.join(", ")
         ));
     }
     if let Some(source) = error.metadata.as_ref().map(|m| m.name.to_string())
@@ -251,69 +311,23 @@ fn explain(error: &figment::Error) -> ConfigError {
     {
         message = format!("{message} (from {source})");
     }
-    ConfigError::Invalid {
-        accepts: accepts(&key),
-        key,
-        message,
-    }
+    invalid(&error.path.last().cloned().unwrap_or_default(), message)
+}
+
+/// Runs one key's `check` from its definition.
+fn check<T>(
+    key: &str,
+    value: &T,
+    rule: impl Fn(&T) -> Result<(), String>,
+) -> Result<(), ConfigError> {
+    rule(value).map_err(|message| invalid(key, message))
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        key: key.to_owned(),
-        message,
-        accepts: accepts(key),
-    };
-    if config.max_connections == 0 {
-        return Err(invalid("max_connections", "must not be 0".into()));
-    }
-    if config.body_limit < 1024 {
-        return Err(invalid(
-            "body_limit",
-            format!("{} is too small", config.body_limit),
-        ));
-    }
-    if config.database_name.is_empty() || config.database_name.len() > 63 {
-        return Err(invalid(
-            "database_name",
-            "must be 1 to 63 characters".into(),
-        ));
-    }
-    if let Some(url) = &config.public_url
-        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/'))
-    {
-        return Err(invalid("public_url", format!("{url:?} is not accepted")));
-    }
-    if !(60..=86400).contains(&config.token_lifetime) {
-        return Err(invalid(
-            "token_lifetime",
-            format!("{} is out of range", config.token_lifetime),
-        ));
-    }
-    if let Some(id) = &config.bootstrap_client_id
-        && !idstore_domain::id::is_valid_id(id)
-    {
-        return Err(invalid(
-            "bootstrap_client_id",
-            format!("{id:?} is not accepted"),
-        ));
-    }
-    if config
-        .bootstrap_client_secret
-        .as_ref()
-        .is_some_and(|s| s.expose_secret().len() < 16)
-    {
-        return Err(invalid("bootstrap_client_secret", "is too short".into()));
-    }
+    keys::check_each(config)?;
     if config.bootstrap_client_secret.is_some() != config.bootstrap_client_id.is_some() {
         return Err(ConfigError::Other(
             "set both bootstrap_client_id and bootstrap_client_secret, or neither".into(),
-        ));
-    }
-    if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
-        return Err(invalid(
-            "log_level",
-            format!("{:?} is not a filter", config.log_level),
         ));
     }
     Ok(())
@@ -325,6 +339,27 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
     use figment::Jail;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.postgres, PostgresMode::Auto);
+        assert_eq!(c.database_name, "idstore");
+        assert_eq!(c.data_dir, PathBuf::from("./.idstore"));
+        assert_eq!((c.migrate, c.bootstrap), (true, true));
+        assert_eq!(
+            (c.log_format, c.log_level.as_str()),
+            (LogFormat::Text, "info")
+        );
+        assert_eq!((c.workers, c.max_connections), (0, 10));
+        assert_eq!(c.body_limit, 256 * 1024);
+        assert_eq!((c.shutdown_timeout, c.token_lifetime), (30, 3600));
+        assert!(c.database_url.is_none() && c.key_encryption_key.is_none());
+        assert!(c.public_url.is_none() && c.bootstrap_client_id.is_none());
+        assert!(c.bootstrap_client_secret.is_none());
+    }
 
     #[test]
     fn defaults_apply_when_nothing_is_configured() {
@@ -397,6 +432,91 @@ mod tests {
             let url = c.database_url.as_ref().unwrap();
             assert_eq!(url.expose_secret(), "postgres://u:s3cret@db/x");
             assert!(!format!("{c:?}").contains("s3cret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_secret_is_read_from_its_file_variable_and_never_printed() {
+        Jail::expect_with(|jail| {
+            for (i, key) in KEYS.iter().filter(|k| k.is_secret()).enumerate() {
+                let file = format!("secret-{i}");
+                jail.create_file(&file, &format!("s3cret-{i}-0123456789abcdef\n"))?;
+                let var = format!("IDSTORE_{}_FILE", key.name.to_uppercase());
+                jail.set_env(var, jail.directory().join(file).display());
+            }
+            jail.set_env("IDSTORE_BOOTSTRAP_CLIENT_ID", "admin");
+            let c = load(None, vec![]).unwrap();
+            let shown = format!("{c:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            let kek = c.key_encryption_key.unwrap();
+            assert!(
+                kek.expose_secret().starts_with("s3cret-"),
+                "read from its file"
+            );
+            let admin = c.bootstrap_client_secret.unwrap();
+            assert!(
+                admin.expose_secret().ends_with("abcdef"),
+                "without the newline"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_sources_rank_conventional_then_own_then_files_then_flag() {
+        Jail::expect_with(|jail| {
+            jail.create_file("a", "postgres://conventional-file")?;
+            jail.create_file("b", "postgres://own-file")?;
+            jail.set_env("DATABASE_URL", "postgres://conventional");
+            let url = |c: Config| c.database_url.unwrap().expose_secret().to_owned();
+            assert_eq!(url(load(None, vec![]).unwrap()), "postgres://conventional");
+            jail.set_env("IDSTORE_DATABASE_URL", "postgres://own");
+            assert_eq!(url(load(None, vec![]).unwrap()), "postgres://own");
+            jail.set_env("DATABASE_URL_FILE", jail.directory().join("a").display());
+            assert_eq!(
+                url(load(None, vec![]).unwrap()),
+                "postgres://conventional-file"
+            );
+            jail.set_env(
+                "IDSTORE_DATABASE_URL_FILE",
+                jail.directory().join("b").display(),
+            );
+            assert_eq!(url(load(None, vec![]).unwrap()), "postgres://own-file");
+            let flag = vec![("database_url", "postgres://flag".into())];
+            assert_eq!(url(load(None, flag).unwrap()), "postgres://flag");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_value_refused_by_its_check_names_the_key_and_what_it_accepts() {
+        Jail::expect_with(|jail| {
+            jail.set_env("IDSTORE_MAX_CONNECTIONS", "0");
+            let e = load(None, vec![]).unwrap_err().to_string();
+            assert!(
+                e.contains("`max_connections`") && e.contains("from 1 upwards"),
+                "{e}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("idstore.toml", "public_url = \"https://id.example.com/\"")?;
+            let e = load(None, vec![]).unwrap_err().to_string();
+            assert!(
+                e.contains("`public_url`") && e.contains("trailing slash"),
+                "{e}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bootstrap_client_needs_both_id_and_secret() {
+        Jail::expect_with(|jail| {
+            jail.set_env("IDSTORE_BOOTSTRAP_CLIENT_ID", "admin");
+            let e = load(None, vec![]).unwrap_err().to_string();
+            assert!(e.contains("set both"), "{e}");
             Ok(())
         });
     }

@@ -77,6 +77,32 @@ async fn help_documents_every_option_with_its_environment_variable_and_default()
 }
 
 #[actix_web::test]
+async fn json_logs_are_one_object_per_line_on_stderr() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = idstore(dir.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap"])
+        .args(["--log-format", "json", "--database-url", &db.url()]);
+    let mut served = Served::start(cmd, Duration::from_secs(30)).await;
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+    let log = served.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let listening = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("listening on"))
+        })
+        .unwrap_or_else(|| panic!("no listening line in:\n{log}"));
+    assert_eq!(listening["level"], "INFO", "{listening}");
+}
+
+#[actix_web::test]
 async fn version_prints_the_release_and_schema_version() {
     let out = output_of(&["version"], &[]).await;
     assert!(out.status.success());

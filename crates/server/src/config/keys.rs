@@ -1,0 +1,189 @@
+//! The configuration keys, each defined once: everything else about a key
+//! (flag, environment variables, error text, README row) is derived from
+//! its entry here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::Flag::{Every, NoFlag, Serve, ServeOff};
+use super::Initial::{Unset, Value};
+use super::Sources::{Secret, SecretAlso};
+
+config_keys! {
+    listen: SocketAddr {
+        help: "HTTP address to listen on; port `0` picks a free port and logs it",
+        accepts: "HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 (port 0 picks a free port)",
+        default: Value("127.0.0.1:8080"),
+        flag: Serve("HOST:PORT"),
+    }
+    database_url: Option<SecretString> {
+        help: "PostgreSQL URL",
+        accepts: "a PostgreSQL URL, e.g. postgres://user:password@host:5432/idstore",
+        default: Unset("the local PostgreSQL, see `postgres`"),
+        flag: Every("URL"),
+        env: SecretAlso("DATABASE_URL"),
+    }
+    postgres: PostgresMode {
+        help: "Where to find PostgreSQL without a URL: `auto` (local server, else a private \
+               cluster), `system` (local server only) or `managed` (private cluster only)",
+        accepts: "auto, system or managed",
+        default: Value("auto"),
+        flag: Every("MODE"),
+    }
+    database_name: String {
+        help: "Database created and used on a local or private PostgreSQL",
+        accepts: "a PostgreSQL database name",
+        default: Value("idstore"),
+        flag: Every("NAME"),
+        check: |name| ensure(
+            (1..=63).contains(&name.len()),
+            "must be 1 to 63 characters",
+        ),
+    }
+    data_dir: PathBuf {
+        help: "Directory for idstore's own files; a private PostgreSQL cluster lives in \
+               `<data_dir>/postgres`",
+        accepts: "a directory path",
+        default: Value("./.idstore"),
+        flag: Every("PATH"),
+    }
+    migrate: bool {
+        help: "Whether `serve` applies pending migrations at start-up; a database migrated by \
+               a newer idstore is refused either way",
+        accepts: "true or false",
+        default: Value("true"),
+        flag: ServeOff,
+    }
+    log_format: LogFormat {
+        help: "Log line format: `text`, or `json` with one object per line",
+        accepts: "text or json",
+        default: Value("text"),
+        flag: Every("FORMAT"),
+    }
+    log_level: String {
+        help: "Log filter, e.g. `info` or `idstore_api=debug,sqlx=warn`; `RUST_LOG` overrides it",
+        accepts: "a tracing filter, e.g. info or idstore=debug,sqlx=warn",
+        default: Value("info"),
+        flag: Every("FILTER"),
+        check: |filter| ensure(
+            tracing_subscriber::EnvFilter::try_new(filter).is_ok(),
+            format!("{filter:?} is not a filter"),
+        ),
+    }
+    workers: usize {
+        help: "HTTP worker threads; `0` means one per CPU core",
+        accepts: "a whole number; 0 means one per CPU core",
+        default: Value("0"),
+        flag: Serve("N"),
+    }
+    max_connections: u32 {
+        help: "Most pooled PostgreSQL connections per process",
+        accepts: "a whole number from 1 upwards",
+        default: Value("10"),
+        flag: Every("N"),
+        check: |n| ensure(*n != 0, "must not be 0"),
+    }
+    body_limit: usize {
+        help: "Largest request body in bytes; a larger one gets 413",
+        accepts: "a number of bytes from 1024 upwards",
+        default: Value("262144"),
+        flag: Serve("BYTES"),
+        check: |bytes| ensure(*bytes >= 1024, format!("{bytes} is too small")),
+    }
+    shutdown_timeout: u64 {
+        help: "Seconds in-flight requests get to finish after SIGTERM or SIGINT",
+        accepts: "a number of seconds",
+        default: Value("30"),
+        flag: Serve("SECONDS"),
+    }
+    public_url: Option<String> {
+        help: "The URL clients reach idstore at: token issuer and audience. Replicas behind one \
+               load balancer must share it",
+        accepts: "an absolute http(s) URL without a trailing slash, e.g. https://id.example.com",
+        default: Unset("`http://<listen>`"),
+        flag: Serve("URL"),
+        check: |url| url.as_deref().map_or(Ok(()), |url| ensure(
+            (url.starts_with("http://") || url.starts_with("https://")) && !url.ends_with('/'),
+            format!("{url:?} is not accepted"),
+        )),
+    }
+    token_lifetime: u64 {
+        help: "Access token lifetime in seconds",
+        accepts: "a number of seconds from 60 to 86400",
+        default: Value("3600"),
+        flag: Serve("SECONDS"),
+        check: |seconds| ensure(
+            (60..=86400).contains(seconds),
+            format!("{seconds} is out of range"),
+        ),
+    }
+    key_encryption_key: Option<SecretString> {
+        help: "Base64 of 32 bytes (`openssl rand -base64 32`) sealing the private signing keys \
+               in the database. Without it idstore generates a development key and warns: set \
+               it in production",
+        accepts: "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`",
+        default: Unset("a development key in `<data_dir>/kek`"),
+        flag: Every("BASE64"),
+        env: Secret,
+    }
+    bootstrap: bool {
+        help: "Whether `serve` bootstraps an empty database: the first tenant, its management \
+               application, an admin client and a signing key",
+        accepts: "true or false",
+        default: Value("true"),
+        flag: ServeOff,
+    }
+    bootstrap_client_id: Option<String> {
+        help: "Fixes the initial admin client's id (Helm, compose, test suites); set together \
+               with `bootstrap_client_secret`",
+        accepts: "1 to 128 characters of A-Z a-z 0-9 . _ | : @ -",
+        default: Unset("generated"),
+        flag: NoFlag,
+        check: |id| id.as_deref().map_or(Ok(()), |id| ensure(
+            idstore_domain::id::is_valid_id(id),
+            format!("{id:?} is not accepted"),
+        )),
+    }
+    bootstrap_client_secret: Option<SecretString> {
+        help: "Fixes the initial admin client's secret; set together with `bootstrap_client_id`",
+        accepts: "at least 16 characters",
+        default: Unset("generated"),
+        flag: NoFlag,
+        env: Secret,
+        check: |secret| ensure(
+            secret.as_ref().is_none_or(|s| s.expose_secret().len() >= 16),
+            "is too short",
+        ),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostgresMode {
+    /// The local PostgreSQL if one answers, else a private cluster.
+    Auto,
+    /// Only the PostgreSQL already running on this machine.
+    System,
+    /// Only a private cluster in `data_dir`, started and stopped by idstore.
+    Managed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn ensure(accepted: bool, refusal: impl Into<String>) -> Result<(), String> {
+    if accepted {
+        Ok(())
+    } else {
+        Err(refusal.into())
+    }
+}
