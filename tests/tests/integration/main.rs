@@ -12,6 +12,7 @@ mod spine_process;
 mod spine_schema;
 mod tokens;
 mod tokens_process;
+mod tour;
 mod users_create_read;
 mod users_search;
 mod users_update;
