@@ -41,3 +41,13 @@ pub fn read_claims(token: &str) -> Claims {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// A fresh client secret as plain text, for tests that pass it to a
+/// process or a form.
+pub fn new_client_secret() -> String {
+    use secrecy::ExposeSecret;
+    idstore_auth::secret::generate_client_secret()
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}

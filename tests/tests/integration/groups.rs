@@ -526,10 +526,7 @@ async fn a_group_of_another_tenant_is_not_found() {
 
 /// An admin token of a second tenant, provisioned as bootstrap does.
 async fn second_tenant_admin(app: &TestApp) -> String {
-    let secret = secrecy::ExposeSecret::expose_secret(
-        &idstore_auth::secret::generate_client_secret().unwrap(),
-    )
-    .to_owned();
+    let secret = idstore_tests::tokens::new_client_secret();
     let creds = idstore_server::bootstrap::provision_tenant(
         &mut app.db.connect().await,
         "tenant-b",

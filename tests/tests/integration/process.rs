@@ -29,6 +29,8 @@ pub struct Served {
     child: Child,
     pub address: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr into `log` until the process closes it.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Served {
@@ -41,7 +43,7 @@ impl Served {
         let (tx, mut rx) = watch::channel(None::<SocketAddr>);
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
@@ -71,6 +73,7 @@ impl Served {
             child,
             address,
             log,
+            reader: Some(reader),
         }
     }
 
@@ -91,13 +94,18 @@ impl Served {
         assert!(ok.success(), "kill -{name} {pid} failed");
     }
 
+    /// Waits for the process to exit and for its last log lines to be read.
     pub async fn wait(&mut self, within: Duration) -> ExitStatus {
-        match tokio::time::timeout(within, self.child.wait()).await {
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.unwrap(),
             Err(_) => panic!(
                 "idstore did not exit within {within:?}; log:\n{}",
                 self.log()
             ),
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
         }
+        status
     }
 }

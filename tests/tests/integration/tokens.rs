@@ -459,10 +459,7 @@ async fn a_token_of_tenant_a_cannot_reach_tenant_b() {
     let (app_a, _) = app.create_app(&admin_a, "a-app").await;
 
     // A second tenant, provisioned as bootstrap does.
-    let secret_b = secrecy::ExposeSecret::expose_secret(
-        &idstore_auth::secret::generate_client_secret().unwrap(),
-    )
-    .to_owned();
+    let secret_b = idstore_tests::tokens::new_client_secret();
     let mut conn = app.db.connect().await;
     let creds_b = idstore_server::bootstrap::provision_tenant(
         &mut conn,

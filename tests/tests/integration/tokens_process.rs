@@ -38,10 +38,7 @@ async fn list_apps(base: &str, token: &str) -> u16 {
 async fn two_processes_on_one_database_accept_each_others_tokens() {
     let db = fresh_database().await;
     let kek = random_kek();
-    let secret = secrecy::ExposeSecret::expose_secret(
-        &idstore_auth::secret::generate_client_secret().unwrap(),
-    )
-    .to_owned();
+    let secret = idstore_tests::tokens::new_client_secret();
     let dir = tempfile::tempdir().unwrap();
     let start = |_: usize| {
         let mut cmd = idstore(dir.path());
@@ -187,10 +184,7 @@ async fn bootstrap_never_prints_a_configured_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = idstore_tests::db::empty_database().await;
     let kek = idstore_tests::app::random_kek();
-    let secret = secrecy::ExposeSecret::expose_secret(
-        &idstore_auth::secret::generate_client_secret().unwrap(),
-    )
-    .to_owned();
+    let secret = idstore_tests::tokens::new_client_secret();
     for format in ["json", "text"] {
         let mut cmd = idstore(dir.path());
         cmd.args([

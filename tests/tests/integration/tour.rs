@@ -127,7 +127,7 @@ fn readme_commands(block: &str) -> Vec<String> {
 
 #[actix_web::test]
 async fn tour_sh_runs_against_a_fresh_server_and_is_what_the_readme_shows() {
-    let secret = idstore_auth::secret::generate_client_secret().unwrap();
+    let secret = idstore_tests::tokens::new_client_secret();
     let dir = tempfile::tempdir().unwrap();
     let (mut served, _db) = serve(dir.path(), &secret).await;
 
@@ -172,7 +172,7 @@ async fn tour_sh_runs_against_a_fresh_server_and_is_what_the_readme_shows() {
 
 #[actix_web::test]
 async fn tour_sh_stops_at_the_first_answer_that_is_not_the_readmes() {
-    let secret = idstore_auth::secret::generate_client_secret().unwrap();
+    let secret = idstore_tests::tokens::new_client_secret();
     let dir = tempfile::tempdir().unwrap();
     let (served, _db) = serve(dir.path(), &secret).await;
 
