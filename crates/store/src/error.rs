@@ -119,10 +119,14 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient) => {
                 Self::Unavailable(e)
             }
+            // A connection refused, dropped mid-handshake (sqlx reports a
+            // server closing during start-up as a protocol error) or not
+            // free in time: the database is not usable now.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
             _ => Self::Database(e),
         }

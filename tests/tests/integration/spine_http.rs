@@ -174,3 +174,37 @@ async fn stopping_the_application_closes_its_listener() {
         "still accepting after stop"
     );
 }
+
+#[actix_web::test]
+async fn an_api_request_is_a_503_with_retry_after_while_the_database_is_unreachable() {
+    let db = fresh_database().await;
+    let proxy = DbProxy::start(&db.options).await;
+    let app = TestApp::start(db.clone(), &test_config(&proxy.url_for(&db.options)))
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    let path = "/v1/users/count";
+    let ok = app.call(Method::GET, path, Some(&admin), None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+
+    proxy.set(Mode::Down);
+    let down = app.call(Method::GET, path, Some(&admin), None).await;
+    assert_error_shape(&down, 503);
+    assert_eq!(
+        down.headers.get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("2"),
+        "{:?}",
+        down.headers
+    );
+
+    proxy.set(Mode::Up);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let res = app.call(Method::GET, path, Some(&admin), None).await;
+        if res.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", res.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
