@@ -164,6 +164,50 @@ impl TestApp {
     }
 
     /// `method path` with a bearer token and an optional JSON body.
+    /// [`TestApp::call`] with a token and no body.
+    pub async fn with_token(&self, method: Method, path: &str, token: &str) -> TestResponse {
+        self.call(method, path, Some(token), None).await
+    }
+
+    /// [`TestApp::call`] with a token and a JSON body.
+    pub async fn with_body(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> TestResponse {
+        self.call(method, path, Some(token), Some(body)).await
+    }
+
+    /// A second tenant, provisioned as bootstrap does, and an admin token
+    /// of it that this process already accepts.
+    pub async fn second_tenant(
+        &self,
+        name: &str,
+    ) -> (idstore_server::bootstrap::Credentials, String) {
+        let secret = crate::tokens::new_client_secret();
+        let creds = idstore_server::bootstrap::provision_tenant(
+            &mut self.db.connect().await,
+            name,
+            &self.kek,
+            &format!("admin-of-{name}"),
+            &secret,
+            &idstore_auth::secret::hash_secret(&secret),
+        )
+        .await
+        .unwrap();
+        let token = self
+            .token_for(&ClientCredentials {
+                client_id: creds.client_id.clone(),
+                client_secret: secret,
+            })
+            .await;
+        // The new tenant's key is learnt at the next reload (at most once a second).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        (creds, token)
+    }
+
     pub async fn call(
         &self,
         method: Method,

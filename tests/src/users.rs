@@ -52,43 +52,37 @@ impl World {
         res
     }
 
+    /// `createUser`, whatever it answers.
+    pub async fn try_create(&self, token: &str, body: &Value) -> TestResponse {
+        self.op("createUser", Method::POST, "/v1/users", token, Some(body))
+            .await
+    }
+
+    /// `updateUser`, whatever it answers.
+    pub async fn try_update(&self, token: &str, user_id: &str, body: &Value) -> TestResponse {
+        let path = format!("/v1/users/{user_id}");
+        self.op("updateUser", Method::PUT, &path, token, Some(body))
+            .await
+    }
+
     /// `createUser`, expected to succeed; the created user.
     pub async fn create(&self, token: &str, body: Value) -> Value {
-        let res = self
-            .op("createUser", Method::POST, "/v1/users", token, Some(&body))
-            .await;
-        assert_eq!(res.status, 201, "{}", res.text);
-        res.json()["result"].clone()
+        result(self.try_create(token, &body).await, 201)
     }
 
     /// `getUserById` with `token`, expected to succeed.
     pub async fn get(&self, token: &str, user_id: &str) -> Value {
-        let res = self
-            .op(
-                "getUserById",
-                Method::GET,
-                &format!("/v1/users/{user_id}"),
-                token,
-                None,
-            )
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-        res.json()["result"].clone()
+        let path = format!("/v1/users/{user_id}");
+        result(
+            self.op("getUserById", Method::GET, &path, token, None)
+                .await,
+            200,
+        )
     }
 
     /// `updateUser`, expected to succeed; the updated user.
     pub async fn update(&self, token: &str, user_id: &str, body: Value) -> Value {
-        let res = self
-            .op(
-                "updateUser",
-                Method::PUT,
-                &format!("/v1/users/{user_id}"),
-                token,
-                Some(&body),
-            )
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-        res.json()["result"].clone()
+        result(self.try_update(token, user_id, &body).await, 200)
     }
 
     /// `getUsers` with a query string; the whole body.
@@ -137,6 +131,12 @@ impl World {
         .await
         .unwrap()
     }
+}
+
+/// The `result` of a response that must have `status`.
+fn result(res: TestResponse, status: u16) -> Value {
+    assert_eq!(res.status, status, "{}", res.text);
+    res.json()["result"].clone()
 }
 
 /// The `user_id`s of a list of users.

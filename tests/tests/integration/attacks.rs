@@ -15,9 +15,7 @@ use serde_json::json;
 type Mutation = Box<dyn Fn(&mut idstore_auth::Claims)>;
 
 async fn status_with(app: &TestApp, token: &str) -> u16 {
-    let res = app
-        .call(Method::GET, "/v1/applications", Some(token), None)
-        .await;
+    let res = app.with_token(Method::GET, "/v1/applications", token).await;
     if res.status == 401 {
         assert_eq!(res.json()["error_code"], 401, "{}", res.text);
         assert_eq!(res.header("www-authenticate"), Some("Bearer"));

@@ -1,10 +1,7 @@
 //! Groups: the admin extension under `/v1/admin/groups` and the Users API's
 //! `getUserGroups`.
 
-use std::time::Duration;
-
 use actix_web::http::Method;
-use idstore_tests::app::ClientCredentials;
 use idstore_tests::spec::users_spec;
 use idstore_tests::tokens::read_claims;
 use idstore_tests::{TestApp, TestResponse};
@@ -53,9 +50,7 @@ fn tenant_of(admin: &str) -> String {
 
 /// Creates a group; returns its `ApiGroup`, checked against the spec's schema.
 async fn create_group(app: &TestApp, token: &str, body: Value) -> Value {
-    let res = app
-        .call(Method::POST, GROUPS, Some(token), Some(&body))
-        .await;
+    let res = app.with_body(Method::POST, GROUPS, token, &body).await;
     assert_eq!(res.status, 201, "{}", res.text);
     api_group(&res.json()["result"])
 }
@@ -72,11 +67,11 @@ fn id_of(group: &Value) -> &str {
 }
 
 async fn add_members(app: &TestApp, token: &str, group_id: &str, ids: &[&str]) -> TestResponse {
-    app.call(
+    app.with_body(
         Method::POST,
         &format!("{GROUPS}/{group_id}/members"),
-        Some(token),
-        Some(&json!({ "user_ids": ids })),
+        token,
+        &json!({ "user_ids": ids }),
     )
     .await
 }
@@ -84,12 +79,7 @@ async fn add_members(app: &TestApp, token: &str, group_id: &str, ids: &[&str]) -
 /// `getUserGroups`, its response checked against the spec whatever the status.
 async fn user_groups(app: &TestApp, token: &str, user_id: &str) -> TestResponse {
     let res = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{user_id}/groups"),
-            Some(token),
-            None,
-        )
+        .with_token(Method::GET, &format!("/v1/users/{user_id}/groups"), token)
         .await;
     users_spec().assert_http_response("getUserGroups", &res);
     res
@@ -128,19 +118,14 @@ async fn an_admin_creates_reads_lists_and_deletes_groups() {
     );
 
     let read = app
-        .call(
-            Method::GET,
-            &format!("{GROUPS}/{}", id_of(&staff)),
-            Some(&admin),
-            None,
-        )
+        .with_token(Method::GET, &format!("{GROUPS}/{}", id_of(&staff)), &admin)
         .await;
     assert_eq!(read.status, 200, "{}", read.text);
     // Stored to the millisecond, so a read answers exactly what creation did.
     assert_eq!(api_group(&read.json()["result"]), staff);
 
     let admins = create_group(&app, &admin, json!({"name": "admins"})).await;
-    let listed = app.call(Method::GET, GROUPS, Some(&admin), None).await;
+    let listed = app.with_token(Method::GET, GROUPS, &admin).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     let list = listed.json()["result"].clone();
     assert_eq!(names(&list), ["admins", "staff"]);
@@ -149,17 +134,17 @@ async fn an_admin_creates_reads_lists_and_deletes_groups() {
     });
 
     let path = format!("{GROUPS}/{}", id_of(&admins));
-    let deleted = app.call(Method::DELETE, &path, Some(&admin), None).await;
+    let deleted = app.with_token(Method::DELETE, &path, &admin).await;
     assert_eq!((deleted.status.as_u16(), deleted.text.as_str()), (204, ""));
-    let gone = app.call(Method::GET, &path, Some(&admin), None).await;
+    let gone = app.with_token(Method::GET, &path, &admin).await;
     assert_eq!(gone.status, 404);
     assert_eq!(
         gone.json(),
         json!({"message": "Group not found", "error_code": 404})
     );
-    let again = app.call(Method::DELETE, &path, Some(&admin), None).await;
+    let again = app.with_token(Method::DELETE, &path, &admin).await;
     assert_eq!(again.status, 404, "{}", again.text);
-    let listed = app.call(Method::GET, GROUPS, Some(&admin), None).await;
+    let listed = app.with_token(Method::GET, GROUPS, &admin).await;
     assert_eq!(names(&listed.json()["result"]), ["staff"]);
 }
 
@@ -203,9 +188,9 @@ async fn members_are_added_together_and_removed_one_at_a_time() {
     }
 
     let path = format!("{GROUPS}/{}/members/bob", id_of(&group));
-    let res = app.call(Method::DELETE, &path, Some(&admin), None).await;
+    let res = app.with_token(Method::DELETE, &path, &admin).await;
     assert_eq!((res.status.as_u16(), res.text.as_str()), (204, ""));
-    let res = app.call(Method::DELETE, &path, Some(&admin), None).await;
+    let res = app.with_token(Method::DELETE, &path, &admin).await;
     assert_eq!(res.status, 404, "{}", res.text);
     assert_eq!(
         res.json(),
@@ -407,12 +392,7 @@ async fn refused_requests_answer_in_the_error_shape_and_change_nothing() {
     }
 
     let res = app
-        .call(
-            Method::POST,
-            GROUPS,
-            Some(&admin),
-            Some(&json!({"name": "taken"})),
-        )
+        .with_body(Method::POST, GROUPS, &admin, &json!({"name": "taken"}))
         .await;
     assert_eq!(res.status, 409, "{}", res.text);
     assert_eq!(
@@ -468,12 +448,7 @@ async fn deleting_a_user_or_a_group_removes_the_memberships() {
     assert_eq!(members, ["bob"]);
 
     let res = app
-        .call(
-            Method::DELETE,
-            &format!("{GROUPS}/{}", id_of(&one)),
-            Some(&admin),
-            None,
-        )
+        .with_token(Method::DELETE, &format!("{GROUPS}/{}", id_of(&one)), &admin)
         .await;
     assert_eq!(res.status, 204, "{}", res.text);
     let res = user_groups(&app, &admin, "bob").await;
@@ -489,7 +464,7 @@ async fn a_group_of_another_tenant_is_not_found() {
     let group = create_group(&app, &admin_a, json!({"name": "shared-name"})).await;
     let res = add_members(&app, &admin_a, id_of(&group), &["ada"]).await;
     assert_eq!(res.status, 204, "{}", res.text);
-    let admin_b = second_tenant_admin(&app).await;
+    let (_, admin_b) = app.second_tenant("tenant-b").await;
     let before = groups_snapshot(&app).await;
 
     let path = format!("{GROUPS}/{}", id_of(&group));
@@ -514,7 +489,7 @@ async fn a_group_of_another_tenant_is_not_found() {
         "tenant B read tenant A's user: {}",
         res.text
     );
-    let listed = app.call(Method::GET, GROUPS, Some(&admin_b), None).await;
+    let listed = app.with_token(Method::GET, GROUPS, &admin_b).await;
     assert_eq!(listed.json(), json!({"result": []}));
     assert_eq!(groups_snapshot(&app).await, before);
 
@@ -522,28 +497,4 @@ async fn a_group_of_another_tenant_is_not_found() {
     let own = create_group(&app, &admin_b, json!({"name": "shared-name"})).await;
     let res = add_members(&app, &admin_b, id_of(&own), &["ada"]).await;
     assert_eq!(res.status, 404, "{}", res.text);
-}
-
-/// An admin token of a second tenant, provisioned as bootstrap does.
-async fn second_tenant_admin(app: &TestApp) -> String {
-    let secret = idstore_tests::tokens::new_client_secret();
-    let creds = idstore_server::bootstrap::provision_tenant(
-        &mut app.db.connect().await,
-        "tenant-b",
-        &app.kek,
-        "admin-of-b",
-        &secret,
-        &idstore_auth::secret::hash_secret(&secret),
-    )
-    .await
-    .unwrap();
-    let token = app
-        .token_for(&ClientCredentials {
-            client_id: creds.client_id,
-            client_secret: secret,
-        })
-        .await;
-    // The new tenant's key is learnt at the next reload (at most once a second).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    token
 }

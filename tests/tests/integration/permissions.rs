@@ -187,11 +187,11 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
         .create_app(admin, &format!("target-{}", idstore_domain::id::new_id()))
         .await;
     let role = app
-        .call(
+        .with_body(
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
-            Some(admin),
-            Some(&json!({"name": "r"})),
+            admin,
+            &json!({"name": "r"}),
         )
         .await;
     let role_id = role.json()["result"]["role_id"]
@@ -238,11 +238,11 @@ async fn fresh_user(app: &TestApp, admin: &str) -> String {
 async fn fresh_group(app: &TestApp, admin: &str, member: Option<&str>) -> String {
     let name = format!("target-{}", idstore_domain::id::new_id());
     let res = app
-        .call(
+        .with_body(
             Method::POST,
             "/v1/admin/groups",
-            Some(admin),
-            Some(&json!({"name": name})),
+            admin,
+            &json!({"name": name}),
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
@@ -252,11 +252,11 @@ async fn fresh_group(app: &TestApp, admin: &str, member: Option<&str>) -> String
         .to_owned();
     if let Some(user_id) = member {
         let res = app
-            .call(
+            .with_body(
                 Method::POST,
                 &format!("/v1/admin/groups/{group_id}/members"),
-                Some(admin),
-                Some(&json!({"user_ids": [user_id]})),
+                admin,
+                &json!({"user_ids": [user_id]}),
             )
             .await;
         assert_eq!(res.status, 204, "{}", res.text);

@@ -133,7 +133,7 @@ async fn the_api_serves_seeded_users_to_the_admin_and_to_a_client_of_the_seeded_
     assert_eq!(as_app["external_account_id"], "acct3000");
     assert_eq!(as_app["custom_app_data"], json!({ "plan": "basic" }));
     let listed = app
-        .call(Method::GET, "/v1/users/count", Some(&client), None)
+        .with_token(Method::GET, "/v1/users/count", &client)
         .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.json()["result"]["user_count"], 3000);
@@ -141,7 +141,7 @@ async fn the_api_serves_seeded_users_to_the_admin_and_to_a_client_of_the_seeded_
 
 /// A successful, spec-conforming single-user read; its `result`.
 async fn get(app: &TestApp, operation_id: &str, path: &str, token: &str) -> Value {
-    let res = app.call(Method::GET, path, Some(token), None).await;
+    let res = app.with_token(Method::GET, path, token).await;
     assert_eq!(res.status, 200, "{path}: {}", res.text);
     users_spec().assert_http_response(operation_id, &res);
     res.json()["result"].clone()
@@ -150,11 +150,11 @@ async fn get(app: &TestApp, operation_id: &str, path: &str, token: &str) -> Valu
 /// A token of a new client of application `app_id`.
 async fn app_client(app: &TestApp, admin: &str, app_id: &str) -> String {
     let res = app
-        .call(
+        .with_body(
             Method::POST,
             &format!("/v1/applications/{app_id}/clients"),
-            Some(admin),
-            Some(&json!({ "name": "bench-client" })),
+            admin,
+            &json!({ "name": "bench-client" }),
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);

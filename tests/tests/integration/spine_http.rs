@@ -184,11 +184,11 @@ async fn an_api_request_is_a_503_with_retry_after_while_the_database_is_unreacha
         .unwrap();
     let admin = app.admin_token().await;
     let path = "/v1/users/count";
-    let ok = app.call(Method::GET, path, Some(&admin), None).await;
+    let ok = app.with_token(Method::GET, path, &admin).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 
     proxy.set(Mode::Down);
-    let down = app.call(Method::GET, path, Some(&admin), None).await;
+    let down = app.with_token(Method::GET, path, &admin).await;
     assert_error_shape(&down, 503);
     assert_eq!(
         down.headers.get("retry-after").map(|v| v.to_str().unwrap()),
@@ -200,7 +200,7 @@ async fn an_api_request_is_a_503_with_retry_after_while_the_database_is_unreacha
     proxy.set(Mode::Up);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let res = app.call(Method::GET, path, Some(&admin), None).await;
+        let res = app.with_token(Method::GET, path, &admin).await;
         if res.status == 200 {
             break;
         }

@@ -74,7 +74,7 @@ async fn http_basic_authenticates_as_well_as_the_body() {
     assert_eq!(res.status, 200, "{}", res.text);
     let token = res.json()["access_token"].as_str().unwrap().to_owned();
     let listed = app
-        .call(Method::GET, "/v1/applications", Some(&token), None)
+        .with_token(Method::GET, "/v1/applications", &token)
         .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
 }
@@ -195,7 +195,7 @@ async fn a_resource_parameter_becomes_the_audience_and_such_a_token_is_not_for_i
     let token = res.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(decode_part(&token, 1)["aud"], "https://orders.example.com");
     let res = app
-        .call(Method::GET, "/v1/applications", Some(&token), None)
+        .with_token(Method::GET, "/v1/applications", &token)
         .await;
     assert_eq!(res.status, 401, "a token for another audience was accepted");
 }
@@ -275,12 +275,7 @@ async fn a_client_token_is_refused_on_admin_only_routes() {
     }
     // The refused delete changed nothing.
     let res = app
-        .call(
-            Method::GET,
-            &format!("/v1/applications/{app_id}"),
-            Some(&admin),
-            None,
-        )
+        .with_token(Method::GET, &format!("/v1/applications/{app_id}"), &admin)
         .await;
     assert_eq!(res.status, 200);
 }
@@ -293,11 +288,11 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
     app.token_for(&default_client).await;
 
     let created = app
-        .call(
+        .with_body(
             Method::POST,
             &format!("/v1/applications/{app_id}/clients"),
-            Some(&admin),
-            Some(&json!({"name": "batch"})),
+            &admin,
+            &json!({"name": "batch"}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -313,11 +308,10 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
     };
     app.token_for(&batch).await;
     let listed = app
-        .call(
+        .with_token(
             Method::GET,
             &format!("/v1/applications/{app_id}/clients"),
-            Some(&admin),
-            None,
+            &admin,
         )
         .await;
     assert_eq!(listed.json()["result"].as_array().unwrap().len(), 2);
@@ -327,14 +321,13 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
     );
 
     let rotated = app
-        .call(
+        .with_token(
             Method::POST,
             &format!(
                 "/v1/admin/applications/{app_id}/clients/{}/rotate-secret",
                 batch.client_id
             ),
-            Some(&admin),
-            None,
+            &admin,
         )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
@@ -351,20 +344,20 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
     .await;
 
     let role = app
-        .call(
+        .with_body(
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
-            Some(&admin),
-            Some(&json!({"name": "editor", "permissions": ["docs:edit"]})),
+            &admin,
+            &json!({"name": "editor", "permissions": ["docs:edit"]}),
         )
         .await;
     assert_eq!(role.status, 201, "{}", role.text);
     let dup = app
-        .call(
+        .with_body(
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
-            Some(&admin),
-            Some(&json!({"name": "editor"})),
+            &admin,
+            &json!({"name": "editor"}),
         )
         .await;
     assert_eq!(
@@ -376,11 +369,10 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         .unwrap()
         .to_owned();
     let roles = app
-        .call(
+        .with_token(
             Method::GET,
             &format!("/v1/applications/{app_id}/roles"),
-            Some(&admin),
-            None,
+            &admin,
         )
         .await;
     assert_eq!(
@@ -388,40 +380,38 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         json!(["docs:edit"])
     );
     let gone = app
-        .call(
+        .with_token(
             Method::DELETE,
             &format!("/v1/applications/{app_id}/roles/{role_id}"),
-            Some(&admin),
-            None,
+            &admin,
         )
         .await;
     assert_eq!(gone.status, 204);
 
     let bad = app
-        .call(
+        .with_body(
             Method::POST,
             "/v1/applications",
-            Some(&admin),
-            Some(&json!({"name": ""})),
+            &admin,
+            &json!({"name": ""}),
         )
         .await;
     assert_eq!(bad.status, 400);
     let unknown = app
-        .call(
+        .with_body(
             Method::POST,
             "/v1/applications",
-            Some(&admin),
-            Some(&json!({"name": "a", "x": 1})),
+            &admin,
+            &json!({"name": "a", "x": 1}),
         )
         .await;
     assert_eq!(unknown.status, 400);
 
     let deleted = app
-        .call(
+        .with_token(
             Method::DELETE,
             &format!("/v1/applications/{app_id}"),
-            Some(&admin),
-            None,
+            &admin,
         )
         .await;
     assert_eq!(deleted.status, 204);
@@ -441,12 +431,7 @@ async fn the_management_application_cannot_be_deleted() {
         .unwrap()
         .to_owned();
     let res = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/applications/{mgmt}"),
-            Some(&admin),
-            None,
-        )
+        .with_token(Method::DELETE, &format!("/v1/applications/{mgmt}"), &admin)
         .await;
     assert_eq!(res.status, 400, "{}", res.text);
     app.admin_token().await;
@@ -458,36 +443,11 @@ async fn a_token_of_tenant_a_cannot_reach_tenant_b() {
     let admin_a = app.admin_token().await;
     let (app_a, _) = app.create_app(&admin_a, "a-app").await;
 
-    // A second tenant, provisioned as bootstrap does.
-    let secret_b = idstore_tests::tokens::new_client_secret();
-    let mut conn = app.db.connect().await;
-    let creds_b = idstore_server::bootstrap::provision_tenant(
-        &mut conn,
-        "tenant-b",
-        &app.kek,
-        "admin-of-b",
-        &secret_b,
-        &idstore_auth::secret::hash_secret(&secret_b),
-    )
-    .await
-    .unwrap();
-    let admin_b = app
-        .token_for(&ClientCredentials {
-            client_id: creds_b.client_id.clone(),
-            client_secret: secret_b,
-        })
-        .await;
+    let (creds_b, admin_b) = app.second_tenant("tenant-b").await;
     assert_eq!(decode_part(&admin_b, 1)["tid"], json!(creds_b.tenant_id));
-    // Tenant B's brand-new key is learnt at the next reload (at most once a second).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let res = app
-        .call(
-            Method::GET,
-            &format!("/v1/applications/{app_a}"),
-            Some(&admin_b),
-            None,
-        )
+        .with_token(Method::GET, &format!("/v1/applications/{app_a}"), &admin_b)
         .await;
     assert_eq!(
         res.status, 404,
@@ -495,28 +455,22 @@ async fn a_token_of_tenant_a_cannot_reach_tenant_b() {
         res.text
     );
     let res = app
-        .call(
+        .with_token(
             Method::DELETE,
             &format!("/v1/applications/{app_a}"),
-            Some(&admin_b),
-            None,
+            &admin_b,
         )
         .await;
     assert_eq!(res.status, 404);
     let listed = app
-        .call(Method::GET, "/v1/applications", Some(&admin_b), None)
+        .with_token(Method::GET, "/v1/applications", &admin_b)
         .await;
     assert!(
         !listed.text.contains(&app_a),
         "tenant B lists tenant A's app"
     );
     let res = app
-        .call(
-            Method::GET,
-            &format!("/v1/applications/{app_a}"),
-            Some(&admin_a),
-            None,
-        )
+        .with_token(Method::GET, &format!("/v1/applications/{app_a}"), &admin_a)
         .await;
     assert_eq!(res.status, 200, "tenant A lost its app");
 }
@@ -546,9 +500,7 @@ async fn rotation_keeps_old_tokens_valid_until_their_key_ages_out() {
     // An unknown kid reloads the keys at most once a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for token in [&old_token, &new_token] {
-        let res = app
-            .call(Method::GET, "/v1/applications", Some(token), None)
-            .await;
+        let res = app.with_token(Method::GET, "/v1/applications", token).await;
         assert_eq!(res.status, 200, "{}", res.text);
     }
     let jwks = app.get("/oidc/jwks").await.text;
@@ -568,11 +520,11 @@ async fn rotation_keeps_old_tokens_valid_until_their_key_ages_out() {
     config.public_url = Some(format!("http://{}", app.address));
     let fresh = TestApp::start(app.db.clone(), &config).await.unwrap();
     let res = fresh
-        .call(Method::GET, "/v1/applications", Some(&old_token), None)
+        .with_token(Method::GET, "/v1/applications", &old_token)
         .await;
     assert_eq!(res.status, 401, "a token of a rotated-out key was accepted");
     let res = fresh
-        .call(Method::GET, "/v1/applications", Some(&new_token), None)
+        .with_token(Method::GET, "/v1/applications", &new_token)
         .await;
     assert_ne!(res.status, 401, "the current key stopped working");
 }

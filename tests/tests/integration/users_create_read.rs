@@ -186,15 +186,7 @@ async fn bad_create_bodies_are_400s_that_change_nothing() {
     ];
     let before = w.snapshot().await;
     for (body, mentions) in cases {
-        let res = w
-            .op(
-                "createUser",
-                Method::POST,
-                "/v1/users",
-                &w.shop,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_create(&w.shop, &body).await;
         let text = messages(&res);
         assert!(text.contains(mentions), "{body}: {text}");
     }
@@ -224,15 +216,7 @@ async fn each_identifier_is_unique_in_the_tenant_and_a_collision_is_identifier_i
         ),
     ] {
         // Another application of the same tenant collides too.
-        let res = w
-            .op(
-                "createUser",
-                Method::POST,
-                "/v1/users",
-                &w.blog,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_create(&w.blog, &body).await;
         assert_eq!(res.status, 409, "{body}: {}", res.text);
         let err = res.json();
         assert_eq!(err["ts_error_code"], "IdentifierIsTaken");
@@ -246,10 +230,7 @@ async fn each_identifier_is_unique_in_the_tenant_and_a_collision_is_identifier_i
 async fn twenty_concurrent_creates_with_one_email_make_exactly_one_user() {
     let w = World::new().await;
     let body = json!({"email": "race@x.io"});
-    let calls = (0..20).map(|_| {
-        w.app
-            .call(Method::POST, "/v1/users", Some(&w.shop), Some(&body))
-    });
+    let calls = (0..20).map(|_| w.app.with_body(Method::POST, "/v1/users", &w.shop, &body));
     let results = futures_util::future::join_all(calls).await;
     let mut statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
     statuses.sort();
@@ -495,8 +476,7 @@ async fn look_alike_identifiers_do_not_make_a_second_user() {
     .await;
     let before = w.snapshot().await;
     let res = w
-        .op("createUser", Method::POST, "/v1/users", &w.shop,
-            Some(&json!({"email": "b@x.io", "username": "ＡＮＮ", "credentials": {"password": "pw-long-enough"}})))
+        .try_create(&w.shop, &json!({"email": "b@x.io", "username": "ＡＮＮ", "credentials": {"password": "pw-long-enough"}}))
         .await;
     assert_eq!(
         res.status, 409,
@@ -508,15 +488,7 @@ async fn look_alike_identifiers_do_not_make_a_second_user() {
         json!({"email": "ann@ｘ.io"}),
         json!({"email": "аnn@x.io"}),
     ] {
-        let res = w
-            .op(
-                "createUser",
-                Method::POST,
-                "/v1/users",
-                &w.shop,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_create(&w.shop, &body).await;
         assert_eq!(res.status, 400, "{body}: {}", res.text);
     }
     assert_eq!(w.snapshot().await, before);
@@ -533,15 +505,7 @@ async fn nul_characters_are_400s_not_database_errors() {
         json!({"email": "n@x.io", "picture": "https://x.io/a\u{0}b"}),
         json!({"email": "n@x.io", "name": {"first_name": "a\u{0}"}}),
     ] {
-        let res = w
-            .op(
-                "createUser",
-                Method::POST,
-                "/v1/users",
-                &w.shop,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_create(&w.shop, &body).await;
         assert_eq!(res.status, 400, "{body}: {}", res.text);
     }
     let res = w.list(&w.shop, "?search=email%20eq%20%22a%00%22").await;

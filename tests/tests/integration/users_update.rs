@@ -127,26 +127,12 @@ async fn bad_updates_are_400s_or_404s_and_change_nothing() {
         (json!({"birthday": "yesterday"}), "birthday"),
         (json!({"address": {"updated_at": 5}}), "address.updated_at"),
     ] {
-        let res = w
-            .op(
-                "updateUser",
-                Method::PUT,
-                &format!("/v1/users/{id}"),
-                &w.shop,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_update(&w.shop, &id, &body).await;
         let text = messages(&res);
         assert!(text.contains(mentions), "{body}: {text}");
     }
     let res = w
-        .op(
-            "updateUser",
-            Method::PUT,
-            "/v1/users/nobody",
-            &w.shop,
-            Some(&json!({"language": "en"})),
-        )
+        .try_update(&w.shop, "nobody", &json!({"language": "en"}))
         .await;
     assert_eq!(res.status, 404);
     assert_eq!(w.snapshot().await, before);
@@ -162,15 +148,7 @@ async fn an_update_to_a_taken_identifier_is_a_409_and_changes_nothing() {
         json!({"email": "FIRST@x.io", "language": "de"}),
         json!({"external_user_id": "e1"}),
     ] {
-        let res = w
-            .op(
-                "updateUser",
-                Method::PUT,
-                &format!("/v1/users/{id}"),
-                &w.shop,
-                Some(&body),
-            )
-            .await;
+        let res = w.try_update(&w.shop, &id, &body).await;
         assert_eq!(res.status, 409, "{}", res.text);
         assert_eq!(res.json()["ts_error_code"], "IdentifierIsTaken");
     }
@@ -187,7 +165,7 @@ async fn concurrent_updates_of_one_user_lose_no_field() {
         .collect();
     let calls = bodies
         .iter()
-        .map(|b| w.app.call(Method::PUT, &path, Some(&w.shop), Some(b)));
+        .map(|b| w.app.with_body(Method::PUT, &path, &w.shop, b));
     for res in futures_util::future::join_all(calls).await {
         assert_eq!(res.status, 200, "{}", res.text);
     }

@@ -60,6 +60,13 @@ contact_kind!(
     secondary_phone_numbers
 );
 
+/// The user and the email or phone a path names, checked.
+fn target<K: ContactKind>((user_id, raw): (String, String)) -> Result<(String, K), ApiError> {
+    let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
+    path_id("user_id", &user_id)?;
+    Ok((user_id, value))
+}
+
 /// Marks a primary or secondary verified; `change_to_primary` promotes a
 /// secondary, re-checking uniqueness (409 on a collision).
 pub async fn verify<K: ContactKind>(
@@ -68,9 +75,7 @@ pub async fn verify<K: ContactKind>(
     path: web::Path<(String, String)>,
     body: web::Json<VerifyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, raw) = path.into_inner();
-    let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
-    path_id("user_id", &user_id)?;
+    let (user_id, value) = target::<K>(path.into_inner())?;
     let promote = body.change_to_primary.unwrap_or(false);
     let change = |_: &_, profile: &mut Profile| {
         K::verify(profile, &value, promote)
@@ -94,9 +99,7 @@ pub async fn remove_secondary<K: ContactKind>(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, raw) = path.into_inner();
-    let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
-    path_id("user_id", &user_id)?;
+    let (user_id, value) = target::<K>(path.into_inner())?;
     let what = K::NAME;
     let change = |_: &_, profile: &mut Profile| {
         let (primary, list) = K::parts(profile);

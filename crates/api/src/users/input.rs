@@ -32,48 +32,85 @@ pub struct DelegatedAccessInput {
     pub permissions: Vec<String>,
 }
 
-/// `ApiCreateUserInput`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserInput {
-    pub email: Option<String>,
-    pub phone_number: Option<String>,
-    pub username: Option<String>,
-    pub secondary_emails: Option<Vec<String>>,
-    pub secondary_phone_numbers: Option<Vec<String>>,
-    pub birthday: Option<String>,
-    pub address: Option<Address>,
-    pub name: Option<Name>,
-    pub external_account_id: Option<String>,
-    pub custom_app_data: Option<Map<String, Value>>,
-    pub picture: Option<String>,
-    pub language: Option<String>,
-    pub custom_data: Option<Map<String, Value>>,
-    pub external_user_id: Option<String>,
-    pub credentials: Option<PasswordInput>,
-    pub delegated_access: Option<DelegatedAccessInput>,
+/// Declares a user body: the profile fields create and update share, then
+/// its own. `validate_profile` checks the shared ones into `p` and returns
+/// the update they describe (status unchanged), with the body's own fields
+/// as they came.
+macro_rules! user_body {
+    ($(#[$doc:meta])* $name:ident { $($own:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub email: Option<String>,
+            pub phone_number: Option<String>,
+            pub username: Option<String>,
+            pub secondary_emails: Option<Vec<String>>,
+            pub secondary_phone_numbers: Option<Vec<String>>,
+            pub birthday: Option<String>,
+            pub address: Option<Address>,
+            pub name: Option<Name>,
+            pub external_account_id: Option<String>,
+            pub custom_app_data: Option<Map<String, Value>>,
+            pub picture: Option<String>,
+            pub language: Option<String>,
+            pub custom_data: Option<Map<String, Value>>,
+            pub external_user_id: Option<String>,
+            $(pub $own: $ty,)*
+        }
+
+        impl $name {
+            #[allow(unused_parens)]
+            fn validate_profile(self, p: &mut Problems) -> (ProfilePatch, AppData, ($($ty),*)) {
+                p.name(&self.name);
+                p.address(&self.address);
+                p.picture(self.picture.as_deref());
+                p.language(self.language.as_deref());
+                p.custom("custom_data", &self.custom_data);
+                p.custom("custom_app_data", &self.custom_app_data);
+                p.text("external_user_id", self.external_user_id.as_deref(), 256);
+                p.text("external_account_id", self.external_account_id.as_deref(), 256);
+                let patch = ProfilePatch {
+                    email: p.email("email", self.email),
+                    phone_number: p.phone("phone_number", self.phone_number),
+                    secondary_emails: p.list("secondary_emails", self.secondary_emails, Email::parse),
+                    secondary_phone_numbers: p.list(
+                        "secondary_phone_numbers",
+                        self.secondary_phone_numbers,
+                        Phone::parse,
+                    ),
+                    username: p.username(self.username),
+                    external_user_id: self.external_user_id,
+                    name: self.name,
+                    address: self.address,
+                    birthday: p.birthday(self.birthday),
+                    picture: self.picture,
+                    language: self.language,
+                    custom_data: self.custom_data,
+                    status: None,
+                };
+                let app = AppData {
+                    external_account_id: self.external_account_id,
+                    custom_app_data: self.custom_app_data,
+                };
+                (patch, app, ($(self.$own),*))
+            }
+        }
+    };
 }
 
-/// `ApiUpdateUserInput`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUserInput {
-    pub email: Option<String>,
-    pub phone_number: Option<String>,
-    pub secondary_emails: Option<Vec<String>>,
-    pub secondary_phone_numbers: Option<Vec<String>>,
-    pub birthday: Option<String>,
-    pub address: Option<Address>,
-    pub name: Option<Name>,
-    pub status: Option<Status>,
-    pub external_account_id: Option<String>,
-    pub custom_app_data: Option<Map<String, Value>>,
-    pub picture: Option<String>,
-    pub language: Option<String>,
-    pub custom_data: Option<Map<String, Value>>,
-    pub external_user_id: Option<String>,
-    pub username: Option<String>,
-}
+user_body!(
+    /// `ApiCreateUserInput`.
+    CreateUserInput {
+        credentials: Option<PasswordInput>,
+        delegated_access: Option<DelegatedAccessInput>,
+    }
+);
+
+user_body!(
+    /// `ApiUpdateUserInput`.
+    UpdateUserInput { status: Option<Status> }
+);
 
 /// `UserVerifyEmailOrPhoneNumberInput`.
 #[derive(Debug, Default, Deserialize)]
@@ -264,67 +301,6 @@ pub struct NewUserInput {
     pub delegated_access: Option<Value>,
 }
 
-/// The fields create and update share, validated one way for both.
-struct ProfileFields {
-    email: Option<String>,
-    phone_number: Option<String>,
-    username: Option<String>,
-    secondary_emails: Option<Vec<String>>,
-    secondary_phone_numbers: Option<Vec<String>>,
-    birthday: Option<String>,
-    address: Option<Address>,
-    name: Option<Name>,
-    external_account_id: Option<String>,
-    custom_app_data: Option<Map<String, Value>>,
-    picture: Option<String>,
-    language: Option<String>,
-    custom_data: Option<Map<String, Value>>,
-    external_user_id: Option<String>,
-}
-
-impl ProfileFields {
-    /// Checks every field into `p` and returns the update they describe;
-    /// the caller turns `p` into the answer.
-    fn validate(self, p: &mut Problems, status: Option<Status>) -> (ProfilePatch, AppData) {
-        p.name(&self.name);
-        p.address(&self.address);
-        p.picture(self.picture.as_deref());
-        p.language(self.language.as_deref());
-        p.custom("custom_data", &self.custom_data);
-        p.custom("custom_app_data", &self.custom_app_data);
-        p.text("external_user_id", self.external_user_id.as_deref(), 256);
-        p.text(
-            "external_account_id",
-            self.external_account_id.as_deref(),
-            256,
-        );
-        let patch = ProfilePatch {
-            email: p.email("email", self.email),
-            phone_number: p.phone("phone_number", self.phone_number),
-            secondary_emails: p.list("secondary_emails", self.secondary_emails, Email::parse),
-            secondary_phone_numbers: p.list(
-                "secondary_phone_numbers",
-                self.secondary_phone_numbers,
-                Phone::parse,
-            ),
-            username: p.username(self.username),
-            external_user_id: self.external_user_id,
-            name: self.name,
-            address: self.address,
-            birthday: p.birthday(self.birthday),
-            picture: self.picture,
-            language: self.language,
-            custom_data: self.custom_data,
-            status,
-        };
-        let app = AppData {
-            external_account_id: self.external_account_id,
-            custom_app_data: self.custom_app_data,
-        };
-        (patch, app)
-    }
-}
-
 impl CreateUserInput {
     pub fn validate(self) -> Result<NewUserInput, ApiError> {
         let mut p = Problems::default();
@@ -334,7 +310,8 @@ impl CreateUserInput {
         if self.username.is_some() && self.credentials.is_none() {
             p.add("username can only be set together with credentials (a username identifies a password login)");
         }
-        let password = self.credentials.and_then(|c| {
+        let (patch, app, (credentials, delegated_access)) = self.validate_profile(&mut p);
+        let password = credentials.and_then(|c| {
             let len = c.password.expose_secret().chars().count();
             if len == 0 || len > MAX_PASSWORD_CHARS {
                 p.add(format!(
@@ -345,7 +322,7 @@ impl CreateUserInput {
                 Some((c.password, c.force_replace.unwrap_or(true)))
             }
         });
-        let delegated_access = self.delegated_access.map(|d| {
+        let delegated_access = delegated_access.map(|d| {
             if !idstore_domain::id::is_valid_id(&d.actor_id) {
                 p.add("delegated_access.actor_id is not a valid user id");
             }
@@ -357,23 +334,6 @@ impl CreateUserInput {
             }
             serde_json::json!(d)
         });
-        let fields = ProfileFields {
-            email: self.email,
-            phone_number: self.phone_number,
-            username: self.username,
-            secondary_emails: self.secondary_emails,
-            secondary_phone_numbers: self.secondary_phone_numbers,
-            birthday: self.birthday,
-            address: self.address,
-            name: self.name,
-            external_account_id: self.external_account_id,
-            custom_app_data: self.custom_app_data,
-            picture: self.picture,
-            language: self.language,
-            custom_data: self.custom_data,
-            external_user_id: self.external_user_id,
-        };
-        let (patch, app) = fields.validate(&mut p, None);
         p.finish()?;
         Ok(NewUserInput {
             patch,
@@ -387,25 +347,10 @@ impl CreateUserInput {
 impl UpdateUserInput {
     pub fn validate(self) -> Result<(ProfilePatch, AppData), ApiError> {
         let mut p = Problems::default();
-        let fields = ProfileFields {
-            email: self.email,
-            phone_number: self.phone_number,
-            username: self.username,
-            secondary_emails: self.secondary_emails,
-            secondary_phone_numbers: self.secondary_phone_numbers,
-            birthday: self.birthday,
-            address: self.address,
-            name: self.name,
-            external_account_id: self.external_account_id,
-            custom_app_data: self.custom_app_data,
-            picture: self.picture,
-            language: self.language,
-            custom_data: self.custom_data,
-            external_user_id: self.external_user_id,
-        };
-        let patch = fields.validate(&mut p, self.status);
+        let (mut patch, app, status) = self.validate_profile(&mut p);
+        patch.status = status;
         p.finish()?;
-        Ok(patch)
+        Ok((patch, app))
     }
 }
 

@@ -31,65 +31,32 @@ pub struct UserId;
 pub struct ExternalUserId;
 pub struct IdpIdentifier;
 
-impl UserKey for UserId {
-    type Value = String;
-    fn parse(raw: &str) -> Result<String, ApiError> {
-        path_id("user_id", raw).map(|()| raw.to_owned())
-    }
-    fn lookup(value: &String) -> Lookup<'_> {
-        Lookup::Id(value)
-    }
+/// Implements [`UserKey`] for `$key`, read with `$parse` into `$value`
+/// and looked up as `Lookup::$lookup`.
+macro_rules! user_key {
+    ($($key:ty: $value:ty = $parse:expr => $lookup:ident;)*) => {$(
+        impl UserKey for $key {
+            type Value = $value;
+            fn parse(raw: &str) -> Result<$value, ApiError> {
+                $parse(raw)
+            }
+            fn lookup(value: &$value) -> Lookup<'_> {
+                Lookup::$lookup(value)
+            }
+        }
+    )*};
 }
 
-impl UserKey for ExternalUserId {
-    type Value = String;
-    fn parse(raw: &str) -> Result<String, ApiError> {
-        external_id("external_user_id", raw).map(|()| raw.to_owned())
-    }
-    fn lookup(value: &String) -> Lookup<'_> {
-        Lookup::ExternalUserId(value)
-    }
-}
-
-impl UserKey for IdpIdentifier {
-    type Value = String;
-    fn parse(raw: &str) -> Result<String, ApiError> {
-        external_id("identifier_value", raw).map(|()| raw.to_owned())
-    }
-    fn lookup(value: &String) -> Lookup<'_> {
-        Lookup::IdpIdentifier(value)
-    }
-}
-
-impl UserKey for Email {
-    type Value = Email;
-    fn parse(raw: &str) -> Result<Email, ApiError> {
-        Email::parse(raw).map_err(ApiError::bad_request)
-    }
-    fn lookup(value: &Email) -> Lookup<'_> {
-        Lookup::Email(value)
-    }
-}
-
-/// Phone numbers in paths arrive as `+1...`, `%2B1...` or without the `+`.
-impl UserKey for Phone {
-    type Value = Phone;
-    fn parse(raw: &str) -> Result<Phone, ApiError> {
-        Phone::parse_path(raw).map_err(ApiError::bad_request)
-    }
-    fn lookup(value: &Phone) -> Lookup<'_> {
-        Lookup::Phone(value)
-    }
-}
-
-impl UserKey for Username {
-    type Value = Username;
-    fn parse(raw: &str) -> Result<Username, ApiError> {
-        Username::parse(raw).map_err(ApiError::bad_request)
-    }
-    fn lookup(value: &Username) -> Lookup<'_> {
-        Lookup::Username(value)
-    }
+user_key! {
+    UserId: String = |raw: &str| path_id("user_id", raw).map(|()| raw.to_owned()) => Id;
+    ExternalUserId: String =
+        |raw: &str| external_id("external_user_id", raw).map(|()| raw.to_owned()) => ExternalUserId;
+    IdpIdentifier: String =
+        |raw: &str| external_id("identifier_value", raw).map(|()| raw.to_owned()) => IdpIdentifier;
+    Email: Email = |raw| Email::parse(raw).map_err(ApiError::bad_request) => Email;
+    // Phone numbers in paths arrive as `+1...`, `%2B1...` or without the `+`.
+    Phone: Phone = |raw| Phone::parse_path(raw).map_err(ApiError::bad_request) => Phone;
+    Username: Username = |raw| Username::parse(raw).map_err(ApiError::bad_request) => Username;
 }
 
 async fn find_by<K: UserKey>(
