@@ -11,7 +11,7 @@
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use idstore_store::StoreError;
+use idstore_store::{Identifier, StoreError};
 use serde_json::json;
 
 /// Seconds a client is told to wait before retrying a 503.
@@ -63,6 +63,8 @@ error_codes! {
     PayloadTooLarge(String)    => PAYLOAD_TOO_LARGE, Shape::Message;
     /// Overload or an outage: the client should retry.
     Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
+    /// Not ready until an operator acts (migrate, upgrade): no point retrying.
+    NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Message;
     /// Anything unexpected; the payload is the cause, for the log.
     Internal(String)           => INTERNAL_SERVER_ERROR, Shape::Hidden;
 }
@@ -88,6 +90,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(entity) => Self::NotFound(entity.not_found().into()),
+            // A generated key collided: not the caller's doing.
+            StoreError::Conflict(Identifier::Internal) => {
+                Self::internal("a generated identifier collided")
+            }
             StoreError::Conflict(identifier) => Self::IdentifierTaken(identifier.message().into()),
             StoreError::Invalid(message) => Self::bad_request(message),
             StoreError::Unavailable(cause) => {
@@ -122,6 +128,7 @@ impl ResponseError for ApiError {
                 | Self::IdentifierTaken(m)
                 | Self::PayloadTooLarge(m)
                 | Self::Unavailable(m)
+                | Self::NotReady(m)
                 | Self::Internal(m),
                 shape,
             ) => match shape {
@@ -159,6 +166,9 @@ pub enum OAuthError {
     /// Too many failed authentications for this client in the window.
     #[error("throttled, retry after {retry_after} s")]
     Throttled { retry_after: i64 },
+    /// The database is busy or unreachable: retry later.
+    #[error("temporarily_unavailable")]
+    Unavailable,
     #[error("server_error: {0}")]
     Server(String),
 }
@@ -171,6 +181,7 @@ impl ResponseError for OAuthError {
             }
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -187,6 +198,10 @@ impl ResponseError for OAuthError {
                     "Too many failed authentications for this client; retry in {retry_after} seconds"
                 ),
             ),
+            Self::Unavailable => (
+                "temporarily_unavailable",
+                "The database is busy or unreachable; retry in a moment".to_owned(),
+            ),
             Self::Server(_) => ("server_error", "Internal server error".to_owned()),
         };
         let mut builder = HttpResponse::build(self.status_code());
@@ -197,6 +212,9 @@ impl ResponseError for OAuthError {
             }
             Self::Throttled { retry_after } => {
                 builder.insert_header(("retry-after", retry_after.to_string()));
+            }
+            Self::Unavailable => {
+                builder.insert_header(("retry-after", RETRY_AFTER_SECS.to_string()));
             }
             _ => {}
         }
@@ -322,7 +340,7 @@ mod tests {
 
     #[actix_web::test]
     async fn store_outcomes_map_to_their_codes() {
-        use idstore_store::{Entity, Identifier};
+        use idstore_store::Entity;
         let (status, body) = body_of(StoreError::NotFound(Entity::Group).into()).await;
         assert_eq!(
             (status, body["message"].as_str()),

@@ -25,19 +25,21 @@ async fn healthz() -> HttpResponse {
 
 /// The database answers and its schema is the one this binary expects.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let checked =
-        actix_web::rt::time::timeout(READINESS_TIMEOUT, idstore_store::schema_state(&state.pool))
-            .await
-            .ok();
+    let checked = actix_web::rt::time::timeout(
+        READINESS_TIMEOUT,
+        idstore_store::schema_state(&state.readiness),
+    )
+    .await
+    .ok();
     match checked {
         Some(Ok(SchemaState::Current(version))) => {
             Ok(HttpResponse::Ok().json(json!({ "status": "ready", "schema_version": version })))
         }
-        Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::Unavailable(format!(
+        Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::NotReady(format!(
             "Database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
             database.map_or_else(|| "none".to_owned(), |v| v.to_string())
         ))),
-        Some(Ok(SchemaState::Ahead { database, binary })) => Err(ApiError::Unavailable(format!(
+        Some(Ok(SchemaState::Ahead { database, binary })) => Err(ApiError::NotReady(format!(
             "Database schema is at version {database}, newer than this binary's {binary}; upgrade idstore"
         ))),
         Some(Err(e)) => {

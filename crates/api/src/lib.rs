@@ -11,6 +11,7 @@ pub mod error;
 pub mod groups;
 pub mod health;
 pub mod input;
+pub mod limits;
 pub mod middleware;
 pub mod oidc;
 pub mod roles;
@@ -30,7 +31,11 @@ pub use routes::RouteInfo;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: idstore_store::PgPool,
+    /// Readiness checks' own connection, so that a busy main pool does not
+    /// take every replica out of its load balancer.
+    pub readiness: idstore_store::PgPool,
     pub auth: std::sync::Arc<auth::AuthContext>,
+    pub searches: limits::SearchLimit,
 }
 
 /// Limits applied to every request.
@@ -162,10 +167,18 @@ mod tests {
         let kek = idstore_auth::keys::Kek::generate().unwrap();
         let auth = auth::AuthContext::new(pool.clone(), settings, kek, auth::Throttle::default());
         let app = init_service(
-            app(AppState { pool, auth }, ApiSettings { body_limit: 1024 })
-                .route("/probe", web::post().to(probe))
-                .route("/fail", web::get().to(failing))
-                .route("/fail-plain", web::get().to(failing_plain)),
+            app(
+                AppState {
+                    readiness: pool.clone(),
+                    pool,
+                    auth,
+                    searches: limits::SearchLimit::new(4),
+                },
+                ApiSettings { body_limit: 1024 },
+            )
+            .route("/probe", web::post().to(probe))
+            .route("/fail", web::get().to(failing))
+            .route("/fail-plain", web::get().to(failing_plain)),
         )
         .await;
         let res = call_service(&app, req.to_request()).await;

@@ -197,7 +197,10 @@ async fn with_database<T>(
     let database = postgres::resolve(config).await?;
     let result = async {
         idstore_store::migrate(&database.options).await?;
-        let pool = idstore_store::connect_pool(&database.options, 2);
+        let pool = idstore_store::connect_pool(
+            &database.options,
+            &idstore_store::PoolSettings::for_commands(2),
+        );
         let out = work(&pool).await;
         pool.close().await;
         out

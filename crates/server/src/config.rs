@@ -75,14 +75,22 @@ impl Key {
     }
 
     /// Variables naming a file that holds the value, lowest precedence first.
+    /// Besides `<VAR>_FILE` for each variable, a secret is also read from
+    /// the file named by the unprefixed `<KEY>_FILE`, as idstore has always
+    /// done: dropping it would silently swap a deployment's key-encryption
+    /// key for a development one.
     pub fn file_vars(&self) -> Vec<String> {
+        let unprefixed = format!("{}_FILE", self.name.to_uppercase());
         match self.env {
             Sources::Plain => vec![],
-            Sources::Secret | Sources::SecretAlso(_) => self
-                .env_vars()
-                .iter()
-                .map(|v| format!("{v}_FILE"))
-                .collect(),
+            Sources::Secret | Sources::SecretAlso(_) => std::iter::once(unprefixed)
+                .chain(self.env_vars().iter().map(|v| format!("{v}_FILE")))
+                .fold(Vec::new(), |mut vars, v| {
+                    if !vars.contains(&v) {
+                        vars.push(v);
+                    }
+                    vars
+                }),
         }
     }
 
@@ -432,6 +440,31 @@ mod tests {
             let url = c.database_url.as_ref().unwrap();
             assert_eq!(url.expose_secret(), "postgres://u:s3cret@db/x");
             assert!(!format!("{c:?}").contains("s3cret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_unprefixed_file_variables_of_secrets_are_still_read() {
+        Jail::expect_with(|jail| {
+            let kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+            jail.create_file("kek", kek)?;
+            jail.set_env(
+                "KEY_ENCRYPTION_KEY_FILE",
+                jail.directory().join("kek").display(),
+            );
+            jail.create_file("secret", "0123456789abcdef-secret")?;
+            jail.set_env(
+                "BOOTSTRAP_CLIENT_SECRET_FILE",
+                jail.directory().join("secret").display(),
+            );
+            jail.set_env("IDSTORE_BOOTSTRAP_CLIENT_ID", "admin");
+            let c = load(None, vec![]).unwrap();
+            assert_eq!(c.key_encryption_key.as_ref().unwrap().expose_secret(), kek);
+            assert_eq!(
+                c.bootstrap_client_secret.as_ref().unwrap().expose_secret(),
+                "0123456789abcdef-secret"
+            );
             Ok(())
         });
     }

@@ -11,10 +11,11 @@ use anyhow::Context;
 use std::time::Duration;
 
 use idstore_api::auth::{AuthContext, Throttle};
+use idstore_api::limits::SearchLimit;
 use idstore_api::{ApiSettings, AppState};
 use idstore_auth::TokenSettings;
 use idstore_auth::keys::Kek;
-use idstore_store::{PgPool, SchemaState};
+use idstore_store::{PgPool, PoolSettings, SchemaState};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -41,7 +42,8 @@ impl Application {
                 "database schema is current"
             );
         }
-        let pool = idstore_store::connect_pool(&database.options, config.max_connections);
+        let pool = idstore_store::connect_pool(&database.options, &pool_settings(config));
+        let readiness = idstore_store::connect_pool(&database.options, &READINESS_POOL);
         if !config.migrate {
             refuse_newer_schema(&pool).await?;
         }
@@ -65,7 +67,9 @@ impl Application {
         };
         let state = AppState {
             pool: pool.clone(),
+            readiness,
             auth,
+            searches: SearchLimit::new(config.search_concurrency),
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,
@@ -147,6 +151,26 @@ pub fn configured_admin(config: &Config) -> bootstrap::AdminClient {
             .map(|s| s.expose_secret().to_owned()),
     }
 }
+
+/// The serving pool's limits, from configuration.
+fn pool_settings(config: &Config) -> PoolSettings {
+    PoolSettings {
+        max_connections: config.max_connections,
+        acquire_timeout: Duration::from_millis(config.pool_timeout_ms),
+        statement_timeout: Duration::from_millis(config.statement_timeout_ms),
+        lock_timeout: Duration::from_millis(config.lock_timeout_ms),
+        idle_in_transaction_timeout: Duration::from_millis(config.idle_in_transaction_timeout_ms),
+    }
+}
+
+/// Readiness answers within its own 2 s budget on one connection of its own.
+const READINESS_POOL: PoolSettings = PoolSettings {
+    max_connections: 1,
+    acquire_timeout: Duration::from_secs(1),
+    statement_timeout: Duration::from_secs(1),
+    lock_timeout: Duration::from_secs(1),
+    idle_in_transaction_timeout: Duration::from_secs(5),
+};
 
 async fn bootstrap_on_first_start(pool: &PgPool, kek: &Kek, config: &Config) -> anyhow::Result<()> {
     match bootstrap::run(pool, kek, configured_admin(config)).await? {

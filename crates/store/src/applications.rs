@@ -60,7 +60,7 @@ pub async fn create_with_client(
     let mut tx = pool.begin().await?;
     let app = create(&mut *tx, app).await?;
     let client = clients::create(&mut *tx, client).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok((app, client))
 }
 

@@ -34,14 +34,57 @@ pub fn describe(options: &PgConnectOptions) -> String {
     )
 }
 
+/// How a serving pool behaves when the database is slow or busy: every
+/// limit turns a wait into an error the API answers with 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a free connection.
+    pub acquire_timeout: Duration,
+    /// Longest a statement may run (`statement_timeout`); zero: no limit.
+    pub statement_timeout: Duration,
+    /// Longest a statement waits for a lock (`lock_timeout`); zero: no limit.
+    pub lock_timeout: Duration,
+    /// Longest a transaction may sit idle before PostgreSQL ends it
+    /// (`idle_in_transaction_session_timeout`); zero: no limit.
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// For commands (seed, bootstrap, key rotation): no statement limits,
+    /// since their statements may rightly run long.
+    pub fn for_commands(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::ZERO,
+            lock_timeout: Duration::ZERO,
+            idle_in_transaction_timeout: Duration::ZERO,
+        }
+    }
+}
+
+/// The name serving connections carry in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "idstore";
+
 /// Opens a pool. Connections are made lazily so that a service can start and
 /// report "not ready" while its database is down, rather than refusing to run.
-pub fn connect_pool(options: &PgConnectOptions, max_connections: u32) -> PgPool {
+/// Each connection starts with the settings' timeouts.
+pub fn connect_pool(options: &PgConnectOptions, settings: &PoolSettings) -> PgPool {
+    let millis = |d: Duration| d.as_millis().to_string();
+    let options = options.clone().application_name(APPLICATION_NAME).options([
+        ("statement_timeout", millis(settings.statement_timeout)),
+        ("lock_timeout", millis(settings.lock_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            millis(settings.idle_in_transaction_timeout),
+        ),
+    ]);
     PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Duration::from_secs(600))
-        .connect_lazy_with(options.clone())
+        .connect_lazy_with(options)
 }
 
 /// Opens one connection, failing within `timeout`.

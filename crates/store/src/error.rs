@@ -99,7 +99,7 @@ pub enum StoreError {
 
 /// SQLSTATE classes and codes that mean "not now" rather than "wrong".
 fn is_transient(code: &str) -> bool {
-    code.starts_with("08") // connection exception
+    (code.starts_with("08") && code != "08P01") // connection exception, not a protocol violation
         || code.starts_with("53") // insufficient resources (too many connections)
         || matches!(
             code,
@@ -119,17 +119,27 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient) => {
                 Self::Unavailable(e)
             }
-            // A connection refused, dropped mid-handshake (sqlx reports a
-            // server closing during start-up as a protocol error) or not
-            // free in time: the database is not usable now.
+            // A connection refused, lost, or not free in time: the database
+            // is not usable now.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            // A server (or a proxy in front of it) closing the connection as
+            // it opens: sqlx reports it as a protocol error at the first
+            // read. Other protocol errors are bugs, not outages.
+            sqlx::Error::Protocol(m) if m.contains("SSLRequest") => Self::Unavailable(e),
             _ => Self::Database(e),
         }
+    }
+}
+
+impl StoreError {
+    /// A failed COMMIT: whether it took effect is unknown, so it is never
+    /// [`StoreError::Unavailable`], which would invite a blind retry (and a
+    /// second application or client where names need not be unique).
+    pub fn commit(e: sqlx::Error) -> Self {
+        Self::Database(e)
     }
 }
 
@@ -148,11 +158,11 @@ mod tests {
 
     #[test]
     fn every_unique_index_of_the_schema_names_its_identifier() {
-        let migrations = concat!(
-            include_str!("../../../migrations/V1__initial.sql"),
-            include_str!("../../../migrations/V2__client_auth_and_roles.sql"),
-            include_str!("../../../migrations/V4__groups.sql"),
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+        let mut migrations = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            migrations += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        }
         for line in migrations.lines() {
             let Some(rest) = line.trim().strip_prefix("CREATE UNIQUE INDEX ") else {
                 continue;
@@ -176,7 +186,7 @@ mod tests {
         for code in ["57014", "55P03", "08006", "53300", "57P01", "40001"] {
             assert!(is_transient(code), "{code}");
         }
-        for code in ["23505", "23503", "42601", "22P02"] {
+        for code in ["23505", "23503", "42601", "22P02", "08P01"] {
             assert!(!is_transient(code), "{code}");
         }
     }

@@ -138,7 +138,7 @@ pub async fn add_members(
     .bind(user_ids)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(AddMembers::Done)
 }
 

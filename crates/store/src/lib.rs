@@ -16,7 +16,9 @@ pub mod tenants;
 pub mod user_filter;
 pub mod users;
 
-pub use database::{DatabaseError, connect_pool, ensure_database, ping};
+pub use database::{
+    APPLICATION_NAME, DatabaseError, PoolSettings, connect_pool, ensure_database, ping,
+};
 pub use error::{Entity, Identifier, StoreError};
 pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
 pub use sqlx::Error as DbError;

@@ -70,7 +70,7 @@ pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
     .execute(&mut *tx)
     .await?;
     create(&mut *tx, key).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(())
 }
 

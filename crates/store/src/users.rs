@@ -139,8 +139,17 @@ impl Lookup<'_> {
             Self::IdpIdentifier(id) => qb
                 .push(" AND u.identities @> jsonb_build_array(jsonb_build_object('identifier', ")
                 .push_bind(id.to_owned())
-                .push("::text)) ORDER BY u.created_at, u.user_id LIMIT 1"),
+                .push("::text))"),
         };
+    }
+
+    /// What follows every condition: an identity's identifier is not
+    /// unique, so the oldest user holding it answers.
+    fn tail(self) -> &'static str {
+        match self {
+            Self::IdpIdentifier(_) => " ORDER BY u.created_at, u.user_id LIMIT 1",
+            _ => "",
+        }
     }
 }
 
@@ -185,6 +194,17 @@ fn scoped(
     Ok(qb)
 }
 
+/// Whether a write naming one user may touch it at all: the scope's
+/// predicate for a single named user, decided without a query.
+fn reaches(scope: &Scope, user_id: &str, missing: Entity) -> Result<(), StoreError> {
+    match &scope.reach {
+        Reach::Tenant | Reach::App(_) => Ok(()),
+        Reach::Me(me) if me == user_id => Ok(()),
+        // Organizations arrive with the Members API (see `scoped`).
+        Reach::Me(_) | Reach::Org(_) => Err(StoreError::NotFound(missing)),
+    }
+}
+
 pub async fn get(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
@@ -192,6 +212,7 @@ pub async fn get(
 ) -> Result<UserRow, StoreError> {
     let mut qb = scoped(select_users!(), scope, Reading::One)?;
     lookup.push(&mut qb);
+    qb.push(lookup.tail());
     qb.build_query_as()
         .fetch_optional(executor)
         .await?
@@ -223,8 +244,16 @@ pub struct PasswordHash<'a> {
 pub struct NewUser<'a> {
     pub user_id: &'a str,
     pub profile: &'a Profile,
-    pub delegated_access: Option<&'a Value>,
+    pub delegated_access: Option<Delegation<'a>>,
     pub password: Option<PasswordHash<'a>>,
+}
+
+/// A dependent's delegation (`delegated_access`): another user of the
+/// tenant, the actor, may act on its behalf with these permissions.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Delegation<'a> {
+    pub actor_id: &'a str,
+    pub permissions: &'a [String],
 }
 
 /// A change to an application's data on a user.
@@ -253,18 +282,46 @@ pub async fn create(
     app: AppData,
 ) -> Result<UserRow, StoreError> {
     let associate = matches!(scope.reach, Reach::App(_)) || !app.is_empty();
-    if !associate {
+    if !associate && user.delegated_access.is_none() {
         // One statement, atomic by itself: no transaction round trips on
         // the hot write path.
         return insert(pool, &scope.tenant_id, user).await;
     }
     let user_id = user.user_id;
     let mut tx = pool.begin().await?;
+    if let Some(delegation) = user.delegated_access {
+        lock_actor(&mut tx, &scope.tenant_id, delegation.actor_id).await?;
+    }
     insert(&mut *tx, &scope.tenant_id, user).await?;
-    put_app_data_checked(&mut tx, scope, user_id, app).await?;
+    if associate {
+        put_app_data_checked(&mut tx, scope, user_id, app).await?;
+    }
     let row = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(row)
+}
+
+/// Holds the actor a new dependent names until the transaction ends, so
+/// that deleting it (which clears its dependents' delegations) waits for
+/// the dependent to exist. [`StoreError::Invalid`] when the tenant has no
+/// such user.
+async fn lock_actor(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    actor_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2 FOR KEY SHARE")
+        .bind(tenant_id)
+        .bind(actor_id)
+        .fetch_optional(conn)
+        .await?
+        .map(drop)
+        .ok_or_else(|| {
+            StoreError::Invalid(
+                "delegated_access.actor_id names no user of this tenant; create the actor first"
+                    .into(),
+            )
+        })
 }
 
 /// Inserts a user and returns it as read, not yet associated with any
@@ -367,7 +424,7 @@ pub async fn update<E: From<StoreError>>(
         touch(&mut *tx, &scope.tenant_id, user_id).await?;
     }
     let user = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(user)
 }
 
@@ -489,21 +546,41 @@ pub async fn remove_from_app(
     scope: &Scope,
     user_id: &str,
 ) -> Result<(), StoreError> {
+    reaches(scope, user_id, Entity::AppUser)?;
     const SQL: &str = "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3";
     let keys = [scope.tenant_id.as_str(), scope.app_id.as_str(), user_id];
     keyed::delete(executor, SQL, &keys, Entity::AppUser).await
 }
 
 /// Deletes the user and, through the foreign keys' cascades, every row
-/// that refers to it (application data, group memberships), in the one
-/// statement's transaction; its identifiers are free again afterwards.
-pub async fn delete(
-    executor: impl PgExecutor<'_>,
-    scope: &Scope,
-    user_id: &str,
-) -> Result<(), StoreError> {
+/// that refers to it (application data, group memberships), and ends the
+/// delegations of the users it was the actor of, in one transaction; its
+/// identifiers are free again afterwards.
+pub async fn delete(pool: &PgPool, scope: &Scope, user_id: &str) -> Result<(), StoreError> {
+    reaches(scope, user_id, Entity::User)?;
+    let mut tx = pool.begin().await?;
+    // Locked first, so that a dependent being created with this actor
+    // (which key-share locks it) is committed before its delegation is
+    // looked for below.
+    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE")
+        .bind(&scope.tenant_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::User))?;
+    sqlx::query(
+        "UPDATE users SET delegated_access = NULL, updated_at = $3, version = version + 1
+          WHERE tenant_id = $1 AND delegated_access IS NOT NULL
+            AND delegated_access ->> 'actor_id' = $2",
+    )
+    .bind(&scope.tenant_id)
+    .bind(user_id)
+    .bind(now_millis())
+    .execute(&mut *tx)
+    .await?;
     const SQL: &str = "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2";
-    keyed::delete(executor, SQL, &[&scope.tenant_id, user_id], Entity::User).await
+    keyed::delete(&mut *tx, SQL, &[&scope.tenant_id, user_id], Entity::User).await?;
+    tx.commit().await.map_err(StoreError::commit)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

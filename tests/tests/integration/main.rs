@@ -3,6 +3,7 @@
 mod attacks;
 mod deploy;
 mod groups;
+mod overload;
 mod permissions;
 mod process;
 mod search_plans;

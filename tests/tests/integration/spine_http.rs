@@ -208,3 +208,30 @@ async fn an_api_request_is_a_503_with_retry_after_while_the_database_is_unreacha
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[actix_web::test]
+async fn the_token_endpoint_is_a_503_temporarily_unavailable_while_the_database_is_unreachable() {
+    let db = fresh_database().await;
+    let proxy = DbProxy::start(&db.options).await;
+    let config = test_config(&proxy.url_for(&db.options));
+    let app = TestApp::start(db.clone(), &config).await.unwrap();
+    app.admin_token().await;
+
+    proxy.set(Mode::Down);
+    let res = app.authenticate(&app.admin).await;
+    assert_eq!(res.status, 503, "{}", res.text);
+    assert_eq!(
+        res.json()["error"],
+        "temporarily_unavailable",
+        "{}",
+        res.text
+    );
+    assert_eq!(res.header("retry-after"), Some("2"));
+
+    proxy.set(Mode::Up);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.authenticate(&app.admin).await.status != 200 {
+        assert!(Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -484,7 +484,10 @@ async fn rotation_keeps_old_tokens_valid_until_their_key_ages_out() {
         .unwrap()
         .to_owned();
 
-    let pool = idstore_store::connect_pool(&app.db.options, 1);
+    let pool = idstore_store::connect_pool(
+        &app.db.options,
+        &idstore_store::PoolSettings::for_commands(1),
+    );
     let rotated = idstore_server::bootstrap::rotate_keys(&pool, &app.kek, None)
         .await
         .unwrap();

@@ -525,3 +525,112 @@ async fn an_admin_created_user_belongs_to_no_application() {
         (0, 1)
     );
 }
+
+#[actix_web::test]
+async fn a_birthday_given_as_a_date_time_is_stored_and_returned_as_its_date() {
+    let w = World::new().await;
+    for (given, stored) in [
+        ("1990-05-17T00:00:00.000Z", "1990-05-17"),
+        ("1990-05-17", "1990-05-17"),
+        ("1990-05-17T23:30:00-02:00", "1990-05-18"),
+    ] {
+        let email = format!("b{}@x.io", idstore_domain::id::new_id());
+        let user = w
+            .create(&w.shop, json!({"email": email, "birthday": given}))
+            .await;
+        assert_eq!(user["birthday"], stored, "{given}");
+        let id = user["user_id"].as_str().unwrap();
+        assert_eq!(w.get(&w.shop, id).await["birthday"], stored, "{given}");
+    }
+    let res = w
+        .try_create(
+            &w.shop,
+            &json!({"email": "bad@x.io", "birthday": "17 May 1990"}),
+        )
+        .await;
+    assert!(messages(&res).contains("birthday"), "{}", res.text);
+}
+
+/// The stored `delegated_access` of a user, read in SQL (no operation
+/// returns it).
+async fn delegation_of(w: &World, user_id: &str) -> Option<Value> {
+    sqlx::query_scalar("SELECT delegated_access FROM users WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut w.app.db.connect().await)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_dependent_must_name_an_existing_actor_of_its_tenant() {
+    let w = World::new().await;
+    let (_, other_tenant) = w.app.second_tenant("elsewhere").await;
+    let foreign = w
+        .app
+        .with_body(
+            Method::POST,
+            "/v1/users",
+            &other_tenant,
+            &json!({"email": "f@x.io"}),
+        )
+        .await;
+    let foreign_id = foreign.json()["result"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = w.snapshot().await;
+    for actor in ["nobody-by-this-id", foreign_id.as_str()] {
+        let res = w
+            .try_create(
+                &w.shop,
+                &json!({"email": "kid@x.io",
+                        "delegated_access": {"actor_id": actor, "permissions": ["read"]}}),
+            )
+            .await;
+        assert!(
+            messages(&res).contains("delegated_access.actor_id"),
+            "{actor}: {}",
+            res.text
+        );
+    }
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused dependent leaves nothing behind"
+    );
+}
+
+#[actix_web::test]
+async fn deleting_the_actor_ends_its_dependents_delegation() {
+    let w = World::new().await;
+    let parent = w.create(&w.shop, json!({"email": "parent@x.io"})).await;
+    let parent_id = parent["user_id"].as_str().unwrap();
+    let kid = w
+        .create(
+            &w.shop,
+            json!({"email": "kid@x.io",
+                   "delegated_access": {"actor_id": parent_id, "permissions": ["read", "pay"]}}),
+        )
+        .await;
+    let kid_id = kid["user_id"].as_str().unwrap();
+    assert_eq!(
+        delegation_of(&w, kid_id).await,
+        Some(json!({"actor_id": parent_id, "permissions": ["read", "pay"]}))
+    );
+    let res = w
+        .op(
+            "deleteTenantUser",
+            Method::DELETE,
+            &format!("/v1/manage/users/{parent_id}"),
+            &w.admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    assert_eq!(delegation_of(&w, kid_id).await, None);
+    assert_eq!(
+        w.get(&w.shop, kid_id).await["email"]["value"],
+        "kid@x.io",
+        "the dependent stays"
+    );
+}

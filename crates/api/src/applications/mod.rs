@@ -23,6 +23,7 @@ use crate::{ApiError, AppState};
 policy!(AppsCreate = "apps:create");
 policy!(AppsList = "apps:list");
 policy!(AppsRead = "apps:read");
+policy!(AppsEdit = "apps:edit");
 policy!(AppsDelete = "apps:delete");
 
 pub fn routes(r: &mut Routes) {

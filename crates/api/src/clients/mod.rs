@@ -5,19 +5,15 @@ mod input;
 pub mod wire;
 
 use actix_web::{HttpResponse, web};
-use idstore_auth::policy;
 use idstore_store::clients::{self, NewClient};
 
 use self::input::CreateClientInput;
 use self::wire::{ApiClient, WithSecret};
-use crate::applications::{app_and_child, app_of, new_credentials};
+use crate::applications::{AppsEdit, AppsRead, app_and_child, app_of, new_credentials};
 use crate::auth::Authorized;
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
-
-policy!(ClientsEdit = "apps:edit");
-policy!(ClientsRead = "apps:read");
 
 pub fn routes(r: &mut Routes) {
     r.at("/v1/applications/{app_id}/clients")
@@ -30,7 +26,7 @@ pub fn routes(r: &mut Routes) {
 }
 
 async fn create_client(
-    auth: Authorized<ClientsEdit>,
+    auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<CreateClientInput>,
@@ -53,7 +49,7 @@ async fn create_client(
 }
 
 async fn list_clients(
-    auth: Authorized<ClientsRead>,
+    auth: Authorized<AppsRead>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,7 +59,7 @@ async fn list_clients(
 }
 
 async fn delete_client(
-    auth: Authorized<ClientsEdit>,
+    auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -74,7 +70,7 @@ async fn delete_client(
 }
 
 async fn rotate_client_secret(
-    auth: Authorized<ClientsEdit>,
+    auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -107,8 +107,8 @@ async fn remove_member(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (group_id, user_id) = path.into_inner();
-    path_id("group_id", &group_id)?;
     path_id("user_id", &user_id)?;
+    path_id("group_id", &group_id)?;
     let group = groups::get(&state.pool, auth.tenant_id(), &group_id).await?;
     groups::remove_member(&state.pool, auth.tenant_id(), &group.group_id, &user_id).await?;
     Ok(HttpResponse::NoContent().finish())

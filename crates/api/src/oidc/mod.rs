@@ -6,11 +6,11 @@ mod wire;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use idstore_store::signing_keys;
+use idstore_store::{StoreError, signing_keys};
 
 use self::input::{TokenRequest, client_credentials};
 use self::wire::{Discovery, Jwks, TokenResponse};
-use crate::auth::ClientAuthError;
+use crate::auth::{ClientAuthError, IssueError};
 use crate::error::OAuthError;
 use crate::routes::Routes;
 use crate::{ApiError, AppState};
@@ -39,17 +39,30 @@ async fn token(
                 OAuthError::InvalidClient("Client authentication failed".into())
             }
             ClientAuthError::Throttled { retry_after } => OAuthError::Throttled { retry_after },
-            ClientAuthError::Store(e) => server_error(e),
+            ClientAuthError::Store(e) => store_error(e),
         })?;
     let issued = state
         .auth
         .issue_client_token(&client_id, &client, audience)
         .await
-        .map_err(server_error)?;
+        .map_err(|e| match e {
+            IssueError::Store(e) => store_error(e),
+            other => server_error(other),
+        })?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .insert_header(("pragma", "no-cache"))
         .json(TokenResponse::new(&issued, state.auth.settings())))
+}
+
+fn store_error(e: StoreError) -> OAuthError {
+    match e {
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "token endpoint: database unavailable");
+            OAuthError::Unavailable
+        }
+        other => server_error(other),
+    }
 }
 
 fn server_error(e: impl std::fmt::Display) -> OAuthError {

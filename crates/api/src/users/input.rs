@@ -25,7 +25,7 @@ pub struct PasswordInput {
 }
 
 /// `DelegatedAccessInput`.
-#[derive(Debug, serde::Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DelegatedAccessInput {
     pub actor_id: String,
@@ -180,14 +180,23 @@ impl Problems {
         }
     }
 
+    /// `YYYY-MM-DD`, or a full date-time (the spec declares `date-time`,
+    /// so clients send `1990-05-17T00:00:00.000Z`) taken as its date in UTC
+    /// (CONTRADICTIONS #4).
     fn birthday(&mut self, value: Option<String>) -> Option<NaiveDate> {
         let v = value?;
         let parsed = NaiveDate::parse_from_str(&v, "%Y-%m-%d")
             .ok()
-            .filter(|_| v.len() == 10);
+            .filter(|_| v.len() == 10)
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(&v)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc).date_naive())
+            });
         if parsed.is_none() {
             self.add(format!(
-                "birthday must be a date as YYYY-MM-DD, like 1990-04-23 (got `{}`)",
+                "birthday must be a date as YYYY-MM-DD, like 1990-04-23, or a date-time like \
+                 1990-04-23T00:00:00Z (got `{}`)",
                 v.chars().take(40).collect::<String>()
             ));
         }
@@ -298,7 +307,7 @@ pub struct NewUserInput {
     pub patch: ProfilePatch,
     pub app: AppData,
     pub password: Option<(SecretString, bool)>,
-    pub delegated_access: Option<Value>,
+    pub delegated_access: Option<DelegatedAccessInput>,
 }
 
 impl CreateUserInput {
@@ -322,7 +331,7 @@ impl CreateUserInput {
                 Some((c.password, c.force_replace.unwrap_or(true)))
             }
         });
-        let delegated_access = delegated_access.map(|d| {
+        let delegated_access = delegated_access.inspect(|d| {
             if !idstore_domain::id::is_valid_id(&d.actor_id) {
                 p.add("delegated_access.actor_id is not a valid user id");
             }
@@ -332,7 +341,6 @@ impl CreateUserInput {
             for perm in &d.permissions {
                 p.text("delegated_access.permissions[]", Some(perm), 100);
             }
-            serde_json::json!(d)
         });
         p.finish()?;
         Ok(NewUserInput {
@@ -466,6 +474,32 @@ mod tests {
             Some(vec![Phone::parse("+12125550100").unwrap()])
         );
         assert_eq!(ok.patch.birthday, NaiveDate::from_ymd_opt(1990, 4, 23));
+    }
+
+    #[test]
+    fn a_birthday_is_a_date_or_a_date_time_taken_in_utc() {
+        for (given, date) in [
+            ("1990-05-17", "1990-05-17"),
+            ("1990-05-17T00:00:00.000Z", "1990-05-17"),
+            ("1990-05-17T23:30:00-02:00", "1990-05-18"),
+            ("1990-05-17T01:00:00+02:00", "1990-05-16"),
+        ] {
+            let ok = create(json!({"email": "a@x.io", "birthday": given}))
+                .ok()
+                .unwrap();
+            assert_eq!(ok.patch.birthday.unwrap().to_string(), date, "{given}");
+        }
+        for bad in [
+            "1990-5-17",
+            "17.05.1990",
+            "1990-05-17T25:00:00Z",
+            "1990-05-17 00:00",
+        ] {
+            let err = create(json!({"email": "a@x.io", "birthday": bad}))
+                .err()
+                .unwrap();
+            assert!(err[0].contains("birthday"), "{bad}: {err:?}");
+        }
     }
 
     #[test]

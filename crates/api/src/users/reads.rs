@@ -101,7 +101,10 @@ pub async fn get_by_identifier(
         "email" => find_by::<Email>(&auth, &state, &value).await,
         "phoneNumber" => find_by::<Phone>(&auth, &state, &value).await,
         "username" => find_by::<Username>(&auth, &state, &value).await,
-        "externalUserId" => find_by::<ExternalUserId>(&auth, &state, &value).await,
+        "externalUserId" => {
+            external_id("identifier_value", &value)?;
+            find_by::<ExternalUserId>(&auth, &state, &value).await
+        }
         "idpIdentifier" => find_by::<IdpIdentifier>(&auth, &state, &value).await,
         other => Err(ApiError::bad_request(format!(
             "identifier_name `{}` is not known; use one of {IDENTIFIER_NAMES} (this tenant defines no custom identifiers)",
@@ -135,6 +138,7 @@ pub async fn count_users(
         filter: filter.as_ref(),
         prefix: None,
     };
+    let _slot = state.searches.acquire(&auth.principal)?;
     let n = users::count(&state.pool, &auth.scope, &search).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "result": { "user_count": n } })))
 }
@@ -219,6 +223,7 @@ pub async fn list_users(
         filter: filter.as_ref(),
         prefix: params.search_prefix.as_deref(),
     };
+    let _slot = state.searches.acquire(&auth.principal)?;
     let (total, rows) = users::search_page(&state.pool, &auth.scope, &search, page).await?;
     Ok(HttpResponse::Ok().json(AllUsers {
         total_count: total,

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use idstore_domain::id::new_id;
 use idstore_domain::user::{Profile, ProfilePatch};
-use idstore_store::users::{self, NewUser, PasswordHash, UserRow};
+use idstore_store::users::{self, Delegation, NewUser, PasswordHash, UserRow};
 
 use super::input::{self, CreateUserInput, UpdateUserInput};
 use super::{UsersCreate, UsersDelete, UsersEdit, one};
@@ -28,7 +28,10 @@ pub async fn create_user(
     let new_user = NewUser {
         user_id: &new_id(),
         profile: &profile,
-        delegated_access: input.delegated_access.as_ref(),
+        delegated_access: input.delegated_access.as_ref().map(|d| Delegation {
+            actor_id: &d.actor_id,
+            permissions: &d.permissions,
+        }),
         password: password.as_ref().map(|(phc, temporary)| PasswordHash {
             phc,
             temporary: *temporary,

@@ -86,6 +86,44 @@ config_keys! {
         flag: Every("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
     }
+    pool_timeout_ms: u64 {
+        help: "Milliseconds a request waits for a free pooled connection before it is answered \
+               503 with `Retry-After`",
+        accepts: "a number of milliseconds from 1 upwards",
+        default: Value("2000"),
+        flag: Serve("MS"),
+        check: |ms| ensure(*ms != 0, "must not be 0"),
+    }
+    statement_timeout_ms: u64 {
+        help: "Longest a database statement of a request may run (PostgreSQL \
+               `statement_timeout`); beyond it the request is answered 503. `0`: no limit",
+        accepts: "a number of milliseconds; 0 means no limit",
+        default: Value("20000"),
+        flag: Serve("MS"),
+    }
+    lock_timeout_ms: u64 {
+        help: "Longest a request's statement waits for a row or table lock held elsewhere \
+               (PostgreSQL `lock_timeout`); beyond it the request is answered 503. `0`: no limit",
+        accepts: "a number of milliseconds; 0 means no limit",
+        default: Value("2000"),
+        flag: Serve("MS"),
+    }
+    idle_in_transaction_timeout_ms: u64 {
+        help: "Longest a transaction may sit idle before PostgreSQL ends it \
+               (`idle_in_transaction_session_timeout`), so a stuck request cannot hold locks. \
+               `0`: no limit",
+        accepts: "a number of milliseconds; 0 means no limit",
+        default: Value("30000"),
+        flag: Serve("MS"),
+    }
+    search_concurrency: usize {
+        help: "Searches (user lists and counts) one client may have running at once; more are \
+               answered 503 with `Retry-After`",
+        accepts: "a whole number from 1 upwards",
+        default: Value("4"),
+        flag: Serve("N"),
+        check: |n| ensure(*n != 0, "must not be 0"),
+    }
     body_limit: usize {
         help: "Largest request body in bytes; a larger one gets 413",
         accepts: "a number of bytes from 1024 upwards",
