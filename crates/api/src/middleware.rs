@@ -62,7 +62,28 @@ pub async fn request_id(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    harden(res.headers_mut());
     Ok(res)
+}
+
+/// Answers carry personal data and tokens: no cache may keep them (unless
+/// a route chose otherwise, as the public key set does), no browser may
+/// sniff them into something executable, and JSON says its charset.
+fn harden(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json")
+    {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
 }
 
 /// Replaces any error response that is not already JSON (actix's own 404,

@@ -235,3 +235,37 @@ async fn the_token_endpoint_is_a_503_temporarily_unavailable_while_the_database_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[actix_web::test]
+async fn every_answer_is_uncacheable_unsniffable_json_with_a_charset() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let answers = [
+        ("/healthz", app.get("/healthz").await),
+        ("/v1/users unauthenticated", app.get("/v1/users").await),
+        ("/v1/nothing", app.get("/v1/nothing").await),
+        (
+            "/v1/users/count",
+            app.with_token(Method::GET, "/v1/users/count", &admin).await,
+        ),
+        ("/oidc/jwks", app.get("/oidc/jwks").await),
+    ];
+    for (what, res) in &answers {
+        assert_eq!(
+            res.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(
+            res.header("content-type"),
+            Some("application/json; charset=utf-8"),
+            "{what}"
+        );
+        let cache = if *what == "/oidc/jwks" {
+            "public, max-age=60"
+        } else {
+            "no-store"
+        };
+        assert_eq!(res.header("cache-control"), Some(cache), "{what}");
+    }
+}
