@@ -21,8 +21,10 @@
 #   - the first `idstore serve` on an empty database prints
 #       admin client_id:     ...
 #       admin client_secret: ...
-#     on stderr (so does `idstore bootstrap`, run before it; `--output json`
-#     for scripts);
+#     on the terminal, or, when its stdout is not one, writes them to
+#     <data_dir>/bootstrap-admin-<tenant>.json (readable by its owner only)
+#     and logs that path; `idstore bootstrap`, run before it, prints them on
+#     stdout (`--output json` for scripts);
 #   - or choose both before that first start, and nothing is printed:
 #       export CLIENT_ID=tour-admin CLIENT_SECRET=$(head -c 24 /dev/urandom | base64)
 #       IDSTORE_BOOTSTRAP_CLIENT_ID=$CLIENT_ID IDSTORE_BOOTSTRAP_CLIENT_SECRET=$CLIENT_SECRET \

@@ -299,7 +299,13 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
                 credentials,
                 generated,
             } => {
-                announce_bootstrap(&credentials, generated);
+                tracing::info!(tenant_id = %credentials.tenant_id, "bootstrapped an empty database");
+                // Without a configured admin secret the generated one is the
+                // only way in: handed over as `serve` does (the terminal, or
+                // an owner-only file when stdout is piped to a script).
+                if generated {
+                    crate::startup::hand_over(&credentials, &config.data_dir)?;
+                }
                 credentials.tenant_id
             }
         };
@@ -349,17 +355,6 @@ async fn seed_tenant(
         users: seeded.last + 1 - seeded.first,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// With no configured admin secret, the generated one must be shown now
-/// or the tenant has no usable admin; stdout stays the command's result.
-fn announce_bootstrap(credentials: &crate::bootstrap::Credentials, generated: bool) {
-    eprintln!("bootstrapped tenant {}", credentials.tenant_id);
-    if generated {
-        eprintln!("admin client_id:     {}", credentials.client_id);
-        eprintln!("admin client_secret: {}", credentials.client_secret);
-        eprintln!("Store the secret now: it is not shown again.");
-    }
 }
 
 /// Prints seeding progress to stderr, at most once a second.

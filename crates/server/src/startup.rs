@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 
 use actix_web::HttpServer;
 use actix_web::dev::Server;
@@ -181,16 +182,55 @@ async fn bootstrap_on_first_start(pool: &PgPool, kek: &Kek, config: &Config) -> 
         } => {
             tracing::info!(tenant_id = %credentials.tenant_id, client_id = %credentials.client_id, "bootstrapped an empty database");
             if generated {
-                // Shown once, on the terminal rather than in the log stream.
-                eprintln!(
-                    "\n  idstore bootstrapped tenant {}\n  admin client_id:     {}\n  admin client_secret: {}\n  \
-                     Store the secret now: it is not shown again.\n",
-                    credentials.tenant_id, credentials.client_id, credentials.client_secret
-                );
+                hand_over(&credentials, &config.data_dir)?;
             }
         }
     }
     Ok(())
+}
+
+/// Gives a generated admin secret to the operator once, never to the log
+/// stream (stderr is what `docker logs` and log shippers collect): on the
+/// terminal when stdout is one, else in a file only the owner can read,
+/// whose path alone is logged.
+pub(crate) fn hand_over(
+    credentials: &bootstrap::Credentials,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() {
+        println!(
+            "\n  idstore bootstrapped tenant {}\n  admin client_id:     {}\n  admin client_secret: {}\n  \
+             Store the secret now: it is not shown again.\n",
+            credentials.tenant_id, credentials.client_id, credentials.client_secret
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    // Named for the tenant: a data directory that outlived its database
+    // must not make the next bootstrap's secret unwritable.
+    let path = data_dir.join(format!("bootstrap-admin-{}.json", credentials.tenant_id));
+    let mut file = owner_only(&path)
+        .with_context(|| format!("cannot write the admin credentials to {}", path.display()))?;
+    writeln!(file, "{}", serde_json::to_string_pretty(credentials)?)?;
+    tracing::warn!(
+        path = %path.display(),
+        "the generated admin client's id and secret are in this file (readable by its owner \
+         only); store them elsewhere and delete it"
+    );
+    Ok(())
+}
+
+/// A new file readable and writable by its owner alone; never an existing
+/// one, which could be a link planted elsewhere.
+fn owner_only(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// A database migrated by a newer idstore may hold data this binary would

@@ -225,3 +225,54 @@ async fn bootstrap_never_prints_a_configured_secret() {
             .unwrap();
     }
 }
+
+#[actix_web::test]
+async fn serve_leaves_a_generated_admin_secret_in_an_owner_only_file_never_in_the_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let db = empty_database().await;
+    let mut cmd = idstore(dir.path());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url(),
+    ])
+    .args(["--key-encryption-key", &random_kek()])
+    .args(["--data-dir", data_dir.to_str().unwrap()]);
+    let mut served = Served::start(cmd, Duration::from_secs(30)).await;
+
+    let files: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", served.log()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("bootstrap-admin-")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}\nlog:\n{}", served.log());
+    let path = files[0].clone();
+    let mode = std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}\nlog:\n{}", path.display(), served.log()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let creds: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (id, secret) = (
+        creds["client_id"].as_str().unwrap(),
+        creds["client_secret"].as_str().unwrap(),
+    );
+    assert!(!served.log().contains(secret), "the secret reached the log");
+    assert!(
+        served.log().contains(path.to_str().unwrap()),
+        "the log names the file"
+    );
+    token(&served.url(""), id, secret).await;
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+}
