@@ -5,8 +5,8 @@
 //! admits no others, `null` is never a value (absent fields are omitted), and
 //! a schema keyword the validator does not understand is itself a violation
 //! rather than something silently skipped. Where the spec contradicts itself
-//! the readings of `CONTRADICTIONS.md` apply (#4 `birthday`, #5 `maximum` on
-//! strings, #13 undeclared 409s).
+//! the readings of `docs/SPEC_READINGS.md` apply (#4 `birthday`, #5 `maximum`
+//! on strings, #13 undeclared 409s).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;

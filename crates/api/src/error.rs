@@ -61,6 +61,8 @@ error_codes! {
     /// A unique identifier (email, phone, username, name...) is taken.
     IdentifierTaken(String)    => CONFLICT, Shape::Conflict("IdentifierIsTaken");
     PayloadTooLarge(String)    => PAYLOAD_TOO_LARGE, Shape::Message;
+    /// The caller is over its own share (not the service over its capacity).
+    TooManyRequests(String)    => TOO_MANY_REQUESTS, Shape::Retry;
     /// Overload or an outage: the client should retry.
     Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
     /// Not ready until an operator acts (migrate, upgrade): no point retrying.
@@ -127,6 +129,7 @@ impl ResponseError for ApiError {
                 | Self::MethodNotAllowed(m)
                 | Self::IdentifierTaken(m)
                 | Self::PayloadTooLarge(m)
+                | Self::TooManyRequests(m)
                 | Self::Unavailable(m)
                 | Self::NotReady(m)
                 | Self::Internal(m),

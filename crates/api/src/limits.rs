@@ -29,8 +29,10 @@ impl SearchLimit {
         }
     }
 
-    /// A slot for `principal`, or 503 at once when it has all of its own
-    /// searches running: waiting would only hold the request longer.
+    /// A slot for `principal`, or 429 at once when it has all of its own
+    /// searches running in this process: waiting would only hold the
+    /// request longer. Not a 503: the service is fine, this caller is over
+    /// its share, and load balancers eject backends that answer 5xx.
     pub fn acquire(&self, principal: &Principal) -> Result<SearchSlot, ApiError> {
         self.acquire_for(format!("{}/{}", principal.tenant_id, principal.subject))
     }
@@ -39,7 +41,7 @@ impl SearchLimit {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let n = in_flight.entry(key.clone()).or_insert(0);
         if *n >= self.per_principal {
-            return Err(ApiError::Unavailable(format!(
+            return Err(ApiError::TooManyRequests(format!(
                 "This client already has {} searches running; retry when one has finished",
                 self.per_principal
             )));

@@ -27,6 +27,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     pool: PgPool,
+    readiness: PgPool,
     database: Database,
 }
 
@@ -68,7 +69,7 @@ impl Application {
         };
         let state = AppState {
             pool: pool.clone(),
-            readiness,
+            readiness: readiness.clone(),
             auth,
             searches: SearchLimit::new(config.search_concurrency),
         };
@@ -87,6 +88,7 @@ impl Application {
             server,
             address,
             pool,
+            readiness,
             database,
         })
     }
@@ -106,6 +108,7 @@ impl Application {
         let Self {
             server,
             pool,
+            readiness,
             database,
             ..
         } = self;
@@ -120,6 +123,7 @@ impl Application {
             }
         }
         pool.close().await;
+        readiness.close().await;
         if let Some(cluster) = database.managed {
             cluster.stop().await?;
         }

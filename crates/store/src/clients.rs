@@ -32,7 +32,7 @@ pub struct NewClient<'a> {
 }
 
 pub async fn create(executor: impl PgExecutor<'_>, c: NewClient<'_>) -> Result<Client, StoreError> {
-    Ok(sqlx::query_as(concat!(
+    sqlx::query_as(concat!(
         "INSERT INTO clients (tenant_id, client_id, app_id, name, secret_hash)
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         columns!()
@@ -43,7 +43,8 @@ pub async fn create(executor: impl PgExecutor<'_>, c: NewClient<'_>) -> Result<C
     .bind(c.name)
     .bind(c.secret_hash)
     .fetch_one(executor)
-    .await?)
+    .await
+    .map_err(StoreError::unsure)
 }
 
 pub async fn list(

@@ -41,12 +41,15 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a request waits for a free connection.
     pub acquire_timeout: Duration,
-    /// Longest a statement may run (`statement_timeout`); zero: no limit.
+    /// Longest a statement may run (`statement_timeout`); zero: the
+    /// database's own setting.
     pub statement_timeout: Duration,
-    /// Longest a statement waits for a lock (`lock_timeout`); zero: no limit.
+    /// Longest a statement waits for a lock (`lock_timeout`); zero: the
+    /// database's own setting.
     pub lock_timeout: Duration,
     /// Longest a transaction may sit idle before PostgreSQL ends it
-    /// (`idle_in_transaction_session_timeout`); zero: no limit.
+    /// (`idle_in_transaction_session_timeout`); zero: the database's own
+    /// setting.
     pub idle_in_transaction_timeout: Duration,
 }
 
@@ -71,15 +74,23 @@ pub const APPLICATION_NAME: &str = "idstore";
 /// report "not ready" while its database is down, rather than refusing to run.
 /// Each connection starts with the settings' timeouts.
 pub fn connect_pool(options: &PgConnectOptions, settings: &PoolSettings) -> PgPool {
-    let millis = |d: Duration| d.as_millis().to_string();
-    let options = options.clone().application_name(APPLICATION_NAME).options([
-        ("statement_timeout", millis(settings.statement_timeout)),
-        ("lock_timeout", millis(settings.lock_timeout)),
+    // A zero limit is left out, so the database's own setting (a DBA's
+    // `ALTER ROLE ... SET`) applies rather than being overridden with none.
+    let limits = [
+        ("statement_timeout", settings.statement_timeout),
+        ("lock_timeout", settings.lock_timeout),
         (
             "idle_in_transaction_session_timeout",
-            millis(settings.idle_in_transaction_timeout),
+            settings.idle_in_transaction_timeout,
         ),
-    ]);
+    ]
+    .into_iter()
+    .filter(|(_, d)| !d.is_zero())
+    .map(|(name, d)| (name, d.as_millis().to_string()));
+    let options = options
+        .clone()
+        .application_name(APPLICATION_NAME)
+        .options(limits);
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)

@@ -135,6 +135,25 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A write that may have taken effect though its answer was lost (the
+    /// connection dropped mid-statement) is not [`StoreError::Unavailable`]
+    /// either: for a create nothing unique guards (a client), a retry would
+    /// make a second one. Timeouts, deadlocks and an exhausted pool stay
+    /// retryable: those statements certainly did not apply.
+    pub fn unsure(e: sqlx::Error) -> Self {
+        match Self::from(e) {
+            Self::Unavailable(
+                e @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed),
+            ) => Self::Database(e),
+            Self::Unavailable(sqlx::Error::Database(db))
+                if db.code().is_some_and(|c| c.starts_with("08")) =>
+            {
+                Self::Database(sqlx::Error::Database(db))
+            }
+            other => other,
+        }
+    }
+
     /// A failed COMMIT: whether it took effect is unknown, so it is never
     /// [`StoreError::Unavailable`], which would invite a blind retry (and a
     /// second application or client where names need not be unique).
@@ -179,6 +198,19 @@ mod tests {
                 "{name} has no Identifier"
             );
         }
+    }
+
+    #[test]
+    fn a_lost_connection_during_a_write_is_not_retryable_but_a_busy_pool_is() {
+        let lost = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(StoreError::unsure(lost), StoreError::Database(_)));
+        let busy = StoreError::unsure(sqlx::Error::PoolTimedOut);
+        assert!(matches!(busy, StoreError::Unavailable(_)));
+        let lost_read = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            StoreError::from(lost_read),
+            StoreError::Unavailable(_)
+        ));
     }
 
     #[test]

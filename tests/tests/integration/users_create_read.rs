@@ -607,9 +607,11 @@ async fn deleting_the_actor_ends_its_dependents_delegation() {
     let w = World::new().await;
     let parent = w.create(&w.shop, json!({"email": "parent@x.io"})).await;
     let parent_id = parent["user_id"].as_str().unwrap();
+    // An admin creates the dependent: a delegation makes the create a
+    // transaction even when no application data is written.
     let kid = w
         .create(
-            &w.shop,
+            &w.admin,
             json!({"email": "kid@x.io",
                    "delegated_access": {"actor_id": parent_id, "permissions": ["read", "pay"]}}),
         )

@@ -1,4 +1,4 @@
-//! The Users API (`users.openapi.yaml`): create, read, search, update and
+//! The Users API (the vendor's Users document, `openapi/vendor/users.json`): create, read, search, update and
 //! delete users, and the per-application view of them. A client token sees
 //! tenant-level data of any user of its tenant but lists, counts and
 //! carries app data only for users associated with its own application;

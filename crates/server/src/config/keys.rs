@@ -96,29 +96,32 @@ config_keys! {
     }
     statement_timeout_ms: u64 {
         help: "Longest a database statement of a request may run (PostgreSQL \
-               `statement_timeout`); beyond it the request is answered 503. `0`: no limit",
-        accepts: "a number of milliseconds; 0 means no limit",
+               `statement_timeout`); beyond it the request is answered 503. `0`: the database's own setting",
+        accepts: "a number of milliseconds up to 2147483647; 0 keeps the database's own setting",
         default: Value("20000"),
         flag: Serve("MS"),
+        check: |ms| ensure(*ms <= i32::MAX as u64, "is more than PostgreSQL accepts"),
     }
     lock_timeout_ms: u64 {
         help: "Longest a request's statement waits for a row or table lock held elsewhere \
-               (PostgreSQL `lock_timeout`); beyond it the request is answered 503. `0`: no limit",
-        accepts: "a number of milliseconds; 0 means no limit",
+               (PostgreSQL `lock_timeout`); beyond it the request is answered 503. `0`: the database's own setting",
+        accepts: "a number of milliseconds up to 2147483647; 0 keeps the database's own setting",
         default: Value("2000"),
         flag: Serve("MS"),
+        check: |ms| ensure(*ms <= i32::MAX as u64, "is more than PostgreSQL accepts"),
     }
     idle_in_transaction_timeout_ms: u64 {
         help: "Longest a transaction may sit idle before PostgreSQL ends it \
                (`idle_in_transaction_session_timeout`), so a stuck request cannot hold locks. \
-               `0`: no limit",
-        accepts: "a number of milliseconds; 0 means no limit",
+               `0`: the database's own setting",
+        accepts: "a number of milliseconds up to 2147483647; 0 keeps the database's own setting",
         default: Value("30000"),
         flag: Serve("MS"),
+        check: |ms| ensure(*ms <= i32::MAX as u64, "is more than PostgreSQL accepts"),
     }
     search_concurrency: usize {
-        help: "Searches (user lists and counts) one client may have running at once; more are \
-               answered 503 with `Retry-After`",
+        help: "Searches (user lists and counts) one client may have running at once in this \
+               process; more are answered 429 with `Retry-After`",
         accepts: "a whole number from 1 upwards",
         default: Value("4"),
         flag: Serve("N"),
