@@ -266,8 +266,13 @@ pub struct AppData {
 }
 
 impl AppData {
+    /// Whether it changes nothing. An empty `custom_app_data` changes
+    /// nothing either: it must not quietly associate a user with the
+    /// caller's application (which would put any user of the tenant in that
+    /// application's lists).
     pub fn is_empty(&self) -> bool {
-        self.external_account_id.is_none() && self.custom_app_data.is_none()
+        self.external_account_id.is_none()
+            && self.custom_app_data.as_ref().is_none_or(Map::is_empty)
     }
 }
 

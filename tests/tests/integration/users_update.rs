@@ -456,3 +456,19 @@ async fn an_update_of_app_data_alone_still_marks_the_user_updated() {
         .await;
     assert!(after["updated_at"].as_i64().unwrap() > before, "{after}");
 }
+
+#[actix_web::test]
+async fn an_empty_custom_app_data_does_not_pull_a_user_into_the_callers_application() {
+    let w = World::new().await;
+    let user = w.create(&w.shop, json!({"email": "e@x.io"})).await;
+    let id = user["user_id"].as_str().unwrap();
+    let before = w.count(&w.blog, "").await;
+    let updated = w.update(&w.blog, id, json!({"custom_app_data": {}})).await;
+    assert!(updated.get("app_name").is_none(), "{updated}");
+    assert_eq!(
+        w.count(&w.blog, "").await,
+        before,
+        "blog's users are as they were"
+    );
+    assert!(!w.list_ids(&w.blog, "").await.contains(&id.to_owned()));
+}
