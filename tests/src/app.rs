@@ -180,6 +180,16 @@ impl TestApp {
         self.call(method, path, Some(token), Some(body)).await
     }
 
+    /// A user with `email`, created over the API with `token`; its id.
+    pub async fn new_user(&self, token: &str, email: &str) -> String {
+        let body = serde_json::json!({ "email": email });
+        let res = self
+            .with_body(Method::POST, "/v1/users", token, &body)
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.json()["result"]["user_id"].as_str().unwrap().to_owned()
+    }
+
     /// A second tenant, provisioned as bootstrap does, and an admin token
     /// of it that this process already accepts.
     pub async fn second_tenant(

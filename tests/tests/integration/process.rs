@@ -24,6 +24,19 @@ pub fn idstore(cwd: &std::path::Path) -> Command {
     cmd
 }
 
+/// `idstore serve` on a free port against `database_url`, in `cwd`.
+pub fn serve_on(cwd: &std::path::Path, database_url: &str) -> Command {
+    let mut cmd = idstore(cwd);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+    ]);
+    cmd
+}
+
 /// A running `idstore serve`.
 pub struct Served {
     child: Child,

@@ -8,7 +8,7 @@ use idstore_tests::db::{fresh_database, server_options};
 use idstore_tests::proxy::{DbProxy, Mode};
 use sqlx::{Connection, PgConnection};
 
-use crate::process::{Served, idstore};
+use crate::process::{Served, idstore, serve_on};
 
 async fn output_of(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
@@ -208,14 +208,7 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
 async fn sigint_stops_the_server_gracefully_too() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = idstore(dir.path());
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db.url(),
-    ]);
+    let cmd = serve_on(dir.path(), &db.url());
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     served.signal("INT");
     let exit = served.wait(Duration::from_secs(20)).await;

@@ -6,7 +6,7 @@ use idstore_tests::app::random_kek;
 use idstore_tests::db::{empty_database, fresh_database};
 use serde_json::Value;
 
-use crate::process::{Served, idstore};
+use crate::process::{Served, idstore, serve_on};
 
 async fn token(base: &str, id: &str, secret: &str) -> String {
     let mut res = awc::Client::default()
@@ -232,16 +232,9 @@ async fn serve_leaves_a_generated_admin_secret_in_an_owner_only_file_never_in_th
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let db = empty_database().await;
-    let mut cmd = idstore(dir.path());
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db.url(),
-    ])
-    .args(["--key-encryption-key", &random_kek()])
-    .args(["--data-dir", data_dir.to_str().unwrap()]);
+    let mut cmd = serve_on(dir.path(), &db.url());
+    cmd.args(["--key-encryption-key", &random_kek()])
+        .args(["--data-dir", data_dir.to_str().unwrap()]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
 
     let files: Vec<_> = std::fs::read_dir(&data_dir)

@@ -567,19 +567,7 @@ async fn delegation_of(w: &World, user_id: &str) -> Option<Value> {
 async fn a_dependent_must_name_an_existing_actor_of_its_tenant() {
     let w = World::new().await;
     let (_, other_tenant) = w.app.second_tenant("elsewhere").await;
-    let foreign = w
-        .app
-        .with_body(
-            Method::POST,
-            "/v1/users",
-            &other_tenant,
-            &json!({"email": "f@x.io"}),
-        )
-        .await;
-    let foreign_id = foreign.json()["result"]["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let foreign_id = w.app.new_user(&other_tenant, "f@x.io").await;
     let before = w.snapshot().await;
     for actor in ["nobody-by-this-id", foreign_id.as_str()] {
         let res = w
