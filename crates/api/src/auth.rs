@@ -57,6 +57,9 @@ pub enum ClientAuthError {
     /// Too many attempts in the window.
     #[error("throttled, retry after {retry_after} s")]
     Throttled { retry_after: i64 },
+    /// The hash pool is saturated; nothing was checked or counted as failed.
+    #[error(transparent)]
+    Busy(#[from] secret::HashBusy),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,7 +79,15 @@ pub enum IssueError {
 }
 
 impl AuthContext {
-    pub fn new(pool: PgPool, settings: TokenSettings, kek: Kek, throttle: Throttle) -> Arc<Self> {
+    /// `hash_queue`: how many hashes may wait for the hash pool before
+    /// more are refused with 503.
+    pub fn new(
+        pool: PgPool,
+        settings: TokenSettings,
+        kek: Kek,
+        throttle: Throttle,
+        hash_queue: usize,
+    ) -> Arc<Self> {
         let source = Arc::new(StoredKeys {
             pool: pool.clone(),
             lifetime_secs: settings.lifetime.as_secs() as i64,
@@ -87,7 +98,7 @@ impl AuthContext {
         Arc::new(Self {
             verifier: Verifier::new(settings, cache),
             kek,
-            hashes: HashPool::sized_to_cpus(),
+            hashes: HashPool::sized_to_cpus(hash_queue),
             throttle,
             pool,
         })
@@ -113,7 +124,7 @@ impl AuthContext {
         else {
             self.hashes
                 .verify(secret::dummy_hash().to_owned(), candidate)
-                .await;
+                .await?;
             return Err(ClientAuthError::Refused);
         };
         if attempt.attempts > self.throttle.max_attempts {
@@ -129,7 +140,7 @@ impl AuthContext {
         if !self
             .hashes
             .verify(attempt.secret_hash.clone(), candidate)
-            .await
+            .await?
         {
             tracing::info!(client_id, "client authentication failed");
             return Err(ClientAuthError::Refused);

@@ -107,6 +107,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<idstore_auth::secret::HashBusy> for ApiError {
+    fn from(_: idstore_auth::secret::HashBusy) -> Self {
+        Self::Unavailable("Password hashing is saturated; retry in a moment".into())
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.row().0

@@ -165,7 +165,8 @@ mod tests {
             leeway: 30,
         };
         let kek = idstore_auth::keys::Kek::generate().unwrap();
-        let auth = auth::AuthContext::new(pool.clone(), settings, kek, auth::Throttle::default());
+        let auth =
+            auth::AuthContext::new(pool.clone(), settings, kek, auth::Throttle::default(), 8);
         let app = init_service(
             app(
                 AppState {

@@ -3,6 +3,7 @@
 //! bounded to the CPU count. Plaintext secrets travel as [`SecretString`]
 //! from the request to the hash, so no `Debug` or log line can show them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -55,35 +56,75 @@ pub fn dummy_hash() -> &'static str {
 }
 
 /// Runs argon2 on the blocking pool, at most `permits` at a time, so a
-/// burst of authentications cannot starve the async workers.
+/// burst of authentications cannot starve the async workers; at most
+/// `max_waiting` more wait their turn, and any beyond are refused at once
+/// ([`HashBusy`]) rather than queued without bound.
 #[derive(Clone)]
 pub struct HashPool {
     permits: Arc<Semaphore>,
+    capacity: usize,
+    /// Hashes running or waiting.
+    queued: Arc<AtomicUsize>,
+}
+
+/// The hash pool's queue is full: answer 503 and let the caller retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing is saturated")]
+pub struct HashBusy;
+
+/// A place in the queue; leaving it (done, failed or cancelled) frees it.
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HashPool {
-    pub fn new(permits: usize) -> Self {
+    pub fn new(permits: usize, max_waiting: usize) -> Self {
+        let permits = permits.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
+            capacity: permits + max_waiting,
+            queued: Arc::default(),
         }
     }
 
-    pub fn sized_to_cpus() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
+    pub fn sized_to_cpus(max_waiting: usize) -> Self {
+        Self::new(
+            std::thread::available_parallelism().map_or(2, usize::from),
+            max_waiting,
+        )
     }
 
-    pub async fn verify(&self, phc: String, candidate: SecretString) -> bool {
-        let _permit = self.permits.acquire().await.expect("hash pool closed");
-        tokio::task::spawn_blocking(move || verify_secret(&phc, candidate.expose_secret()))
-            .await
-            .unwrap_or(false)
+    fn enter(&self) -> Result<Place, HashBusy> {
+        let before = self.queued.fetch_add(1, Ordering::AcqRel);
+        let place = Place(self.queued.clone());
+        if before >= self.capacity {
+            return Err(HashBusy);
+        }
+        Ok(place)
     }
 
-    pub async fn hash(&self, secret: SecretString) -> String {
+    pub async fn verify(&self, phc: String, candidate: SecretString) -> Result<bool, HashBusy> {
+        let _place = self.enter()?;
         let _permit = self.permits.acquire().await.expect("hash pool closed");
-        tokio::task::spawn_blocking(move || hash_secret(secret.expose_secret()))
-            .await
-            .expect("argon2 task panicked")
+        Ok(
+            tokio::task::spawn_blocking(move || verify_secret(&phc, candidate.expose_secret()))
+                .await
+                .unwrap_or(false),
+        )
+    }
+
+    pub async fn hash(&self, secret: SecretString) -> Result<String, HashBusy> {
+        let _place = self.enter()?;
+        let _permit = self.permits.acquire().await.expect("hash pool closed");
+        Ok(
+            tokio::task::spawn_blocking(move || hash_secret(secret.expose_secret()))
+                .await
+                .expect("argon2 task panicked"),
+        )
     }
 }
 
@@ -112,5 +153,33 @@ mod tests {
             generate_client_secret().unwrap().expose_secret(),
             generate_client_secret().unwrap().expose_secret()
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_hash_queue_refuses_at_once_and_frees_its_places() {
+        let pool = HashPool::new(1, 1);
+        let secret = || SecretString::from("s3cret-s3cret");
+        let burst: Vec<_> = (0..6)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.hash(secret()).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for task in burst {
+            if task.await.unwrap().is_err() {
+                busy += 1;
+            }
+        }
+        assert!(
+            busy >= 1,
+            "six hashes on one permit and one waiting place: some refused"
+        );
+        assert_eq!(
+            pool.queued.load(Ordering::Acquire),
+            0,
+            "every place is freed"
+        );
+        assert!(pool.hash(secret()).await.is_ok(), "the pool serves again");
     }
 }

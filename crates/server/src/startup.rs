@@ -62,7 +62,16 @@ impl Application {
             bootstrap_on_first_start(&pool, &kek, config).await?;
         }
         let settings = token_settings(config, address);
-        let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default());
+        // The timing dummy is hashed now, off the async workers, rather
+        // than by the first unknown client's request.
+        tokio::task::spawn_blocking(idstore_auth::secret::dummy_hash).await?;
+        let auth = AuthContext::new(
+            pool.clone(),
+            settings,
+            kek,
+            Throttle::default(),
+            config.hash_queue,
+        );
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,

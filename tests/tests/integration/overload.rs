@@ -237,3 +237,39 @@ async fn serving_connections_start_with_their_timeouts() {
         idstore_store::APPLICATION_NAME
     );
 }
+
+#[actix_web::test]
+async fn a_burst_of_client_authentications_beyond_the_hash_queue_is_refused_with_503() {
+    let app = TestApp::spawn_with(|c| c.hash_queue = 0).await;
+    let guesses = (0..30).map(|i| idstore_tests::app::ClientCredentials {
+        client_id: format!("no-such-client-{i}"),
+        client_secret: "a-guess-that-costs-a-hash".into(),
+    });
+    let guesses: Vec<_> = guesses.collect();
+    let answers = join_all(guesses.iter().map(|g| app.authenticate(g))).await;
+    let mut busy = 0;
+    for res in &answers {
+        match res.status.as_u16() {
+            401 => assert_eq!(res.json()["error"], "invalid_client", "{}", res.text),
+            503 => {
+                assert_eq!(
+                    res.json()["error"],
+                    "temporarily_unavailable",
+                    "{}",
+                    res.text
+                );
+                assert_eq!(res.header("retry-after"), Some("2"));
+                busy += 1;
+            }
+            other => panic!("{other}: {}", res.text),
+        }
+    }
+    assert!(
+        busy > 0,
+        "30 guesses at once on a queue of none: some are refused"
+    );
+    assert!(busy < 30, "the hashes that fit are checked");
+    // Nothing stays taken: once the burst is over a guess is checked again.
+    let res = app.authenticate(&guesses[0]).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+}

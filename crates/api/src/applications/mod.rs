@@ -61,7 +61,7 @@ pub(crate) async fn new_credentials(
 ) -> Result<(String, SecretString, String), ApiError> {
     let id = secret::generate_client_id().map_err(ApiError::internal)?;
     let secret = secret::generate_client_secret().map_err(ApiError::internal)?;
-    let hash = state.auth.hashes.hash(secret.clone()).await;
+    let hash = state.auth.hashes.hash(secret.clone()).await?;
     Ok((id, secret, hash))
 }
 

@@ -39,6 +39,7 @@ async fn token(
                 OAuthError::InvalidClient("Client authentication failed".into())
             }
             ClientAuthError::Throttled { retry_after } => OAuthError::Throttled { retry_after },
+            ClientAuthError::Busy(_) => OAuthError::Unavailable,
             ClientAuthError::Store(e) => store_error(e),
         })?;
     let issued = state

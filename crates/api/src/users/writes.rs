@@ -20,7 +20,7 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let password = match input.password {
-        Some((password, temporary)) => Some((state.auth.hashes.hash(password).await, temporary)),
+        Some((password, temporary)) => Some((state.auth.hashes.hash(password).await?, temporary)),
         None => None,
     };
     let mut profile = Profile::empty();

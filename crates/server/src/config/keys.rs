@@ -127,6 +127,13 @@ config_keys! {
         flag: Serve("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
     }
+    hash_queue: usize {
+        help: "Password and client-secret hashes that may wait for a free core; more are \
+               answered 503 with `Retry-After` (on `/oidc/token`: `temporarily_unavailable`)",
+        accepts: "a whole number",
+        default: Value("32"),
+        flag: Serve("N"),
+    }
     body_limit: usize {
         help: "Largest request body in bytes; a larger one gets 413",
         accepts: "a number of bytes from 1024 upwards",
