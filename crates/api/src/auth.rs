@@ -137,11 +137,20 @@ impl AuthContext {
                 retry_after: attempt.retry_after,
             });
         }
-        if !self
+        let checked = self
             .hashes
             .verify(attempt.secret_hash.clone(), candidate)
-            .await?
-        {
+            .await;
+        let matched = match checked {
+            Ok(matched) => matched,
+            Err(busy) => {
+                // Nothing was checked: the reserved attempt is given back, so
+                // a burst from others cannot use up this client's budget.
+                clients::release_auth_attempt(&self.pool, client_id).await?;
+                return Err(busy.into());
+            }
+        };
+        if !matched {
             tracing::info!(client_id, "client authentication failed");
             return Err(ClientAuthError::Refused);
         }

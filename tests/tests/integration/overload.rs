@@ -273,3 +273,24 @@ async fn a_burst_of_client_authentications_beyond_the_hash_queue_is_refused_with
     let res = app.authenticate(&guesses[0]).await;
     assert_eq!(res.status, 401, "{}", res.text);
 }
+
+#[actix_web::test]
+async fn guesses_refused_for_a_full_hash_queue_do_not_use_up_the_clients_budget() {
+    let app = TestApp::spawn_with(|c| c.hash_queue = 0).await;
+    let wrong = idstore_tests::app::ClientCredentials {
+        client_id: app.admin.client_id.clone(),
+        client_secret: "not-the-secret".into(),
+    };
+    // Ten wrong guesses at once: the budget's size. Those the queue
+    // refuses were never checked and must not count.
+    let answers = join_all((0..10).map(|_| app.authenticate(&wrong))).await;
+    let busy = answers.iter().filter(|r| r.status == 503).count();
+    assert!(busy > 0, "ten hashes at once on a queue of none");
+    assert!(
+        answers
+            .iter()
+            .all(|r| [401, 503].contains(&r.status.as_u16()))
+    );
+    let res = app.authenticate(&app.admin).await;
+    assert_eq!(res.status, 200, "the budget is not used up: {}", res.text);
+}
