@@ -2,13 +2,15 @@
 //! part of its signature (`Authorized<UsersList>`), so without a grant its
 //! body never runs.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use idstore_auth::keys::Kek;
 use idstore_auth::secret::{self, HashPool};
@@ -235,6 +237,18 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// Set by [`Authorized`] once the caller is authorized; the extractors of
+/// [`crate::input`] read the rest of the request only then, so a bad body
+/// never answers before a missing grant does.
+#[derive(Clone, Default)]
+pub(crate) struct AuthGate(Rc<Cell<bool>>);
+
+impl AuthGate {
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.get()
+    }
+}
+
 impl<P: Policy> FromRequest for Authorized<P> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -242,6 +256,8 @@ impl<P: Policy> FromRequest for Authorized<P> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let gate = AuthGate::default();
+        req.extensions_mut().insert(gate.clone());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = token
@@ -257,6 +273,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
                     P::NAME
                 ))
             })?;
+            gate.0.set(true);
             Ok(Self {
                 principal,
                 scope,

@@ -1,7 +1,16 @@
-//! Checks every resource applies to what it is given.
+//! Checks every resource applies to what it is given, and the extractors
+//! that read a request's body and query only after its token was accepted.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use idstore_domain::id::is_valid_id;
 use serde_json::Value;
+
+use crate::auth::AuthGate;
 
 use crate::ApiError;
 
@@ -41,5 +50,66 @@ pub fn json_has_nul(v: &Value) -> bool {
         Value::Array(items) => items.iter().any(json_has_nul),
         Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
         _ => false,
+    }
+}
+
+/// A JSON body, read once the request's [`crate::auth::Authorized`] has
+/// accepted the token (it must come first among the handler's arguments):
+/// without a valid grant the answer is 401/403, whatever the body holds.
+pub type Body<T> = AfterAuth<web::Json<T>>;
+/// Query parameters, read as [`Body`] is.
+pub type Params<T> = AfterAuth<web::Query<T>>;
+
+/// Extractor `E`, run only after authorization.
+pub struct AfterAuth<E>(E);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T> Params<T> {
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<E> std::ops::Deref for AfterAuth<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        &self.0
+    }
+}
+
+impl<E: FromRequest> FromRequest for AfterAuth<E> {
+    type Error = E::Error;
+    type Future = AfterAuthFuture<E::Future>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        AfterAuthFuture {
+            // Present when an `Authorized` was extracted before this.
+            gate: req.extensions().get::<AuthGate>().cloned(),
+            inner: Box::pin(E::from_request(req, payload)),
+        }
+    }
+}
+
+pub struct AfterAuthFuture<F> {
+    gate: Option<AuthGate>,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future<Output = Result<E, Err>>, E, Err> Future for AfterAuthFuture<F> {
+    type Output = Result<AfterAuth<E>, Err>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Arguments are extracted together in one task, in order: while the
+        // token is still being checked, `Authorized`'s own wake-up polls
+        // this again, after it.
+        if self.gate.as_ref().is_some_and(|g| !g.is_open()) {
+            return Poll::Pending;
+        }
+        self.inner.as_mut().poll(cx).map(|r| r.map(AfterAuth))
     }
 }

@@ -133,3 +133,28 @@ async fn a_storm_of_random_kids_is_refused_quickly() {
     );
     assert_eq!(status_with(&app, &real).await, 200);
 }
+
+#[actix_web::test]
+async fn a_refused_token_answers_401_whatever_the_body_or_query_holds() {
+    let app = TestApp::spawn().await;
+    let claims = read_claims(&app.admin_token().await);
+    let stranger = idstore_auth::keys::KeyPair::generate().unwrap();
+    // A kid nobody published: checking it reloads the keys from the
+    // database, time in which the body is already there to be read.
+    let forged = sign(&claims, &stranger.kid, &stranger.private_pkcs8);
+    for (method, path, body) in [
+        (Method::POST, "/v1/users", Some("{not json")),
+        (Method::POST, "/v1/applications", Some(r#"{"unknown": 1}"#)),
+        (Method::GET, "/v1/users?no_such_parameter=1", None),
+    ] {
+        // Past the reload rate limit, so that each forged token is checked
+        // against the database again.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let req = app
+            .request(method.clone(), path)
+            .insert_header(("authorization", format!("Bearer {forged}")))
+            .insert_header(("content-type", "application/json"));
+        let res = app.send(req, body.map(|b| b.as_bytes().to_vec())).await;
+        assert_eq!(res.status, 401, "{method} {path}: {}", res.text);
+    }
+}

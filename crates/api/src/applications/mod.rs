@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use self::input::CreateAppInput;
 use self::wire::{ApiApp, CreatedApp};
 use crate::auth::Authorized;
-use crate::input::path_id;
+use crate::input::{Body, path_id};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -70,7 +70,7 @@ pub(crate) async fn new_credentials(
 async fn create_app(
     auth: Authorized<AppsCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateAppInput>,
+    body: Body<CreateAppInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let (client_id, client_secret, secret_hash) = new_credentials(&state).await?;

@@ -11,6 +11,7 @@ use self::input::CreateClientInput;
 use self::wire::{ApiClient, WithSecret};
 use crate::applications::{AppsEdit, AppsRead, app_and_child, app_of, new_credentials};
 use crate::auth::Authorized;
+use crate::input::Body;
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -29,7 +30,7 @@ async fn create_client(
     auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateClientInput>,
+    body: Body<CreateClientInput>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.into_inner().validate()?;
     let app = app_of(&state, auth.tenant_id(), &path).await?;

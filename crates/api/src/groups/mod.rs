@@ -14,7 +14,7 @@ use idstore_store::groups::{self, AddMembers, NewGroup};
 use self::input::{AddMembersInput, CreateGroupInput};
 use self::wire::{ApiGroup, users_not_found};
 use crate::auth::Authorized;
-use crate::input::path_id;
+use crate::input::{Body, path_id};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -41,7 +41,7 @@ pub fn routes(r: &mut Routes) {
 async fn create_group(
     auth: Authorized<GroupsCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateGroupInput>,
+    body: Body<CreateGroupInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let group = groups::create(
@@ -91,7 +91,7 @@ async fn add_members(
     auth: Authorized<GroupsEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AddMembersInput>,
+    body: Body<AddMembersInput>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("group_id", &path)?;
     let user_ids = body.into_inner().validate()?;

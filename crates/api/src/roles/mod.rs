@@ -13,6 +13,7 @@ use self::input::CreateRoleInput;
 use self::wire::ApiRole;
 use crate::applications::{app_and_child, app_of};
 use crate::auth::Authorized;
+use crate::input::Body;
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -33,7 +34,7 @@ async fn create_role(
     auth: Authorized<RolesCreate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateRoleInput>,
+    body: Body<CreateRoleInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let app = app_of(&state, auth.tenant_id(), &path).await?;

@@ -10,7 +10,7 @@ use idstore_store::users::{self, AppData};
 use super::UsersEdit;
 use super::input::VerifyInput;
 use crate::auth::Authorized;
-use crate::input::path_id;
+use crate::input::{Body, path_id};
 use crate::{ApiError, AppState};
 
 /// Emails and phone numbers share the verify and remove operations.
@@ -73,7 +73,7 @@ pub async fn verify<K: ContactKind>(
     auth: Authorized<UsersEdit>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<VerifyInput>,
+    body: Body<VerifyInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, value) = target::<K>(path.into_inner())?;
     let promote = body.change_to_primary.unwrap_or(false);

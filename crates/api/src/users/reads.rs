@@ -11,7 +11,7 @@ use super::input::{self, CountParams, IdentifierParams, ListParams, whole_number
 use super::wire::{AllUsers, ApiUser, PageInfo};
 use super::{UsersCount, UsersList, UsersRead, one};
 use crate::auth::Authorized;
-use crate::input::path_id;
+use crate::input::{Params, path_id};
 use crate::{ApiError, AppState};
 
 /// The page size when `page_limit` is not given.
@@ -91,7 +91,7 @@ const IDENTIFIER_NAMES: &str = "email, phoneNumber, externalUserId, username, id
 pub async fn get_by_identifier(
     auth: Authorized<UsersRead>,
     state: web::Data<AppState>,
-    query: web::Query<IdentifierParams>,
+    query: Params<IdentifierParams>,
 ) -> Result<HttpResponse, ApiError> {
     let IdentifierParams {
         identifier_name,
@@ -131,7 +131,7 @@ fn search_filter(search: Option<&str>) -> Result<Option<Filter>, ApiError> {
 pub async fn count_users(
     auth: Authorized<UsersCount>,
     state: web::Data<AppState>,
-    query: web::Query<CountParams>,
+    query: Params<CountParams>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = search_filter(query.search.as_deref())?;
     let search = Search {
@@ -211,7 +211,7 @@ fn page(params: &ListParams) -> Result<Page, ApiError> {
 pub async fn list_users(
     auth: Authorized<UsersList>,
     state: web::Data<AppState>,
-    query: web::Query<ListParams>,
+    query: Params<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = query.into_inner();
     let page = page(&params)?;

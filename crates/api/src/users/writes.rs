@@ -10,13 +10,13 @@ use idstore_store::users::{self, Delegation, NewUser, PasswordHash, UserRow};
 use super::input::{self, CreateUserInput, UpdateUserInput};
 use super::{UsersCreate, UsersDelete, UsersEdit, one};
 use crate::auth::Authorized;
-use crate::input::path_id;
+use crate::input::{Body, path_id};
 use crate::{ApiError, AppState};
 
 pub async fn create_user(
     auth: Authorized<UsersCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateUserInput>,
+    body: Body<CreateUserInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let password = match input.password {
@@ -45,7 +45,7 @@ pub async fn update_user(
     auth: Authorized<UsersEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateUserInput>,
+    body: Body<UpdateUserInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (patch, app) = body.into_inner().validate()?;
     path_id("user_id", &path)?;
