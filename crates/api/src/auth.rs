@@ -81,14 +81,12 @@ pub enum IssueError {
 }
 
 impl AuthContext {
-    /// `hash_queue`: how many hashes may wait for the hash pool before
-    /// more are refused with 503.
     pub fn new(
         pool: PgPool,
         settings: TokenSettings,
         kek: Kek,
         throttle: Throttle,
-        hash_queue: usize,
+        hashes: HashPool,
     ) -> Arc<Self> {
         let source = Arc::new(StoredKeys {
             pool: pool.clone(),
@@ -100,7 +98,7 @@ impl AuthContext {
         Arc::new(Self {
             verifier: Verifier::new(settings, cache),
             kek,
-            hashes: HashPool::sized_to_cpus(hash_queue),
+            hashes,
             throttle,
             pool,
         })
@@ -124,9 +122,16 @@ impl AuthContext {
         let window = self.throttle.window.as_secs() as i64;
         let Some(attempt) = clients::reserve_auth_attempt(&self.pool, client_id, window).await?
         else {
-            self.hashes
+            let checked = self
+                .hashes
                 .verify(secret::dummy_hash().to_owned(), candidate)
-                .await?;
+                .await;
+            if checked.is_err() {
+                // The same round trip a known client's refused attempt
+                // makes, so that a full queue tells no ids apart.
+                clients::release_auth_attempt(&self.pool, client_id).await?;
+            }
+            checked?;
             return Err(ClientAuthError::Refused);
         };
         if attempt.attempts > self.throttle.max_attempts {

@@ -209,7 +209,7 @@ impl ResponseError for OAuthError {
             ),
             Self::Unavailable => (
                 "temporarily_unavailable",
-                "The database is busy or unreachable; retry in a moment".to_owned(),
+                "The service is busy or its database unreachable; retry in a moment".to_owned(),
             ),
             Self::Server(_) => ("server_error", "Internal server error".to_owned()),
         };

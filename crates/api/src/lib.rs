@@ -165,8 +165,14 @@ mod tests {
             leeway: 30,
         };
         let kek = idstore_auth::keys::Kek::generate().unwrap();
-        let auth =
-            auth::AuthContext::new(pool.clone(), settings, kek, auth::Throttle::default(), 8);
+        let hashes = idstore_auth::secret::HashPool::sized(0, 8);
+        let auth = auth::AuthContext::new(
+            pool.clone(),
+            settings,
+            kek,
+            auth::Throttle::default(),
+            hashes,
+        );
         let app = init_service(
             app(
                 AppState {

@@ -86,16 +86,15 @@ impl HashPool {
         let permits = permits.max(1);
         Self {
             permits: Arc::new(Semaphore::new(permits)),
-            capacity: permits + max_waiting,
+            capacity: permits.saturating_add(max_waiting),
             queued: Arc::default(),
         }
     }
 
-    pub fn sized_to_cpus(max_waiting: usize) -> Self {
-        Self::new(
-            std::thread::available_parallelism().map_or(2, usize::from),
-            max_waiting,
-        )
+    /// `workers` hashes at once (0: one per core), `max_waiting` more queued.
+    pub fn sized(workers: usize, max_waiting: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self::new(if workers == 0 { cores } else { workers }, max_waiting)
     }
 
     fn enter(&self) -> Result<Place, HashBusy> {
@@ -107,24 +106,39 @@ impl HashPool {
         Ok(place)
     }
 
+    /// Runs `work` on the blocking pool once a permit is free. The place and
+    /// the permit move into the job: a request cancelled mid-hash frees
+    /// them only when the hash has really finished.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Option<T>, HashBusy> {
+        let place = self.enter()?;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("hash pool closed");
+        let job = tokio::task::spawn_blocking(move || {
+            let _held = (place, permit);
+            work()
+        });
+        Ok(job.await.ok())
+    }
+
     pub async fn verify(&self, phc: String, candidate: SecretString) -> Result<bool, HashBusy> {
-        let _place = self.enter()?;
-        let _permit = self.permits.acquire().await.expect("hash pool closed");
-        Ok(
-            tokio::task::spawn_blocking(move || verify_secret(&phc, candidate.expose_secret()))
-                .await
-                .unwrap_or(false),
-        )
+        let checked = self
+            .run(move || verify_secret(&phc, candidate.expose_secret()))
+            .await?;
+        Ok(checked.unwrap_or(false))
     }
 
     pub async fn hash(&self, secret: SecretString) -> Result<String, HashBusy> {
-        let _place = self.enter()?;
-        let _permit = self.permits.acquire().await.expect("hash pool closed");
-        Ok(
-            tokio::task::spawn_blocking(move || hash_secret(secret.expose_secret()))
-                .await
-                .expect("argon2 task panicked"),
-        )
+        let hashed = self
+            .run(move || hash_secret(secret.expose_secret()))
+            .await?;
+        Ok(hashed.expect("argon2 task panicked"))
     }
 }
 
@@ -157,24 +171,23 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_hash_queue_refuses_at_once_and_frees_its_places() {
-        let pool = HashPool::new(1, 1);
+        // One place in all: the permit, which the test holds from outside
+        // the queue, so the first hash takes the place and waits for it.
+        let pool = HashPool::new(1, 0);
         let secret = || SecretString::from("s3cret-s3cret");
-        let burst: Vec<_> = (0..6)
-            .map(|_| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.hash(secret()).await })
-            })
-            .collect();
-        let mut busy = 0;
-        for task in burst {
-            if task.await.unwrap().is_err() {
-                busy += 1;
-            }
+        let held = pool.permits.clone().try_acquire_owned().unwrap();
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.hash(secret()).await }
+        });
+        while pool.queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
         }
-        assert!(
-            busy >= 1,
-            "six hashes on one permit and one waiting place: some refused"
-        );
+        for _ in 0..3 {
+            assert_eq!(pool.hash(secret()).await, Err(HashBusy));
+        }
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok(), "the waiting hash runs");
         assert_eq!(
             pool.queued.load(Ordering::Acquire),
             0,

@@ -47,7 +47,17 @@ pub struct AdminClient {
     pub client_secret: Option<String>,
 }
 
-pub async fn run(pool: &PgPool, kek: &Kek, admin: AdminClient) -> anyhow::Result<Outcome> {
+/// Bootstraps an empty database. A generated secret exists nowhere but in
+/// memory until `hand_over` has given it to the operator: that runs before
+/// the commit, so when it fails nothing is committed and the next start
+/// bootstraps again, rather than leaving a tenant whose admin secret was
+/// lost.
+pub async fn run(
+    pool: &PgPool,
+    kek: &Kek,
+    admin: AdminClient,
+    hand_over: impl FnOnce(&Credentials) -> anyhow::Result<()>,
+) -> anyhow::Result<Outcome> {
     let generated = admin.client_secret.is_none();
     let client_id = match admin.client_id {
         Some(id) => id,
@@ -70,6 +80,9 @@ pub async fn run(pool: &PgPool, kek: &Kek, admin: AdminClient) -> anyhow::Result
     }
     let credentials =
         provision_tenant(&mut tx, "default", kek, &client_id, &client_secret, &hash).await?;
+    if generated {
+        hand_over(&credentials)?;
+    }
     tx.commit().await?;
     Ok(Outcome::Created {
         credentials,

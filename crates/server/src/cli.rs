@@ -216,7 +216,8 @@ async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
     let kek = crate::kek::load(&config)?;
     let admin = crate::startup::configured_admin(&config);
     let outcome = with_database(&config, async |pool| {
-        crate::bootstrap::run(pool, &kek, admin).await
+        // The command's own output shows a generated secret, after the commit.
+        crate::bootstrap::run(pool, &kek, admin, |_| Ok(())).await
     })
     .await?;
     match (outcome, output) {
@@ -293,19 +294,14 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
     let kek = crate::kek::load(&config)?;
     let admin = crate::startup::configured_admin(&config);
     let report = with_database(&config, async |pool| {
-        let tenant_id = match crate::bootstrap::run(pool, &kek, admin).await? {
+        let give = |c: &crate::bootstrap::Credentials| crate::startup::hand_over(c, &config.data_dir);
+        let tenant_id = match crate::bootstrap::run(pool, &kek, admin, give).await? {
             crate::bootstrap::Outcome::Existing { tenant_id } => tenant_id,
             crate::bootstrap::Outcome::Created {
                 credentials,
                 generated,
             } => {
-                tracing::info!(tenant_id = %credentials.tenant_id, "bootstrapped an empty database");
-                // Without a configured admin secret the generated one is the
-                // only way in: handed over as `serve` does (the terminal, or
-                // an owner-only file when stdout is piped to a script).
-                if generated {
-                    crate::startup::hand_over(&credentials, &config.data_dir)?;
-                }
+                tracing::info!(tenant_id = %credentials.tenant_id, generated, "bootstrapped an empty database");
                 credentials.tenant_id
             }
         };

@@ -16,6 +16,7 @@ use idstore_api::limits::SearchLimit;
 use idstore_api::{ApiSettings, AppState};
 use idstore_auth::TokenSettings;
 use idstore_auth::keys::Kek;
+use idstore_auth::secret::HashPool;
 use idstore_store::{PgPool, PoolSettings, SchemaState};
 use secrecy::ExposeSecret;
 
@@ -65,13 +66,8 @@ impl Application {
         // The timing dummy is hashed now, off the async workers, rather
         // than by the first unknown client's request.
         tokio::task::spawn_blocking(idstore_auth::secret::dummy_hash).await?;
-        let auth = AuthContext::new(
-            pool.clone(),
-            settings,
-            kek,
-            Throttle::default(),
-            config.hash_queue,
-        );
+        let hashes = HashPool::sized(config.hash_workers, config.hash_queue);
+        let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default(), hashes);
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
@@ -187,25 +183,24 @@ const READINESS_POOL: PoolSettings = PoolSettings {
 };
 
 async fn bootstrap_on_first_start(pool: &PgPool, kek: &Kek, config: &Config) -> anyhow::Result<()> {
-    match bootstrap::run(pool, kek, configured_admin(config)).await? {
+    let give = |c: &bootstrap::Credentials| hand_over(c, &config.data_dir);
+    match bootstrap::run(pool, kek, configured_admin(config), give).await? {
         bootstrap::Outcome::Existing { .. } => {}
         bootstrap::Outcome::Created {
             credentials,
             generated,
         } => {
-            tracing::info!(tenant_id = %credentials.tenant_id, client_id = %credentials.client_id, "bootstrapped an empty database");
-            if generated {
-                hand_over(&credentials, &config.data_dir)?;
-            }
+            tracing::info!(tenant_id = %credentials.tenant_id, client_id = %credentials.client_id, generated, "bootstrapped an empty database");
         }
     }
     Ok(())
 }
 
 /// Gives a generated admin secret to the operator once, never to the log
-/// stream (stderr is what `docker logs` and log shippers collect): on the
-/// terminal when stdout is one, else in a file only the owner can read,
-/// whose path alone is logged.
+/// stream: on the terminal when stdout is one, else in a new file only the
+/// owner can read, whose path alone is logged. (A container started with a
+/// TTY has its terminal recorded by `docker logs`: deployments set the
+/// bootstrap client instead.) Runs before the bootstrap commits.
 pub(crate) fn hand_over(
     credentials: &bootstrap::Credentials,
     data_dir: &Path,
@@ -219,14 +214,21 @@ pub(crate) fn hand_over(
         );
         return Ok(());
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     // Named for the tenant: a data directory that outlived its database
     // must not make the next bootstrap's secret unwritable.
     let path = data_dir.join(format!("bootstrap-admin-{}.json", credentials.tenant_id));
-    let mut file = owner_only(&path)
-        .with_context(|| format!("cannot write the admin credentials to {}", path.display()))?;
+    let refused = || {
+        format!(
+            "cannot write the generated admin credentials to {}; nothing was bootstrapped: make \
+             the data directory writable, or set IDSTORE_BOOTSTRAP_CLIENT_ID and \
+             IDSTORE_BOOTSTRAP_CLIENT_SECRET",
+            path.display()
+        )
+    };
+    std::fs::create_dir_all(data_dir).with_context(refused)?;
+    let mut file = owner_only(&path).with_context(refused)?;
     writeln!(file, "{}", serde_json::to_string_pretty(credentials)?)?;
+    file.sync_all()?;
     tracing::warn!(
         path = %path.display(),
         "the generated admin client's id and secret are in this file (readable by its owner \

@@ -240,7 +240,11 @@ async fn serving_connections_start_with_their_timeouts() {
 
 #[actix_web::test]
 async fn a_burst_of_client_authentications_beyond_the_hash_queue_is_refused_with_503() {
-    let app = TestApp::spawn_with(|c| c.hash_queue = 0).await;
+    let app = TestApp::spawn_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 0;
+    })
+    .await;
     let guesses = (0..30).map(|i| idstore_tests::app::ClientCredentials {
         client_id: format!("no-such-client-{i}"),
         client_secret: "a-guess-that-costs-a-hash".into(),
@@ -276,7 +280,11 @@ async fn a_burst_of_client_authentications_beyond_the_hash_queue_is_refused_with
 
 #[actix_web::test]
 async fn guesses_refused_for_a_full_hash_queue_do_not_use_up_the_clients_budget() {
-    let app = TestApp::spawn_with(|c| c.hash_queue = 0).await;
+    let app = TestApp::spawn_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 0;
+    })
+    .await;
     let wrong = idstore_tests::app::ClientCredentials {
         client_id: app.admin.client_id.clone(),
         client_secret: "not-the-secret".into(),

@@ -269,3 +269,25 @@ async fn serve_leaves_a_generated_admin_secret_in_an_owner_only_file_never_in_th
     served.signal("TERM");
     assert!(served.wait(Duration::from_secs(20)).await.success());
 }
+
+#[actix_web::test]
+async fn a_secret_that_cannot_be_handed_over_bootstraps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = empty_database().await;
+    let kek = random_kek();
+    // A data directory that cannot exist: its parent is a file.
+    std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+    let blocked = dir.path().join("not-a-dir/data");
+    let mut cmd = serve_on(dir.path(), &db.url());
+    cmd.args(["--key-encryption-key", &kek])
+        .args(["--data-dir", blocked.to_str().unwrap()]);
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was bootstrapped"), "{stderr}");
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap();
+    assert_eq!(tenants, 0, "no tenant whose admin secret is lost");
+}

@@ -127,6 +127,13 @@ config_keys! {
         flag: Serve("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
     }
+    hash_workers: usize {
+        help: "Password and client-secret hashes run at once, each on a core of its own; `0` \
+               means one per core",
+        accepts: "a whole number; 0 means one per core",
+        default: Value("0"),
+        flag: Serve("N"),
+    }
     hash_queue: usize {
         help: "Password and client-secret hashes that may wait for a free core; more are \
                answered 503 with `Retry-After` (on `/oidc/token`: `temporarily_unavailable`)",
