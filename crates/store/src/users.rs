@@ -274,6 +274,16 @@ impl AppData {
         self.external_account_id.is_none()
             && self.custom_app_data.as_ref().is_none_or(Map::is_empty)
     }
+
+    /// Whether all it does is delete keys: nothing to do for a user not
+    /// associated with the application.
+    fn only_deletes(&self) -> bool {
+        self.external_account_id.is_none()
+            && self
+                .custom_app_data
+                .as_ref()
+                .is_none_or(|m| m.values().all(Value::is_null))
+    }
 }
 
 /// Creates a user. Created through an application's client, the user is
@@ -424,7 +434,8 @@ pub async fn update<E: From<StoreError>>(
     if profile != before {
         save(&mut tx, &scope.tenant_id, user_id, &profile).await?;
     }
-    if !app.is_empty() {
+    let associated = current.app_name.is_some();
+    if !app.is_empty() && (associated || !app.only_deletes()) {
         put_app_data_checked(&mut tx, scope, user_id, app).await?;
         touch(&mut *tx, &scope.tenant_id, user_id).await?;
     }

@@ -463,8 +463,12 @@ async fn an_empty_custom_app_data_does_not_pull_a_user_into_the_callers_applicat
     let user = w.create(&w.shop, json!({"email": "e@x.io"})).await;
     let id = user["user_id"].as_str().unwrap();
     let before = w.count(&w.blog, "").await;
-    let updated = w.update(&w.blog, id, json!({"custom_app_data": {}})).await;
-    assert!(updated.get("app_name").is_none(), "{updated}");
+    for nothing in [json!({}), json!({"k": null})] {
+        let updated = w
+            .update(&w.blog, id, json!({"custom_app_data": nothing}))
+            .await;
+        assert!(updated.get("app_name").is_none(), "{nothing}: {updated}");
+    }
     assert_eq!(
         w.count(&w.blog, "").await,
         before,
