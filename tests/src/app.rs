@@ -42,6 +42,18 @@ impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// Asserts the token endpoint's 503: `temporarily_unavailable`, retry later.
+    pub fn assert_temporarily_unavailable(&self) {
+        assert_eq!(self.status, 503, "{}", self.text);
+        assert_eq!(
+            self.json()["error"],
+            "temporarily_unavailable",
+            "{}",
+            self.text
+        );
+        assert_eq!(self.header("retry-after"), Some("2"), "{}", self.text);
+    }
 }
 
 impl TestApp {

@@ -122,16 +122,8 @@ impl AuthContext {
         let window = self.throttle.window.as_secs() as i64;
         let Some(attempt) = clients::reserve_auth_attempt(&self.pool, client_id, window).await?
         else {
-            let checked = self
-                .hashes
-                .verify(secret::dummy_hash().to_owned(), candidate)
-                .await;
-            if checked.is_err() {
-                // The same round trip a known client's refused attempt
-                // makes, so that a full queue tells no ids apart.
-                clients::release_auth_attempt(&self.pool, client_id).await?;
-            }
-            checked?;
+            self.check(client_id, secret::dummy_hash().to_owned(), candidate)
+                .await?;
             return Err(ClientAuthError::Refused);
         };
         if attempt.attempts > self.throttle.max_attempts {
@@ -144,25 +136,34 @@ impl AuthContext {
                 retry_after: attempt.retry_after,
             });
         }
-        let checked = self
-            .hashes
-            .verify(attempt.secret_hash.clone(), candidate)
-            .await;
-        let matched = match checked {
-            Ok(matched) => matched,
-            Err(busy) => {
-                // Nothing was checked: the reserved attempt is given back, so
-                // a burst from others cannot use up this client's budget.
-                clients::release_auth_attempt(&self.pool, client_id).await?;
-                return Err(busy.into());
-            }
-        };
+        let matched = self
+            .check(client_id, attempt.secret_hash.clone(), candidate)
+            .await?;
         if !matched {
             tracing::info!(client_id, "client authentication failed");
             return Err(ClientAuthError::Refused);
         }
         clients::release_auth_attempt(&self.pool, client_id).await?;
         Ok(attempt)
+    }
+
+    /// Verifies `candidate` against `phc`. When the hash queue is full
+    /// nothing was checked, so the reserved attempt is given back (a burst
+    /// from others cannot use up a client's budget); unknown ids make the
+    /// same round trip, so a full queue tells no ids apart.
+    async fn check(
+        &self,
+        client_id: &str,
+        phc: String,
+        candidate: SecretString,
+    ) -> Result<bool, ClientAuthError> {
+        match self.hashes.verify(phc, candidate).await {
+            Ok(matched) => Ok(matched),
+            Err(busy) => {
+                clients::release_auth_attempt(&self.pool, client_id).await?;
+                Err(busy.into())
+            }
+        }
     }
 
     /// Signs a client-credentials token for `client` with its tenant's

@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use idstore_domain::contact::{Email, Phone};
 use idstore_domain::user::{Contact, Profile};
-use idstore_store::users::{self, AppData};
+use idstore_store::users::{self, AppData, UserRow};
 
 use super::UsersEdit;
 use super::input::VerifyInput;
@@ -60,6 +60,24 @@ contact_kind!(
     secondary_phone_numbers
 );
 
+/// Applies `change` to the user's profile only (no application data).
+async fn change_profile(
+    auth: &Authorized<UsersEdit>,
+    state: &AppState,
+    user_id: &str,
+    change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    users::update(
+        &state.pool,
+        &auth.scope,
+        user_id,
+        change,
+        AppData::default(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The user and the email or phone a path names, checked.
 fn target<K: ContactKind>((user_id, raw): (String, String)) -> Result<(String, K), ApiError> {
     let value = K::from_path(&raw).map_err(ApiError::bad_request)?;
@@ -82,14 +100,7 @@ pub async fn verify<K: ContactKind>(
             .then_some(())
             .ok_or_else(|| ApiError::NotFound(format!("The user has no such {}", K::NAME)))
     };
-    users::update(
-        &state.pool,
-        &auth.scope,
-        &user_id,
-        change,
-        AppData::default(),
-    )
-    .await?;
+    change_profile(&auth, &state, &user_id, change).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -117,13 +128,6 @@ pub async fn remove_secondary<K: ContactKind>(
         }
         Ok(())
     };
-    users::update(
-        &state.pool,
-        &auth.scope,
-        &user_id,
-        change,
-        AppData::default(),
-    )
-    .await?;
+    change_profile(&auth, &state, &user_id, change).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -30,6 +30,8 @@ pub struct UserId;
 /// `external_user_id`, `idpIdentifier`: 1 to 256 printable characters.
 pub struct ExternalUserId;
 pub struct IdpIdentifier;
+/// `externalUserId` as `getUserByIdentifier`'s `identifier_value`.
+pub struct ExternalUserIdValue;
 
 /// Implements [`UserKey`] for `$key`, read with `$parse` into `$value`
 /// and looked up as `Lookup::$lookup`.
@@ -51,6 +53,8 @@ user_key! {
     UserId: String = |raw: &str| path_id("user_id", raw).map(|()| raw.to_owned()) => Id;
     ExternalUserId: String =
         |raw: &str| external_id("external_user_id", raw).map(|()| raw.to_owned()) => ExternalUserId;
+    ExternalUserIdValue: String =
+        |raw: &str| external_id("identifier_value", raw).map(|()| raw.to_owned()) => ExternalUserId;
     IdpIdentifier: String =
         |raw: &str| external_id("identifier_value", raw).map(|()| raw.to_owned()) => IdpIdentifier;
     Email: Email = |raw| Email::parse(raw).map_err(ApiError::bad_request) => Email;
@@ -101,10 +105,7 @@ pub async fn get_by_identifier(
         "email" => find_by::<Email>(&auth, &state, &value).await,
         "phoneNumber" => find_by::<Phone>(&auth, &state, &value).await,
         "username" => find_by::<Username>(&auth, &state, &value).await,
-        "externalUserId" => {
-            external_id("identifier_value", &value)?;
-            find_by::<ExternalUserId>(&auth, &state, &value).await
-        }
+        "externalUserId" => find_by::<ExternalUserIdValue>(&auth, &state, &value).await,
         "idpIdentifier" => find_by::<IdpIdentifier>(&auth, &state, &value).await,
         other => Err(ApiError::bad_request(format!(
             "identifier_name `{}` is not known; use one of {IDENTIFIER_NAMES} (this tenant defines no custom identifiers)",
