@@ -38,6 +38,7 @@ BASE_URL=${BASE_URL%/}
 : "${CLIENT_SECRET:?set CLIENT_ID and CLIENT_SECRET to the admin client (see the top of $0)}"
 TOKEN=
 USER_ID=
+APP_ID=
 hint=
 
 for tool in curl python3; do
@@ -76,6 +77,7 @@ expand() {
   a=${a//'$CLIENT_SECRET'/"$CLIENT_SECRET"}
   a=${a//'$TOKEN'/"$TOKEN"}
   a=${a//'$USER_ID'/"$USER_ID"}
+  a=${a//'$APP_ID'/"$APP_ID"}
   printf '%s' "$a"
 }
 
@@ -162,14 +164,21 @@ TOKEN=$(json 'r["access_token"]')
 
 step "An application, with a default client whose secret this answer shows once"
 request 201 -s -H 'authorization: Bearer $TOKEN' -H 'content-type: application/json' \
-  -d '{"name":"shop"}' '$BASE_URL/v1/applications'
-expect 'r["result"]["name"] == "shop" and len(r["result"]["client_secret"]) > 0'
-app_id=$(json 'r["result"]["app_id"]')
+  -d '{"app_name":"shop","client_display_name":"web","redirect_uris":["https://shop.example/cb"]}' \
+  '$BASE_URL/v1/applications'
+expect 'r["result"]["app_name"] == "shop" and len(r["result"]["client_secret"]) > 0'
+APP_ID=$(json 'r["result"]["app_id"]')
 
 step "The tenant's applications: the management one and shop"
 request 200 -s -H 'authorization: Bearer $TOKEN' '$BASE_URL/v1/applications'
-expect 'any(a["app_id"] == arg and a["name"] == "shop" for a in r["result"])' "$app_id"
-expect 'any(a["is_management"] for a in r["result"])'
+expect 'any(a["app_id"] == arg and a["app_name"] == "shop" for a in r["result"])' "$APP_ID"
+expect 'any(a["app_name"] == "Management" for a in r["result"])'
+
+step "A second client of shop whose tokens live five minutes"
+request 201 -s -H 'authorization: Bearer $TOKEN' -H 'content-type: application/json' \
+  -d '{"name":"batch","redirect_uris":[],"token_expiration":{"access_token_ttl":300}}' \
+  '$BASE_URL/v1/applications/$APP_ID/clients'
+expect 'r["token_expiration"]["access_token_ttl"] == 300 and len(r["client_secret"]) > 0'
 
 step "A user; the email is stored lower-cased"
 hint="ann@example.com exists already if the tour ran on this database before: use a fresh one"

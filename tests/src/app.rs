@@ -260,7 +260,7 @@ impl TestApp {
                 Method::POST,
                 "/v1/applications",
                 Some(admin_token),
-                Some(&serde_json::json!({ "name": name })),
+                Some(&serde_json::json!({ "app_name": name, "client_display_name": "default" })),
             )
             .await;
         assert_eq!(res.status, 201, "{}", res.text);
@@ -270,6 +270,31 @@ impl TestApp {
             client_secret: r["client_secret"].as_str().unwrap().to_owned(),
         };
         (r["app_id"].as_str().unwrap().to_owned(), client)
+    }
+
+    /// Creates a client of application `app_id` from the vendor's client
+    /// body `body`; returns its credentials and the whole answer.
+    pub async fn create_client(
+        &self,
+        admin_token: &str,
+        app_id: &str,
+        body: &Value,
+    ) -> (ClientCredentials, Value) {
+        let res = self
+            .call(
+                Method::POST,
+                &format!("/v1/applications/{app_id}/clients"),
+                Some(admin_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        let r = res.json();
+        let client = ClientCredentials {
+            client_id: r["client_id"].as_str().unwrap().to_owned(),
+            client_secret: r["client_secret"].as_str().unwrap().to_owned(),
+        };
+        (client, r)
     }
 
     /// Graceful shutdown, as on SIGTERM; returns what `run_until` returned.

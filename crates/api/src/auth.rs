@@ -179,6 +179,7 @@ impl AuthContext {
             app_id: &client.app_id,
             client_id,
             is_management: client.is_management,
+            lifetime: client.access_token_ttl.map(|s| s as u64),
         };
         let now = chrono::Utc::now().timestamp();
         let claims = Claims::for_client(self.settings(), &grant, audience, now);

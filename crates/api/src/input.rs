@@ -19,6 +19,23 @@ pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Times in the vendor's Applications API are `date-time` strings.
+pub fn date_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A free-text field that may be empty: at most `max` characters, no
+/// control characters.
+pub fn optional_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        text(field, value, max).map_err(|_| {
+            ApiError::bad_request(format!("{field} must be at most {max} printable characters"))
+        })
+    }
+}
+
 /// A required free-text field: 1 to `max` characters, no control characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     text_problem(field, value, max).map_or(Ok(()), |m| Err(ApiError::bad_request(m)))
@@ -50,6 +67,17 @@ pub fn json_has_nul(v: &Value) -> bool {
         Value::Array(items) => items.iter().any(json_has_nul),
         Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
         _ => false,
+    }
+}
+
+/// Settings kept as given hold no NUL (see [`json_has_nul`]).
+pub fn no_nul(settings: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    if settings.values().any(json_has_nul) {
+        Err(ApiError::bad_request(
+            "settings may not contain NUL characters",
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -52,11 +52,15 @@ pub struct ClientGrant<'a> {
     pub client_id: &'a str,
     /// A management application's client gets an admin token.
     pub is_management: bool,
+    /// The client's own token lifetime (seconds), shorter than the
+    /// configured one; `None` for the configured one.
+    pub lifetime: Option<u64>,
 }
 
 impl Claims {
     /// The claims of a fresh client-credentials token for `audience`,
-    /// valid from `now` (seconds since the epoch) for the configured lifetime.
+    /// valid from `now` (seconds since the epoch) for the client's lifetime,
+    /// never longer than the configured one.
     pub fn for_client(
         settings: &TokenSettings,
         client: &ClientGrant<'_>,
@@ -68,12 +72,13 @@ impl Claims {
         } else {
             TokenKind::Client
         };
+        let lifetime = client.lifetime.unwrap_or(settings.lifetime.as_secs());
         Self {
             iss: settings.issuer.clone(),
             sub: client.client_id.to_owned(),
             aud: audience,
             iat: now,
-            exp: now + settings.lifetime.as_secs() as i64,
+            exp: now + lifetime.min(settings.lifetime.as_secs()) as i64,
             nbf: None,
             jti: idstore_domain::id::new_id(),
             tid: client.tenant_id.to_owned(),

@@ -111,6 +111,8 @@ pub async fn provision_tenant(
             name: "Management",
             description: Some("Mints admin tokens for the whole tenant"),
             is_management: true,
+            created_by: None,
+            settings: None,
         },
     )
     .await?;
@@ -122,6 +124,7 @@ pub async fn provision_tenant(
             client_id,
             name: "admin",
             secret_hash,
+            options: Default::default(),
         },
     )
     .await?;

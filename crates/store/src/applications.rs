@@ -1,9 +1,11 @@
 //! Applications of a tenant. Every query names the tenant.
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::clients::{self, Client, NewClient};
+use crate::clients::{self, Client, ClientChange, NewClient};
 use crate::error::Entity;
 use crate::{StoreError, keyed};
 
@@ -14,13 +16,18 @@ pub struct Application {
     pub name: String,
     pub description: Option<String>,
     pub is_management: bool,
+    /// The client whose token created it; `None` for bootstrap and seed.
+    pub created_by: Option<String>,
+    /// Settings kept as given (the vendor's field names), an object.
+    pub settings: Json<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 macro_rules! columns {
     () => {
-        "tenant_id, app_id, name, description, is_management, created_at, updated_at"
+        "tenant_id, app_id, name, description, is_management, created_by, settings, \
+         created_at, updated_at"
     };
 }
 
@@ -30,15 +37,20 @@ pub struct NewApplication<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub is_management: bool,
+    pub created_by: Option<&'a str>,
+    /// An object; `None` is `{}`.
+    pub settings: Option<&'a Value>,
 }
 
 pub async fn create(
     executor: impl PgExecutor<'_>,
     app: NewApplication<'_>,
 ) -> Result<Application, StoreError> {
+    let empty = Value::Object(Default::default());
     Ok(sqlx::query_as(concat!(
-        "INSERT INTO applications (tenant_id, app_id, name, description, is_management)
-         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        "INSERT INTO applications (tenant_id, app_id, name, description, is_management,
+                                   created_by, settings)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         columns!()
     ))
     .bind(app.tenant_id)
@@ -46,6 +58,8 @@ pub async fn create(
     .bind(app.name)
     .bind(app.description)
     .bind(app.is_management)
+    .bind(app.created_by)
+    .bind(Json(app.settings.unwrap_or(&empty)))
     .fetch_one(executor)
     .await?)
 }
@@ -87,6 +101,54 @@ pub async fn get(
         " FROM applications WHERE tenant_id = $1 AND app_id = $2"
     );
     keyed::get(executor, SQL, &[tenant_id, app_id], Entity::Application).await
+}
+
+/// A change to an application: `None` keeps a field; `settings` is merged
+/// key by key (a given key replaces the stored one whole).
+#[derive(Default)]
+pub struct AppChange<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub settings: Option<&'a Value>,
+}
+
+/// Changes an application and, in the same transaction, its default client
+/// (the vendor's deprecated per-app client fields); the client is `None`
+/// when the application has none left.
+pub async fn update(
+    pool: &PgPool,
+    tenant_id: &str,
+    app_id: &str,
+    change: &AppChange<'_>,
+    default_client: &ClientChange<'_>,
+) -> Result<(Application, Option<Client>), StoreError> {
+    let empty = Value::Object(Default::default());
+    let mut tx = pool.begin().await?;
+    let app: Application = sqlx::query_as(concat!(
+        "UPDATE applications SET
+             name = COALESCE($3, name),
+             description = COALESCE($4, description),
+             settings = settings || $5,
+             updated_at = now()
+          WHERE tenant_id = $1 AND app_id = $2 RETURNING ",
+        columns!()
+    ))
+    .bind(tenant_id)
+    .bind(app_id)
+    .bind(change.name)
+    .bind(change.description)
+    .bind(Json(change.settings.unwrap_or(&empty)))
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound(Entity::Application))?;
+    let client = match clients::list(&mut *tx, tenant_id, app_id).await?.first() {
+        Some(first) => Some(
+            clients::update(&mut *tx, tenant_id, app_id, &first.client_id, default_client).await?,
+        ),
+        None => None,
+    };
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok((app, client))
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user

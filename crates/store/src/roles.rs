@@ -13,6 +13,7 @@ pub struct Role {
     pub app_id: String,
     pub role_id: String,
     pub name: String,
+    pub display_name: Option<String>,
     pub description: Option<String>,
     pub permissions: Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
@@ -21,7 +22,8 @@ pub struct Role {
 
 macro_rules! columns {
     () => {
-        "tenant_id, app_id, role_id, name, description, permissions, created_at, updated_at"
+        "tenant_id, app_id, role_id, name, display_name, description, permissions, created_at, \
+         updated_at"
     };
 }
 
@@ -30,6 +32,7 @@ pub struct NewRole<'a> {
     pub app_id: &'a str,
     pub role_id: &'a str,
     pub name: &'a str,
+    pub display_name: Option<&'a str>,
     pub description: Option<&'a str>,
     pub permissions: &'a [String],
 }
@@ -38,14 +41,15 @@ pub struct NewRole<'a> {
 /// [`crate::Identifier::RoleName`].
 pub async fn create(executor: impl PgExecutor<'_>, r: NewRole<'_>) -> Result<Role, StoreError> {
     Ok(sqlx::query_as(concat!(
-        "INSERT INTO roles (tenant_id, app_id, role_id, name, description, permissions)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        "INSERT INTO roles (tenant_id, app_id, role_id, name, display_name, description, permissions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         columns!()
     ))
     .bind(r.tenant_id)
     .bind(r.app_id)
     .bind(r.role_id)
     .bind(r.name)
+    .bind(r.display_name)
     .bind(r.description)
     .bind(Json(r.permissions))
     .fetch_one(executor)

@@ -163,6 +163,8 @@ pub async fn ensure_application(
             name,
             description: Some("Users loaded by `idstore seed`"),
             is_management: false,
+            created_by: None,
+            settings: None,
         },
     )
     .await

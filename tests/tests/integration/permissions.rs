@@ -16,6 +16,9 @@ const ADMIN_OR_CLIENT: &[TokenKind] = &[TokenKind::Admin, TokenKind::Client];
 const POLICIES: &[(&str, &[TokenKind])] = &[
     ("AppsCreate", ADMIN),
     ("AppsList", ADMIN),
+    ("AppsListBasic", ADMIN),
+    ("ClientsWrite", ADMIN),
+    ("ClientsDelete", ADMIN),
     ("AppsRead", ADMIN),
     ("AppsDelete", ADMIN),
     ("AppsEdit", ADMIN),
@@ -214,7 +217,7 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
             admin,
-            &json!({"name": "r"}),
+            &json!({"role_name": "r"}),
         )
         .await;
     let role_id = role.json()["result"]["role_id"]

@@ -149,20 +149,13 @@ async fn get(app: &TestApp, operation_id: &str, path: &str, token: &str) -> Valu
 
 /// A token of a new client of application `app_id`.
 async fn app_client(app: &TestApp, admin: &str, app_id: &str) -> String {
-    let res = app
-        .with_body(
-            Method::POST,
-            &format!("/v1/applications/{app_id}/clients"),
+    let (credentials, _) = app
+        .create_client(
             admin,
-            &json!({ "name": "bench-client" }),
+            app_id,
+            &json!({ "name": "bench-client", "redirect_uris": [] }),
         )
         .await;
-    assert_eq!(res.status, 201, "{}", res.text);
-    let r = &res.json()["result"];
-    let credentials = idstore_tests::app::ClientCredentials {
-        client_id: r["client_id"].as_str().unwrap().to_owned(),
-        client_secret: r["client_secret"].as_str().unwrap().to_owned(),
-    };
     app.token_for(&credentials).await
 }
 

@@ -180,6 +180,50 @@ async fn token_errors_follow_rfc_6749() {
 #[actix_web::test]
 async fn a_resource_parameter_becomes_the_audience_and_such_a_token_is_not_for_idstore() {
     let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (app_id, _) = app.create_app(&admin, "orders").await;
+    let (client, _) = app
+        .create_client(
+            &admin,
+            &app_id,
+            &json!({"name": "orders-api", "redirect_uris": [],
+                    "resources": ["https://orders.example.com"]}),
+        )
+        .await;
+    let ask = |resource: &'static str| {
+        let app = &app;
+        let client = &client;
+        async move {
+            app.token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &client.client_id),
+                    ("client_secret", &client.client_secret),
+                    ("resource", resource),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let res = ask("https://orders.example.com").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(decode_part(&token, 1)["aud"], "https://orders.example.com");
+    let res = app
+        .with_token(Method::GET, "/v1/users", &token)
+        .await;
+    assert_eq!(res.status, 401, "a token for another audience was accepted");
+
+    // Only the listed resources: RFC 8707's invalid_target for any other,
+    // the admin's included (it lists none).
+    let res = ask("https://payments.example.com").await;
+    assert_eq!(
+        (res.status.as_u16(), res.json()["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{}",
+        res.text
+    );
     let res = app
         .token_request(
             &[
@@ -191,13 +235,7 @@ async fn a_resource_parameter_becomes_the_audience_and_such_a_token_is_not_for_i
             None,
         )
         .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(decode_part(&token, 1)["aud"], "https://orders.example.com");
-    let res = app
-        .with_token(Method::GET, "/v1/applications", &token)
-        .await;
-    assert_eq!(res.status, 401, "a token for another audience was accepted");
+    assert_eq!(res.json()["error"], "invalid_target", "{}", res.text);
 }
 
 #[actix_web::test]
@@ -287,25 +325,13 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
     let (app_id, default_client) = app.create_app(&admin, "crm").await;
     app.token_for(&default_client).await;
 
-    let created = app
-        .with_body(
-            Method::POST,
-            &format!("/v1/applications/{app_id}/clients"),
+    let (batch, _) = app
+        .create_client(
             &admin,
-            &json!({"name": "batch"}),
+            &app_id,
+            &json!({"name": "batch", "redirect_uris": []}),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let batch = ClientCredentials {
-        client_id: created.json()["result"]["client_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        client_secret: created.json()["result"]["client_secret"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    };
     app.token_for(&batch).await;
     let listed = app
         .with_token(
@@ -314,7 +340,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
             &admin,
         )
         .await;
-    assert_eq!(listed.json()["result"].as_array().unwrap().len(), 2);
+    assert_eq!(listed.json().as_array().unwrap().len(), 2);
     assert!(
         !listed.text.contains(&batch.client_secret),
         "secrets are shown once only"
@@ -331,7 +357,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
-    let new_secret = rotated.json()["result"]["client_secret"]
+    let new_secret = rotated.json()["client_secret"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -348,7 +374,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
             &admin,
-            &json!({"name": "editor", "permissions": ["docs:edit"]}),
+            &json!({"role_name": "editor", "permissions": ["docs:edit"]}),
         )
         .await;
     assert_eq!(role.status, 201, "{}", role.text);
@@ -357,7 +383,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
             Method::POST,
             &format!("/v1/applications/{app_id}/roles"),
             &admin,
-            &json!({"name": "editor"}),
+            &json!({"role_name": "editor"}),
         )
         .await;
     assert_eq!(
@@ -393,7 +419,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
             Method::POST,
             "/v1/applications",
             &admin,
-            &json!({"name": ""}),
+            &json!({"app_name": ""}),
         )
         .await;
     assert_eq!(bad.status, 400);
@@ -402,7 +428,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
             Method::POST,
             "/v1/applications",
             &admin,
-            &json!({"name": "a", "x": 1}),
+            &json!({"app_name": "a", "x": 1}),
         )
         .await;
     assert_eq!(unknown.status, 400);

@@ -1,6 +1,8 @@
-//! Applications: admin-token endpoints following the vendor's Applications
-//! API paths. Every query is confined to the caller's tenant, so another
-//! tenant's ids are simply not found.
+//! Applications on the vendor's Applications API paths and shapes:
+//! `createApp`, `getAllApps`, `getAppsList`, `getAppById`, `updateApp`,
+//! `deleteApp` (answers in `{"result": ...}`, as the vendor's are). Every
+//! query is confined to the caller's tenant, so another tenant's ids are
+//! simply not found.
 
 mod input;
 mod wire;
@@ -8,28 +10,40 @@ mod wire;
 use actix_web::{HttpResponse, web};
 use idstore_auth::{policy, secret};
 use idstore_domain::id::new_id;
-use idstore_store::applications::{self, Application, NewApplication};
-use idstore_store::clients::NewClient;
+use idstore_store::applications::{self, AppChange, Application, NewApplication};
+use idstore_store::clients::{self, Client, NewClient};
 use secrecy::SecretString;
+use serde_json::Value;
 
-use self::input::CreateAppInput;
-use self::wire::{ApiApp, CreatedApp};
+use self::input::AppInput;
+use self::wire::{ApiApp, ApiBasicApp};
 use crate::auth::Authorized;
+use crate::clients::lifetime;
 use crate::input::{Body, path_id};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
 
 policy!(AppsCreate = "apps:create");
-policy!(AppsList = "apps:list");
+policy!(AppsList = "apps:read", "apps:list");
+policy!(
+    AppsListBasic = "apps:list",
+    "users:read",
+    "organizations:read",
+    "roles:read",
+    "orgs:read"
+);
 policy!(AppsRead = "apps:read");
 policy!(AppsEdit = "apps:edit");
 policy!(AppsDelete = "apps:delete");
 
 pub fn routes(r: &mut Routes) {
     r.at("/v1/applications").post(create_app).get(list_apps);
+    // Before `{app_id}`, which would otherwise take "list" for an id.
+    r.at("/v1/applications/list").get(list_basic_apps);
     r.at("/v1/applications/{app_id}")
         .get(get_app)
+        .put(update_app)
         .delete(delete_app);
 }
 
@@ -70,38 +84,65 @@ pub(crate) async fn new_credentials(
 async fn create_app(
     auth: Authorized<AppsCreate>,
     state: web::Data<AppState>,
-    body: Body<CreateAppInput>,
+    body: Body<AppInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner().validate()?;
+    let spec = body.into_inner().validate_new(lifetime(&state))?;
     let (client_id, client_secret, secret_hash) = new_credentials(&state).await?;
     let app_id = new_id();
+    let settings = Value::Object(spec.settings.clone());
+    let client_settings = spec.client.settings_value();
     let (app, client) = applications::create_with_client(
         &state.pool,
         NewApplication {
             tenant_id: auth.tenant_id(),
             app_id: &app_id,
-            name: &input.name,
-            description: input.description.as_deref(),
+            name: spec.name.as_deref().unwrap_or_default(),
+            description: spec.description.as_deref(),
             is_management: false,
+            created_by: Some(&auth.principal.client_id),
+            settings: Some(&settings),
         },
         NewClient {
             tenant_id: auth.tenant_id(),
             app_id: &app_id,
             client_id: &client_id,
-            name: &input.client_name,
+            name: spec.client.name.as_deref().unwrap_or_default(),
             secret_hash: &secret_hash,
+            options: spec.client.options(&client_settings),
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(One::of(CreatedApp::new(&app, &client, &client_secret))))
+    Ok(HttpResponse::Created().json(One::of(ApiApp::created(&app, &client, &client_secret))))
 }
 
+/// Each application with its default client (`ApiAppWithoutLogo`).
 async fn list_apps(
     auth: Authorized<AppsList>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let apps = applications::list(&state.pool, auth.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Many::of(apps.iter().map(ApiApp::from))))
+    let defaults = clients::defaults(&state.pool, auth.tenant_id()).await?;
+    let default_of = |a: &Application| defaults.iter().find(|c| c.app_id == a.app_id);
+    Ok(HttpResponse::Ok().json(Many::of(
+        apps.iter().map(|a| ApiApp::new(a, default_of(a), false)),
+    )))
+}
+
+async fn list_basic_apps(
+    auth: Authorized<AppsListBasic>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let apps = applications::list(&state.pool, auth.tenant_id()).await?;
+    Ok(HttpResponse::Ok().json(Many::of(apps.iter().map(ApiBasicApp::from))))
+}
+
+/// The application's first client, the vendor's "default client".
+async fn default_client(
+    state: &AppState,
+    app: &Application,
+) -> Result<Option<Client>, ApiError> {
+    let list = clients::list(&state.pool, &app.tenant_id, &app.app_id).await?;
+    Ok(list.into_iter().next())
 }
 
 async fn get_app(
@@ -110,7 +151,37 @@ async fn get_app(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    Ok(HttpResponse::Ok().json(One::of(ApiApp::from(&app))))
+    let client = default_client(&state, &app).await?;
+    Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))
+}
+
+/// Fields given replace the stored ones whole (objects too, as the
+/// vendor's document says); fields left out keep their values. The
+/// deprecated client fields change the default client, in the same
+/// transaction.
+async fn update_app(
+    auth: Authorized<AppsEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Body<AppInput>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = body.into_inner().validate_change(lifetime(&state))?;
+    path_id("app_id", &path)?;
+    let settings = Value::Object(spec.settings.clone());
+    let client_settings = spec.client.settings_value();
+    let (app, client) = applications::update(
+        &state.pool,
+        auth.tenant_id(),
+        &path,
+        &AppChange {
+            name: spec.name.as_deref(),
+            description: spec.description.as_deref(),
+            settings: Some(&settings),
+        },
+        &spec.client.change(&client_settings),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))
 }
 
 async fn delete_app(

@@ -42,6 +42,12 @@ async fn token(
             ClientAuthError::Busy(_) => OAuthError::Unavailable,
             ClientAuthError::Store(e) => store_error(e),
         })?;
+    if audience != state.auth.settings().audience && !client.resources.contains(&audience) {
+        return Err(OAuthError::InvalidTarget(
+            "resource is not one this client may ask for: list it in the client's resources"
+                .into(),
+        ));
+    }
     let issued = state
         .auth
         .issue_client_token(&client_id, &client, audience)
@@ -53,7 +59,7 @@ async fn token(
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .insert_header(("pragma", "no-cache"))
-        .json(TokenResponse::new(&issued, state.auth.settings())))
+        .json(TokenResponse::new(&issued)))
 }
 
 fn store_error(e: StoreError) -> OAuthError {

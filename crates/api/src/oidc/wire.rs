@@ -1,6 +1,5 @@
 //! What the token endpoint, the key set and discovery answer.
 
-use idstore_auth::TokenSettings;
 use idstore_store::signing_keys::PublishedKey;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,11 +16,11 @@ pub struct TokenResponse<'a> {
 }
 
 impl<'a> TokenResponse<'a> {
-    pub fn new(issued: &'a IssuedToken, settings: &TokenSettings) -> Self {
+    pub fn new(issued: &'a IssuedToken) -> Self {
         Self {
             access_token: &issued.access_token,
             token_type: "Bearer",
-            expires_in: settings.lifetime.as_secs() as i64,
+            expires_in: issued.claims.exp - issued.claims.iat,
             scope: &issued.claims.scope,
         }
     }

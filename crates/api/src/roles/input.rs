@@ -1,9 +1,9 @@
-//! Request bodies of the role endpoints.
+//! Request bodies of the role endpoints, in the vendor's `ApiRole` names.
 
 use serde::Deserialize;
 
 use crate::ApiError;
-use crate::input::text;
+use crate::input::{optional_text, text};
 
 /// Most permissions one role may carry.
 const MAX_PERMISSIONS: usize = 100;
@@ -11,7 +11,8 @@ const MAX_PERMISSIONS: usize = 100;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleInput {
-    pub name: String,
+    pub role_name: String,
+    pub display_name: Option<String>,
     pub description: Option<String>,
     #[serde(default)]
     pub permissions: Vec<String>,
@@ -19,9 +20,12 @@ pub struct CreateRoleInput {
 
 impl CreateRoleInput {
     pub fn validate(self) -> Result<Self, ApiError> {
-        text("name", &self.name, 100)?;
+        text("role_name", &self.role_name, 100)?;
+        if let Some(d) = &self.display_name {
+            text("display_name", d, 100)?;
+        }
         if let Some(d) = &self.description {
-            text("description", d, 1000)?;
+            optional_text("description", d, 1000)?;
         }
         if self.permissions.len() > MAX_PERMISSIONS {
             return Err(ApiError::bad_request(format!(

@@ -1,5 +1,6 @@
 //! Roles an application defines: admin-token endpoints under the
-//! application.
+//! application, in the vendor's `ApiRole` shape (the vendor's role paths
+//! are organization role groups, which come with organizations).
 
 mod input;
 mod wire;
@@ -44,7 +45,8 @@ async fn create_role(
             tenant_id: auth.tenant_id(),
             app_id: &app.app_id,
             role_id: &new_id(),
-            name: &input.name,
+            name: &input.role_name,
+            display_name: input.display_name.as_deref(),
             description: input.description.as_deref(),
             permissions: &input.permissions,
         },

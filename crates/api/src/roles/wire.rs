@@ -1,31 +1,28 @@
-//! Roles as answered.
+//! Roles as answered: the vendor's `ApiRole`.
 
 use idstore_store::roles::Role;
 use serde::Serialize;
 
-use crate::input::millis;
-
 #[derive(Serialize)]
 pub struct ApiRole<'a> {
     role_id: &'a str,
-    app_id: &'a str,
-    name: &'a str,
-    description: Option<&'a str>,
+    role_name: &'a str,
     permissions: &'a [String],
-    created_at: i64,
-    updated_at: i64,
+    app_id: &'a str,
+    description: &'a str,
+    display_name: &'a str,
 }
 
 impl<'a> From<&'a Role> for ApiRole<'a> {
     fn from(r: &'a Role) -> Self {
         Self {
             role_id: &r.role_id,
-            app_id: &r.app_id,
-            name: &r.name,
-            description: r.description.as_deref(),
+            role_name: &r.name,
             permissions: &r.permissions.0,
-            created_at: millis(r.created_at),
-            updated_at: millis(r.updated_at),
+            app_id: &r.app_id,
+            description: r.description.as_deref().unwrap_or_default(),
+            // The vendor shows the name where no display name was given.
+            display_name: r.display_name.as_deref().unwrap_or(&r.name),
         }
     }
 }
