@@ -1,4 +1,5 @@
-//! The Users API's OpenAPI document as a response validator.
+//! The vendor's OpenAPI documents (Users, Applications) as response
+//! validators.
 //!
 //! idstore must answer with exactly the documented bodies, so the checks are
 //! stricter than OpenAPI's defaults: an object that declares `properties`
@@ -19,6 +20,11 @@ use crate::TestResponse;
 /// from the vendor's YAML, dropping the prose), kept in the repository so
 /// that the tests need nothing beside it.
 const USERS_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/vendor/users.json");
+/// The vendor's Applications API document, made the same way.
+const APPLICATIONS_SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../openapi/vendor/applications.json"
+);
 
 /// Keywords whose meaning the checker knows. The annotations among them
 /// (`description`, `example`...) carry no rule.
@@ -30,8 +36,11 @@ const KNOWN_KEYWORDS: &[&str] = &[
     "items",
     "enum",
     "allOf",
+    "anyOf",
+    "oneOf",
     "format",
     "maximum",
+    "minimum",
     "minLength",
     "maxLength",
     "title",
@@ -43,10 +52,16 @@ const KNOWN_KEYWORDS: &[&str] = &[
 ];
 
 static USERS: LazyLock<Spec> = LazyLock::new(|| Spec::load(USERS_SPEC));
+static APPLICATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(APPLICATIONS_SPEC));
 
 /// The Users API spec, parsed once per test process.
 pub fn users_spec() -> &'static Spec {
     &USERS
+}
+
+/// The Applications API spec (applications, clients, role groups).
+pub fn applications_spec() -> &'static Spec {
+    &APPLICATIONS
 }
 
 /// An OpenAPI 3.0 document, indexed by operationId.
@@ -80,10 +95,17 @@ impl Spec {
     ) -> Result<(), String> {
         let operation = self.operation(operation_id);
         let mut checker = Checker::new(self);
+        checker.may_omit = may_omit(operation_id);
         match operation["responses"].get(status.to_string()) {
             Some(response) => checker.declared_response(response, status, body),
             None => match undeclared_status_schema(operation_id, status) {
-                Some(name) => checker.body(&self.component(name).clone(), body),
+                Some(name) if self.has_component(name) => {
+                    checker.body(&self.component(name).clone(), body)
+                }
+                Some(_) => match body {
+                    Some(b) => checker.error_shape(b),
+                    None => checker.violation("", "an error answers with a body"),
+                },
                 None => checker.violation(
                     "",
                     format!("status {status} is not documented for {operation_id}"),
@@ -121,6 +143,10 @@ impl Spec {
         self.operations
             .get(operation_id)
             .unwrap_or_else(|| panic!("the spec has no operation {operation_id:?}"))
+    }
+
+    fn has_component(&self, name: &str) -> bool {
+        self.doc["components"]["schemas"].get(name).is_some()
     }
 
     fn component(&self, name: &str) -> &Value {
@@ -165,7 +191,21 @@ fn undeclared_status_schema(operation_id: &str, status: u16) -> Option<&'static 
         // CONTRADICTIONS #13: these can change unique identifiers.
         409 if verify || operation_id == "updateUser" => Some("IdentifierIsTakenHttpError"),
         400 if verify => Some("BadRequestHttpError"),
+        // Their application may not exist, though only 200/201/400 are listed.
+        404 if matches!(operation_id, "createAppClient" | "getAppClients") => {
+            Some("NotFoundHttpError")
+        }
         _ => None,
+    }
+}
+
+/// Required properties an answer of `operation_id` leaves out, by
+/// docs/SPEC_READINGS.md: idstore keeps only a hash of a client's secret,
+/// so only the answers that made the secret can show it.
+fn may_omit(operation_id: &str) -> &'static [&'static str] {
+    match operation_id {
+        "getAppClients" | "getAppClientById" | "updateAppClient" => &["client_secret"],
+        _ => &[],
     }
 }
 
@@ -228,6 +268,8 @@ fn kind_of(value: &Value) -> &'static str {
 struct Checker<'a> {
     spec: &'a Spec,
     violations: Vec<String>,
+    /// Required properties that may be missing (see [`may_omit`]).
+    may_omit: &'static [&'static str],
 }
 
 impl<'a> Checker<'a> {
@@ -235,6 +277,43 @@ impl<'a> Checker<'a> {
         Self {
             spec,
             violations: Vec::new(),
+            may_omit: &[],
+        }
+    }
+
+    /// The violations `value` has against `schema`, checked on their own.
+    fn alone(&self, schema: &Value, value: &Value, path: &str, name: Option<&str>) -> Vec<String> {
+        let mut checker = Checker {
+            spec: self.spec,
+            violations: Vec::new(),
+            may_omit: self.may_omit,
+        };
+        checker.value(schema, value, path, name, true);
+        checker.violations
+    }
+
+    /// `anyOf` holds when one alternative does, `oneOf` when exactly one
+    /// does; otherwise the closest alternative's violations are reported.
+    fn alternatives(&mut self, schema: &Value, value: &Value, path: &str, name: Option<&str>) {
+        for (keyword, exactly_one) in [("anyOf", false), ("oneOf", true)] {
+            let Some(options) = schema.get(keyword).and_then(Value::as_array) else {
+                continue;
+            };
+            let outcomes: Vec<Vec<String>> = options
+                .iter()
+                .map(|option| self.alone(option, value, path, name))
+                .collect();
+            let passing = outcomes.iter().filter(|v| v.is_empty()).count();
+            if passing == 0 {
+                let closest = outcomes
+                    .into_iter()
+                    .min_by_key(Vec::len)
+                    .unwrap_or_default();
+                self.violation(path, format!("matches none of the {keyword} alternatives"));
+                self.violations.extend(closest);
+            } else if exactly_one && passing > 1 {
+                self.violation(path, format!("matches {passing} oneOf alternatives"));
+            }
         }
     }
 
@@ -341,6 +420,7 @@ impl<'a> Checker<'a> {
         for part in schema["allOf"].as_array().into_iter().flatten() {
             self.value(part, value, path, name, false);
         }
+        self.alternatives(schema, value, path, name);
         if let Value::Object(map) = value {
             self.object(schema, map, path, closed);
         }
@@ -415,6 +495,11 @@ impl<'a> Checker<'a> {
         {
             self.violation(path, format!("{v} exceeds maximum {max}"));
         }
+        if let (Some(min), Some(v)) = (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
+            && v < min
+        {
+            self.violation(path, format!("{v} is below minimum {min}"));
+        }
     }
 
     fn array(&mut self, schema: &Value, items: &[Value], path: &str) {
@@ -435,6 +520,7 @@ impl<'a> Checker<'a> {
         for key in schema["required"].as_array().into_iter().flatten() {
             if let Some(key) = key.as_str()
                 && !map.contains_key(key)
+                && !self.may_omit.contains(&key)
             {
                 self.violation(&child(path, key), "required but missing");
             }
@@ -800,14 +886,105 @@ mod tests {
     }
 
     #[test]
-    fn every_schema_keyword_in_the_spec_is_understood() {
-        let spec = users_spec();
-        let schemas = spec.doc["components"]["schemas"].as_object().unwrap();
-        for (name, schema) in schemas {
-            let mut checker = Checker::new(spec);
-            unknown_keywords(schema, name, &mut checker);
-            checker.finish().unwrap_or_else(|v| panic!("{v}"));
+    fn every_schema_keyword_in_the_specs_is_understood() {
+        for spec in [users_spec(), applications_spec()] {
+            let schemas = spec.doc["components"]["schemas"].as_object().unwrap();
+            for (name, schema) in schemas {
+                let mut checker = Checker::new(spec);
+                unknown_keywords(schema, name, &mut checker);
+                checker.finish().unwrap_or_else(|v| panic!("{v}"));
+            }
         }
+    }
+
+    const ALTERNATIVES: &str = r##"
+paths:
+  /x:
+    get:
+      operationId: getX
+      responses:
+        "200":
+          content:
+            application/json:
+              schema:
+                anyOf:
+                  - $ref: "#/components/schemas/A"
+                  - $ref: "#/components/schemas/B"
+    put:
+      operationId: putX
+      responses:
+        "200":
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - {type: object, properties: {n: {type: number}}}
+                  - {type: object, properties: {n: {type: number}, s: {type: string}}}
+components:
+  schemas:
+    A: {type: object, required: [a], properties: {a: {type: string}}}
+    B: {type: object, required: [b], properties: {b: {type: number}}}
+"##;
+
+    #[test]
+    fn any_of_holds_when_one_alternative_does_and_reports_the_closest() {
+        let spec = Spec::parse(ALTERNATIVES).unwrap();
+        spec.check_response("getX", 200, Some(&json!({"a": "s"})))
+            .unwrap();
+        spec.check_response("getX", 200, Some(&json!({"b": 1})))
+            .unwrap();
+        let refused = spec
+            .check_response("getX", 200, Some(&json!({"b": "one"})))
+            .unwrap_err();
+        assert!(refused.contains("none of the anyOf"), "{refused}");
+        assert!(
+            refused.contains("b: expected number, got string"),
+            "{refused}"
+        );
+        // Each alternative is closed on its own: a mix of both is neither.
+        assert_refused(
+            spec.check_response("getX", 200, Some(&json!({"a": "s", "b": 1}))),
+            "none of the anyOf",
+        );
+    }
+
+    #[test]
+    fn one_of_holds_only_when_exactly_one_alternative_does() {
+        let spec = Spec::parse(ALTERNATIVES).unwrap();
+        spec.check_response("putX", 200, Some(&json!({"s": "x"})))
+            .unwrap();
+        assert_refused(
+            spec.check_response("putX", 200, Some(&json!({"n": 1}))),
+            "matches 2 oneOf alternatives",
+        );
+    }
+
+    #[test]
+    fn a_client_read_may_leave_out_only_the_secret() {
+        let spec = applications_spec();
+        let client = json!({
+            "app_id": "a", "tenant_id": "t", "client_id": "c", "name": "n",
+            "description": "", "resources": [], "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z", "authentication_protocol": "oidc",
+            "client_group_id": "", "default_custom_claims": [], "redirect_uris": [],
+            "device_authorization": {"enabled": false, "approval_uri": "", "success_uri": "",
+                                     "input_uri": ""},
+            "ciba_authorization": {"enabled": false}, "supported_prompts": [],
+            "token_expiration": {"access_token_ttl": 5}, "session_expiration": 0,
+            "enforce_par": false, "fapi_version_compliancy": false
+        });
+        spec.check_response("getAppClientById", 200, Some(&client))
+            .unwrap();
+        assert_refused(
+            spec.check_response("createAppClient", 201, Some(&client)),
+            "client_secret: required but missing",
+        );
+        let mut nameless = client.clone();
+        nameless.as_object_mut().unwrap().remove("name");
+        assert_refused(
+            spec.check_response("getAppClientById", 200, Some(&nameless)),
+            "name: required but missing",
+        );
     }
 
     fn unknown_keywords(schema: &Value, path: &str, checker: &mut Checker) {
@@ -827,10 +1004,9 @@ mod tests {
         {
             unknown_keywords(property, &child(path, key), checker);
         }
-        for part in map
-            .get("allOf")
-            .and_then(Value::as_array)
+        for part in ["allOf", "anyOf", "oneOf"]
             .into_iter()
+            .filter_map(|k| map.get(k).and_then(Value::as_array))
             .flatten()
         {
             unknown_keywords(part, path, checker);

@@ -31,7 +31,9 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<(), ApiErro
         Ok(())
     } else {
         text(field, value, max).map_err(|_| {
-            ApiError::bad_request(format!("{field} must be at most {max} printable characters"))
+            ApiError::bad_request(format!(
+                "{field} must be at most {max} printable characters"
+            ))
         })
     }
 }

@@ -147,7 +147,7 @@ pub fn token_settings(config: &Config, address: SocketAddr) -> TokenSettings {
         issuer: public_url.clone(),
         audience: public_url,
         lifetime: Duration::from_secs(config.token_lifetime),
-        leeway: 30,
+        leeway: config.token_leeway,
     }
 }
 

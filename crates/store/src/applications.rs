@@ -143,7 +143,14 @@ pub async fn update(
     .ok_or(StoreError::NotFound(Entity::Application))?;
     let client = match clients::list(&mut *tx, tenant_id, app_id).await?.first() {
         Some(first) => Some(
-            clients::update(&mut *tx, tenant_id, app_id, &first.client_id, default_client).await?,
+            clients::update(
+                &mut *tx,
+                tenant_id,
+                app_id,
+                &first.client_id,
+                default_client,
+            )
+            .await?,
         ),
         None => None,
     };

@@ -102,7 +102,13 @@ pub async fn get(
         columns!(),
         " FROM clients WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3"
     );
-    keyed::get(executor, SQL, &[tenant_id, app_id, client_id], Entity::Client).await
+    keyed::get(
+        executor,
+        SQL,
+        &[tenant_id, app_id, client_id],
+        Entity::Client,
+    )
+    .await
 }
 
 /// The first client of each application of the tenant (the vendor's

@@ -1,5 +1,6 @@
 //! idstore's integration tests: one binary, real HTTP, real PostgreSQL.
 
+mod applications;
 mod attacks;
 mod deploy;
 mod groups;

@@ -210,9 +210,7 @@ async fn a_resource_parameter_becomes_the_audience_and_such_a_token_is_not_for_i
     assert_eq!(res.status, 200, "{}", res.text);
     let token = res.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(decode_part(&token, 1)["aud"], "https://orders.example.com");
-    let res = app
-        .with_token(Method::GET, "/v1/users", &token)
-        .await;
+    let res = app.with_token(Method::GET, "/v1/users", &token).await;
     assert_eq!(res.status, 401, "a token for another audience was accepted");
 
     // Only the listed resources: RFC 8707's invalid_target for any other,
@@ -357,10 +355,7 @@ async fn applications_clients_and_roles_can_be_managed_with_an_admin_token() {
         )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
-    let new_secret = rotated.json()["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
     let old = app.authenticate(&batch).await;
     assert_eq!(old.status, 401, "the old secret still works");
     app.token_for(&ClientCredentials {

@@ -196,7 +196,10 @@ impl AppInput {
         let mut body = Map::new();
         for (key, value) in [
             ("name", self.client_display_name.clone().map(Value::from)),
-            ("description", self.client_description.clone().map(Value::from)),
+            (
+                "description",
+                self.client_description.clone().map(Value::from),
+            ),
             ("client_type", self.client_type.clone().map(Value::from)),
             ("redirect_uris", self.redirect_uris.clone().map(Value::from)),
             ("resources", self.resources.clone().map(Value::from)),
@@ -304,7 +307,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(spec.client.name.as_deref(), Some("web"));
-        assert_eq!(spec.client.redirect_uris.unwrap(), ["https://shop.example/cb"]);
+        assert_eq!(
+            spec.client.redirect_uris.unwrap(),
+            ["https://shop.example/cb"]
+        );
         assert_eq!(spec.client.settings["client_type"], "native");
         assert_eq!(spec.settings["logo"], "https://shop.example/l.png");
         assert_eq!(spec.settings["invite_member_email_expiration_minutes"], 60);
@@ -330,13 +336,34 @@ mod tests {
     #[test]
     fn features_idstore_lacks_are_refused_by_name() {
         for (body, says) in [
-            (serde_json::json!({"first_client_authentication_protocol": "saml"}), "SAML"),
-            (serde_json::json!({"authenticator_preferences": {"is_centralized": true, "login_uri": ""}}), "authentication hub"),
-            (serde_json::json!({"signing_key_enabled": true}), "signing keys"),
-            (serde_json::json!({"pkce": "enforcePkceInsteadOfClientCredentials"}), "pkce"),
-            (serde_json::json!({"client_auth_method": "none"}), "client_auth_method"),
-            (serde_json::json!({"device_authorization": {"enabled": true}}), "device_authorization"),
-            (serde_json::json!({"invite_member_email_expiration_minutes": 0}), "invite_member"),
+            (
+                serde_json::json!({"first_client_authentication_protocol": "saml"}),
+                "SAML",
+            ),
+            (
+                serde_json::json!({"authenticator_preferences": {"is_centralized": true, "login_uri": ""}}),
+                "authentication hub",
+            ),
+            (
+                serde_json::json!({"signing_key_enabled": true}),
+                "signing keys",
+            ),
+            (
+                serde_json::json!({"pkce": "enforcePkceInsteadOfClientCredentials"}),
+                "pkce",
+            ),
+            (
+                serde_json::json!({"client_auth_method": "none"}),
+                "client_auth_method",
+            ),
+            (
+                serde_json::json!({"device_authorization": {"enabled": true}}),
+                "device_authorization",
+            ),
+            (
+                serde_json::json!({"invite_member_email_expiration_minutes": 0}),
+                "invite_member",
+            ),
             (serde_json::json!({"login_uri": "nope"}), "login_uri"),
             (serde_json::json!({"name": "shop"}), "name"),
         ] {
@@ -345,6 +372,10 @@ mod tests {
             let err = new_app(body.clone()).unwrap_err();
             assert!(err.contains(says), "{body}: {err}");
         }
-        assert!(new_app(serde_json::json!({})).unwrap_err().contains("app_name"));
+        assert!(
+            new_app(serde_json::json!({}))
+                .unwrap_err()
+                .contains("app_name")
+        );
     }
 }

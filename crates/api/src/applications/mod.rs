@@ -137,10 +137,7 @@ async fn list_basic_apps(
 }
 
 /// The application's first client, the vendor's "default client".
-async fn default_client(
-    state: &AppState,
-    app: &Application,
-) -> Result<Option<Client>, ApiError> {
+async fn default_client(state: &AppState, app: &Application) -> Result<Option<Client>, ApiError> {
     let list = clients::list(&state.pool, &app.tenant_id, &app.app_id).await?;
     Ok(list.into_iter().next())
 }

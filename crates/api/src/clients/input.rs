@@ -283,7 +283,11 @@ impl ClientInput {
         if self.fapi_version_compliancy == Some(true) {
             return refuse("fapi_version_compliancy=true");
         }
-        if self.device_authorization.as_ref().is_some_and(|f| f.enabled) {
+        if self
+            .device_authorization
+            .as_ref()
+            .is_some_and(|f| f.enabled)
+        {
             return refuse("device_authorization.enabled=true");
         }
         if self.ciba_authorization.as_ref().is_some_and(|f| f.enabled) {
@@ -344,10 +348,22 @@ impl ClientInput {
         for (field, value) in [
             ("client_group_id", self.client_group_id.as_ref()),
             ("consent_uri", self.consent_uri.as_ref()),
-            ("device_authorization.approval_uri", device.and_then(|d| d.approval_uri.as_ref())),
-            ("device_authorization.success_uri", device.and_then(|d| d.success_uri.as_ref())),
-            ("device_authorization.input_uri", device.and_then(|d| d.input_uri.as_ref())),
-            ("ciba_authorization.login_uri", ciba.and_then(|c| c.login_uri.as_ref())),
+            (
+                "device_authorization.approval_uri",
+                device.and_then(|d| d.approval_uri.as_ref()),
+            ),
+            (
+                "device_authorization.success_uri",
+                device.and_then(|d| d.success_uri.as_ref()),
+            ),
+            (
+                "device_authorization.input_uri",
+                device.and_then(|d| d.input_uri.as_ref()),
+            ),
+            (
+                "ciba_authorization.login_uri",
+                ciba.and_then(|c| c.login_uri.as_ref()),
+            ),
         ] {
             if let Some(v) = value {
                 optional_text(field, v, 2000)?;
@@ -441,43 +457,91 @@ mod tests {
         assert_eq!(spec.access_token_ttl, Some(Some(5)));
         assert_eq!(spec.redirect_uris.unwrap(), ["https://a.example/cb"]);
         assert_eq!(spec.settings["client_type"], "native");
-        assert_eq!(spec.settings["token_expiration"], serde_json::json!({"refresh_token_ttl": 60}));
-        assert_eq!(spec.settings["device_authorization"]["input_uri"], "https://a.example/d");
+        assert_eq!(
+            spec.settings["token_expiration"],
+            serde_json::json!({"refresh_token_ttl": 60})
+        );
+        assert_eq!(
+            spec.settings["device_authorization"]["input_uri"],
+            "https://a.example/d"
+        );
         assert!(!spec.settings.contains_key("name"));
     }
 
     #[test]
     fn settings_idstore_cannot_honour_are_refused_by_name() {
         for (body, says) in [
-            (serde_json::json!({"authentication_protocol": "saml"}), "SAML"),
-            (serde_json::json!({"pkce": "enforcePkceAlongsideClientCredentials"}), "pkce"),
+            (
+                serde_json::json!({"authentication_protocol": "saml"}),
+                "SAML",
+            ),
+            (
+                serde_json::json!({"pkce": "enforcePkceAlongsideClientCredentials"}),
+                "pkce",
+            ),
             (serde_json::json!({"enforce_par": true}), "enforce_par"),
             (serde_json::json!({"fapi_version_compliancy": true}), "fapi"),
-            (serde_json::json!({"device_authorization": {"enabled": true}}), "device_authorization"),
-            (serde_json::json!({"ciba_authorization": {"enabled": true}}), "ciba"),
-            (serde_json::json!({"id_token_encryption": {"enabled": true}}), "id_token_encryption"),
-            (serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"}), "token_endpoint_auth_method"),
-            (serde_json::json!({"authentication_configuration": {"method": "tls_client_auth"}}), "authentication_configuration"),
+            (
+                serde_json::json!({"device_authorization": {"enabled": true}}),
+                "device_authorization",
+            ),
+            (
+                serde_json::json!({"ciba_authorization": {"enabled": true}}),
+                "ciba",
+            ),
+            (
+                serde_json::json!({"id_token_encryption": {"enabled": true}}),
+                "id_token_encryption",
+            ),
+            (
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"}),
+                "token_endpoint_auth_method",
+            ),
+            (
+                serde_json::json!({"authentication_configuration": {"method": "tls_client_auth"}}),
+                "authentication_configuration",
+            ),
         ] {
             let mut body = body;
             body["name"] = "c".into();
             body["redirect_uris"] = serde_json::json!([]);
             let err = input(body.clone()).unwrap_err();
-            assert!(err.contains(says) && err.contains("not supported"), "{body}: {err}");
+            assert!(
+                err.contains(says) && err.contains("not supported"),
+                "{body}: {err}"
+            );
         }
     }
 
     #[test]
     fn lifetimes_uris_and_enums_are_checked() {
         for (body, says) in [
-            (serde_json::json!({"token_expiration": {"access_token_ttl": 0}}), "access_token_ttl"),
-            (serde_json::json!({"token_expiration": {"access_token_ttl": 3601}}), "access_token_ttl"),
-            (serde_json::json!({"token_expiration": {"access_token_ttl": 1.5}}), "access_token_ttl"),
-            (serde_json::json!({"redirect_uris": ["/relative"]}), "redirect_uris"),
-            (serde_json::json!({"redirect_uris": ["https://a.example/#frag"]}), "redirect_uris"),
+            (
+                serde_json::json!({"token_expiration": {"access_token_ttl": 0}}),
+                "access_token_ttl",
+            ),
+            (
+                serde_json::json!({"token_expiration": {"access_token_ttl": 3601}}),
+                "access_token_ttl",
+            ),
+            (
+                serde_json::json!({"token_expiration": {"access_token_ttl": 1.5}}),
+                "access_token_ttl",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["/relative"]}),
+                "redirect_uris",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["https://a.example/#frag"]}),
+                "redirect_uris",
+            ),
             (serde_json::json!({"resources": ["not a uri"]}), "resources"),
             (serde_json::json!({"client_type": "desktop"}), "client_type"),
-            (serde_json::json!({"default_custom_claims": ["shoe_size"]}), "default_custom_claims"),
+            (
+                serde_json::json!({"default_custom_claims": ["shoe_size"]}),
+                "default_custom_claims",
+            ),
             (serde_json::json!({"colour": "red"}), "colour"),
         ] {
             let mut full = serde_json::json!({"name": "c", "redirect_uris": []});
@@ -487,7 +551,15 @@ mod tests {
             let err = input(full).unwrap_err();
             assert!(err.contains(says), "{body}: {err}");
         }
-        assert!(input(serde_json::json!({"name": "c"})).unwrap_err().contains("redirect_uris"));
-        assert!(input(serde_json::json!({"redirect_uris": []})).unwrap_err().contains("name"));
+        assert!(
+            input(serde_json::json!({"name": "c"}))
+                .unwrap_err()
+                .contains("redirect_uris")
+        );
+        assert!(
+            input(serde_json::json!({"redirect_uris": []}))
+                .unwrap_err()
+                .contains("name")
+        );
     }
 }

@@ -66,7 +66,10 @@ impl<'a> ApiOidcClient<'a> {
             client_group_id: kept("client_group_id", json!("")),
             default_custom_claims: kept("default_custom_claims", json!([])),
             default_user_info_claims: c.settings.get("default_user_info_claims"),
-            sync_id_token_claims_to_userinfo: kept("sync_id_token_claims_to_userinfo", json!(false)),
+            sync_id_token_claims_to_userinfo: kept(
+                "sync_id_token_claims_to_userinfo",
+                json!(false),
+            ),
             short_cookies_samesite_type: kept("short_cookies_samesite_type", json!("lax")),
             redirect_uris: &c.redirect_uris,
             client_type: kept("client_type", json!("web")),

@@ -44,8 +44,7 @@ async fn token(
         })?;
     if audience != state.auth.settings().audience && !client.resources.contains(&audience) {
         return Err(OAuthError::InvalidTarget(
-            "resource is not one this client may ask for: list it in the client's resources"
-                .into(),
+            "resource is not one this client may ask for: list it in the client's resources".into(),
         ));
     }
     let issued = state

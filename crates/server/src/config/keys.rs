@@ -175,6 +175,17 @@ config_keys! {
             format!("{seconds} is out of range"),
         ),
     }
+    token_leeway: u64 {
+        help: "Seconds of clock skew tolerated when checking a token's `exp` and `nbf`; a \
+               token is refused this long after it expired",
+        accepts: "a number of seconds from 0 to 300",
+        default: Value("30"),
+        flag: Serve("SECONDS"),
+        check: |seconds| ensure(
+            *seconds <= 300,
+            format!("{seconds} is out of range"),
+        ),
+    }
     key_encryption_key: Option<SecretString> {
         help: "Base64 of 32 bytes (`openssl rand -base64 32`) sealing the private signing keys \
                in the database. Without it idstore generates a development key and warns: set \
