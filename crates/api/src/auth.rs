@@ -20,9 +20,11 @@ use idstore_auth::{
 };
 use idstore_domain::scope::Scope;
 use idstore_store::clients::{self, AuthAttempt};
+use idstore_store::revocations;
 use idstore_store::{PgPool, StoreError, signing_keys};
 use secrecy::SecretString;
 
+use crate::revocation::Revocations;
 use crate::{ApiError, AppState};
 
 /// How client authentication is throttled.
@@ -48,6 +50,7 @@ pub struct AuthContext {
     pub kek: Kek,
     pub hashes: HashPool,
     pub throttle: Throttle,
+    pub revocations: Revocations,
     pool: PgPool,
 }
 
@@ -100,12 +103,38 @@ impl AuthContext {
             kek,
             hashes,
             throttle,
+            revocations: Revocations::default(),
             pool,
         })
     }
 
     pub fn settings(&self) -> &TokenSettings {
         self.verifier.settings()
+    }
+
+    /// How long a token can be accepted after it was issued: revocations
+    /// older than this refuse nothing.
+    fn horizon(&self) -> i64 {
+        let s = self.settings();
+        (s.lifetime.as_secs() + s.leeway) as i64
+    }
+
+    /// Reads the revocations recorded since the last refresh; the server
+    /// calls it every second, and a handler that revoked tokens calls it at
+    /// once so that this replica refuses them immediately.
+    pub async fn refresh_revocations(&self) {
+        if let Err(e) = self.revocations.refresh(&self.pool, self.horizon()).await {
+            tracing::warn!(error = %e, "could not refresh the token revocation list");
+        }
+    }
+
+    /// Forgets revocations that can no longer refuse anything.
+    pub async fn purge_revocations(&self) {
+        match revocations::purge(&self.pool, self.horizon()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "expired token revocations purged"),
+            Err(e) => tracing::warn!(error = %e, "could not purge token revocations"),
+        }
     }
 
     /// Checks a client's secret within its attempt budget. Unknown clients
@@ -273,6 +302,12 @@ impl<P: Policy> FromRequest for Authorized<P> {
                 tracing::info!(reason = %e, "access token refused");
                 ApiError::Unauthorized("Invalid or expired access token".into())
             })?;
+            if state.auth.revocations.refuses(&principal) {
+                tracing::info!(client_id = %principal.client_id, "revoked access token refused");
+                return Err(ApiError::Unauthorized(
+                    "Invalid or expired access token".into(),
+                ));
+            }
             let scope = principal.authorize::<P>().ok_or_else(|| {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
                 ApiError::Forbidden(format!(

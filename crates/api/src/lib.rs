@@ -14,6 +14,7 @@ pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod oidc;
+pub mod revocation;
 pub mod roles;
 pub mod routes;
 pub mod users;

@@ -35,6 +35,8 @@ pub struct Principal {
     pub subject: String,
     pub org_id: Option<String>,
     pub roles: Vec<String>,
+    /// `iat`: revocations refuse tokens issued before a point in time.
+    pub issued_at: i64,
     permissions: BTreeSet<String>,
 }
 
@@ -57,6 +59,7 @@ impl Principal {
             subject: claims.sub,
             org_id: claims.org_id,
             roles: claims.roles,
+            issued_at: claims.iat,
             permissions,
         }
     }

@@ -30,6 +30,7 @@ pub struct Application {
     pool: PgPool,
     readiness: PgPool,
     database: Database,
+    revocations: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -67,7 +68,11 @@ impl Application {
         // than by the first unknown client's request.
         tokio::task::spawn_blocking(idstore_auth::secret::dummy_hash).await?;
         let hashes = HashPool::sized(config.hash_workers, config.hash_queue);
+        if let Some(warning) = lifetime_warning(config) {
+            tracing::warn!("{warning}");
+        }
         let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default(), hashes);
+        let revocations = tokio::spawn(watch_revocations(auth.clone()));
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
@@ -95,6 +100,7 @@ impl Application {
             pool,
             readiness,
             database,
+            revocations,
         })
     }
 
@@ -115,6 +121,7 @@ impl Application {
             pool,
             readiness,
             database,
+            revocations,
             ..
         } = self;
         let handle = server.handle();
@@ -127,6 +134,7 @@ impl Application {
                 serving.await??;
             }
         }
+        revocations.abort();
         pool.close().await;
         readiness.close().await;
         if let Some(cluster) = database.managed {
@@ -135,6 +143,34 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Keeps this replica's token revocation list current: every second it
+/// reads what other replicas revoked (so they take effect here within a
+/// second or two), every minute it purges what can refuse nothing more.
+async fn watch_revocations(auth: std::sync::Arc<AuthContext>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for round in 0u64.. {
+        tick.tick().await;
+        auth.refresh_revocations().await;
+        if round % 60 == 59 {
+            auth.purge_revocations().await;
+        }
+    }
+}
+
+/// Tokens longer-lived than an hour outlive what revocation and a secret's
+/// rotation are meant to end, as far as a verifier that doesn't ask this
+/// server is concerned.
+pub fn lifetime_warning(config: &Config) -> Option<String> {
+    (config.token_lifetime > 3600).then(|| {
+        format!(
+            "token_lifetime is {} s: tokens verified offline by other services stay valid \
+             that long after a revocation; keep it at 3600 or less unless you mean it",
+            config.token_lifetime
+        )
+    })
 }
 
 /// Issuer and audience: the public URL, by default the address we listen on.
@@ -270,4 +306,23 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
             _ = int.recv() => tracing::info!("received SIGINT"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_lifetime_over_an_hour_is_warned_about_and_an_hour_is_not() {
+        let mut config = Config::default();
+        assert_eq!(lifetime_warning(&config), None);
+        config.token_lifetime = 3600;
+        assert_eq!(lifetime_warning(&config), None);
+        config.token_lifetime = 7200;
+        let warning = lifetime_warning(&config).expect("no warning for 2 h");
+        assert!(
+            warning.contains("7200") && warning.contains("3600"),
+            "{warning}"
+        );
+    }
 }

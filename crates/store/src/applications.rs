@@ -7,6 +7,7 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::clients::{self, Client, ClientChange, NewClient};
 use crate::error::Entity;
+use crate::revocations::{self, Cut};
 use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -159,15 +160,25 @@ pub async fn update(
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user
-/// associations. The management application is never deleted: asking for
-/// it is [`StoreError::Invalid`].
+/// associations, revoking its clients' tokens. The management application
+/// is never deleted: asking for it is [`StoreError::Invalid`].
 pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), StoreError> {
-    if get(pool, tenant_id, app_id).await?.is_management {
+    let mut tx = pool.begin().await?;
+    if get(&mut *tx, tenant_id, app_id).await?.is_management {
         return Err(StoreError::Invalid(
             "The management application cannot be deleted".into(),
         ));
     }
+    // The row lock keeps a client from being added (its foreign key
+    // shares the row) between the revocation and the delete.
+    sqlx::query("SELECT 1 FROM applications WHERE tenant_id = $1 AND app_id = $2 FOR UPDATE")
+        .bind(tenant_id)
+        .bind(app_id)
+        .execute(&mut *tx)
+        .await?;
+    revocations::revoke_clients(&mut *tx, tenant_id, app_id, None, Cut::Inclusive).await?;
     const SQL: &str =
         "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management";
-    keyed::delete(pool, SQL, &[tenant_id, app_id], Entity::Application).await
+    keyed::delete(&mut *tx, SQL, &[tenant_id, app_id], Entity::Application).await?;
+    tx.commit().await.map_err(StoreError::commit)
 }

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::error::Entity;
+use crate::revocations::{self, Cut};
 use crate::{StoreError, keyed};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -174,7 +175,8 @@ pub async fn update(
     .ok_or(StoreError::NotFound(Entity::Client))
 }
 
-/// Deletes one client (`Some`) or every client (`None`) of an application.
+/// Deletes one client (`Some`) or every client (`None`) of an application,
+/// revoking the tokens they were issued.
 /// The management application keeps at least one client, or nobody could
 /// administer the tenant again: taking its last is [`StoreError::Invalid`].
 pub async fn delete(
@@ -194,6 +196,7 @@ pub async fn delete(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::NotFound(Entity::Application))?;
+    revocations::revoke_clients(&mut *tx, tenant_id, app_id, client_id, Cut::Inclusive).await?;
     let deleted = sqlx::query(
         "DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2
             AND ($3::text IS NULL OR client_id = $3)",
@@ -225,15 +228,17 @@ pub async fn delete(
     tx.commit().await.map_err(StoreError::commit)
 }
 
-/// Replaces a client's secret hash; the old secret stops working at once.
+/// Replaces a client's secret hash; the old secret stops working at once,
+/// and tokens issued before the rotation are revoked.
 pub async fn rotate_secret(
-    executor: impl PgExecutor<'_>,
+    pool: &PgPool,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
     secret_hash: &str,
 ) -> Result<Client, StoreError> {
-    sqlx::query_as(concat!(
+    let mut tx = pool.begin().await?;
+    let client = sqlx::query_as(concat!(
         "UPDATE clients SET secret_hash = $4, rotated_at = now(), updated_at = now(), auth_attempts = 0
           WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
         columns!()
@@ -242,9 +247,13 @@ pub async fn rotate_secret(
     .bind(app_id)
     .bind(client_id)
     .bind(secret_hash)
-    .fetch_optional(executor)
+    .fetch_optional(&mut *tx)
     .await?
-    .ok_or(StoreError::NotFound(Entity::Client))
+    .ok_or(StoreError::NotFound(Entity::Client))?;
+    revocations::revoke_clients(&mut *tx, tenant_id, app_id, Some(client_id), Cut::Exclusive)
+        .await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(client)
 }
 
 /// An authentication attempt, reserved against the client's budget.

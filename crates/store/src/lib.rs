@@ -9,6 +9,7 @@ mod error;
 pub mod groups;
 mod keyed;
 pub mod migrate;
+pub mod revocations;
 pub mod roles;
 pub mod seed;
 pub mod signing_keys;

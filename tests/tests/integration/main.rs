@@ -7,6 +7,7 @@ mod groups;
 mod overload;
 mod permissions;
 mod process;
+mod revocation;
 mod search_plans;
 mod seed;
 mod spine_http;

@@ -188,5 +188,6 @@ async fn delete_app(
 ) -> Result<HttpResponse, ApiError> {
     path_id("app_id", &path)?;
     applications::delete(&state.pool, auth.tenant_id(), &path).await?;
+    state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -156,6 +156,7 @@ async fn delete_client(
     let (app, client_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
     clients::delete(&state.pool, auth.tenant_id(), &app.app_id, Some(&client_id)).await?;
+    state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -166,6 +167,7 @@ async fn delete_clients(
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
     clients::delete(&state.pool, auth.tenant_id(), &app.app_id, None).await?;
+    state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -185,6 +187,7 @@ async fn rotate_client_secret(
         &secret_hash,
     )
     .await?;
+    state.auth.refresh_revocations().await;
     Ok(HttpResponse::Ok().json(ApiOidcClient::with_secret(
         &client,
         lifetime(&state),
