@@ -154,6 +154,27 @@ impl TestApp {
         send(req, Some(body.into_bytes())).await
     }
 
+    /// A client_credentials request for `client` that a trusted proxy
+    /// forwarded for `source` (the app must trust 127.0.0.1).
+    pub async fn authenticate_from(
+        &self,
+        source: &str,
+        client: &ClientCredentials,
+    ) -> TestResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "client_credentials"),
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.as_str()),
+            ])
+            .finish();
+        let req = self
+            .request(Method::POST, "/oidc/token")
+            .content_type("application/x-www-form-urlencoded")
+            .insert_header(("x-forwarded-for", source));
+        send(req, Some(body.into_bytes())).await
+    }
+
     /// A client_credentials request for `client`, secret in the body.
     pub async fn authenticate(&self, client: &ClientCredentials) -> TestResponse {
         let form = [
@@ -351,6 +372,10 @@ pub fn test_config(database_url: &str) -> Config {
         workers: 1,
         max_connections: 4,
         shutdown_timeout: 5,
+        // Suites fetch tokens faster than any one caller should; the
+        // limits' own tests set them low.
+        token_rate_per_source: 100_000,
+        token_rate_global: 100_000,
         ..Config::default()
     }
 }

@@ -19,7 +19,8 @@ use idstore_auth::{
     Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
 };
 use idstore_domain::scope::Scope;
-use idstore_store::clients::{self, AuthAttempt};
+use idstore_store::auth_throttle::{self, Reserved};
+use idstore_store::clients::{self, KnownClient};
 use idstore_store::revocations;
 use idstore_store::{PgPool, StoreError, signing_keys};
 use secrecy::SecretString;
@@ -27,22 +28,8 @@ use secrecy::SecretString;
 use crate::revocation::Revocations;
 use crate::{ApiError, AppState};
 
-/// How client authentication is throttled.
-#[derive(Debug, Clone, Copy)]
-pub struct Throttle {
-    /// Attempts (failures and those in flight) allowed per window.
-    pub max_attempts: i32,
-    pub window: Duration,
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            window: Duration::from_secs(300),
-        }
-    }
-}
+/// How client authentication is throttled, per (client_id, source).
+pub use idstore_store::auth_throttle::ThrottlePolicy as Throttle;
 
 /// Everything token issuance and verification need.
 pub struct AuthContext {
@@ -59,7 +46,7 @@ pub struct AuthContext {
 pub enum ClientAuthError {
     #[error("client authentication failed")]
     Refused,
-    /// Too many attempts in the window.
+    /// Too many failures from this source: it must wait.
     #[error("throttled, retry after {retry_after} s")]
     Throttled { retry_after: i64 },
     /// The hash pool is saturated; nothing was checked or counted as failed.
@@ -128,69 +115,65 @@ impl AuthContext {
         }
     }
 
-    /// Forgets revocations that can no longer refuse anything.
-    pub async fn purge_revocations(&self) {
-        match revocations::purge(&self.pool, self.horizon()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(purged = n, "expired token revocations purged"),
-            Err(e) => tracing::warn!(error = %e, "could not purge token revocations"),
+    /// Forgets revocations that can no longer refuse anything, and
+    /// authentication streaks that ended long ago.
+    pub async fn purge_expired(&self) {
+        let purged = futures_util::future::try_join(
+            revocations::purge(&self.pool, self.horizon()),
+            auth_throttle::purge(&self.pool, self.throttle),
+        )
+        .await;
+        match purged {
+            Ok((revoked, streaks)) => {
+                tracing::debug!(revoked, streaks, "expired revocations and streaks purged")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not purge expired revocations or streaks"),
         }
     }
 
-    /// Checks a client's secret within its attempt budget. Unknown clients
-    /// cost the same time as a wrong secret.
+    /// Checks a client's secret within its source's attempt budget.
+    /// Known and unknown client ids take the same steps (a throttle
+    /// reservation, a lookup, one hash verification), so neither the
+    /// answers nor their timing tell which ids exist.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
+        source: &str,
         candidate: SecretString,
-    ) -> Result<AuthAttempt, ClientAuthError> {
+    ) -> Result<KnownClient, ClientAuthError> {
         use secrecy::ExposeSecret;
         if !idstore_domain::id::is_valid_id(client_id) || candidate.expose_secret().len() > 512 {
             return Err(ClientAuthError::Refused);
         }
-        let window = self.throttle.window.as_secs() as i64;
-        let Some(attempt) = clients::reserve_auth_attempt(&self.pool, client_id, window).await?
-        else {
-            self.check(client_id, secret::dummy_hash().to_owned(), candidate)
-                .await?;
-            return Err(ClientAuthError::Refused);
-        };
-        if attempt.attempts > self.throttle.max_attempts {
-            tracing::warn!(
-                client_id,
-                attempts = attempt.attempts,
-                "client authentication throttled"
-            );
-            return Err(ClientAuthError::Throttled {
-                retry_after: attempt.retry_after,
-            });
+        match auth_throttle::reserve(&self.pool, client_id, source, self.throttle).await? {
+            Reserved::Go => {}
+            Reserved::Wait { retry_after } => {
+                tracing::warn!(client_id, source, "client authentication throttled");
+                return Err(ClientAuthError::Throttled { retry_after });
+            }
         }
-        let matched = self
-            .check(client_id, attempt.secret_hash.clone(), candidate)
-            .await?;
-        if !matched {
-            tracing::info!(client_id, "client authentication failed");
-            return Err(ClientAuthError::Refused);
-        }
-        clients::release_auth_attempt(&self.pool, client_id).await?;
-        Ok(attempt)
-    }
-
-    /// Verifies `candidate` against `phc`. When the hash queue is full
-    /// nothing was checked, so the reserved attempt is given back (a burst
-    /// from others cannot use up a client's budget); unknown ids make the
-    /// same round trip, so a full queue tells no ids apart.
-    async fn check(
-        &self,
-        client_id: &str,
-        phc: String,
-        candidate: SecretString,
-    ) -> Result<bool, ClientAuthError> {
-        match self.hashes.verify(phc, candidate).await {
-            Ok(matched) => Ok(matched),
+        let known = clients::for_authentication(&self.pool, client_id).await?;
+        let phc = known.as_ref().map_or_else(
+            || secret::dummy_hash().to_owned(),
+            |c| c.secret_hash.clone(),
+        );
+        let matched = match self.hashes.verify(phc, candidate).await {
+            Ok(matched) => matched,
             Err(busy) => {
-                clients::release_auth_attempt(&self.pool, client_id).await?;
-                Err(busy.into())
+                // Nothing was checked: the attempt is given back, so a
+                // burst from others cannot use up this source's budget.
+                auth_throttle::unchecked(&self.pool, client_id, source, self.throttle).await?;
+                return Err(busy.into());
+            }
+        };
+        match known {
+            Some(client) if matched => {
+                auth_throttle::succeeded(&self.pool, client_id, source).await?;
+                Ok(client)
+            }
+            _ => {
+                tracing::info!(client_id, source, "client authentication failed");
+                Err(ClientAuthError::Refused)
             }
         }
     }
@@ -200,7 +183,7 @@ impl AuthContext {
     pub async fn issue_client_token(
         &self,
         client_id: &str,
-        client: &AuthAttempt,
+        client: &KnownClient,
         audience: String,
     ) -> Result<IssuedToken, IssueError> {
         let grant = ClientGrant {

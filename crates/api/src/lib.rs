@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod revocation;
 pub mod roles;
 pub mod routes;
+pub mod source;
 pub mod users;
 pub mod wire;
 
@@ -37,6 +38,10 @@ pub struct AppState {
     pub readiness: idstore_store::PgPool,
     pub auth: std::sync::Arc<auth::AuthContext>,
     pub searches: limits::SearchLimit,
+    /// The token endpoint's limits, checked before any work.
+    pub token_rate: std::sync::Arc<limits::TokenRate>,
+    /// Whose `X-Forwarded-For` names a request's source.
+    pub proxies: std::sync::Arc<source::TrustedProxies>,
 }
 
 /// Limits applied to every request.
@@ -181,6 +186,8 @@ mod tests {
                     pool,
                     auth,
                     searches: limits::SearchLimit::new(4),
+                    token_rate: std::sync::Arc::new(limits::TokenRate::new(100, 100)),
+                    proxies: Default::default(),
                 },
                 ApiSettings { body_limit: 1024 },
             )

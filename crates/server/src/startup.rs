@@ -12,7 +12,7 @@ use anyhow::Context;
 use std::time::Duration;
 
 use idstore_api::auth::{AuthContext, Throttle};
-use idstore_api::limits::SearchLimit;
+use idstore_api::limits::{SearchLimit, TokenRate};
 use idstore_api::{ApiSettings, AppState};
 use idstore_auth::TokenSettings;
 use idstore_auth::keys::Kek;
@@ -82,6 +82,16 @@ impl Application {
             readiness: readiness.clone(),
             auth,
             searches: SearchLimit::new(config.search_concurrency),
+            token_rate: std::sync::Arc::new(TokenRate::new(
+                config.token_rate_per_source,
+                config.token_rate_global,
+            )),
+            proxies: std::sync::Arc::new(
+                config
+                    .trusted_proxies
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("trusted_proxies: {e}"))?,
+            ),
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,
@@ -155,7 +165,7 @@ async fn watch_revocations(auth: std::sync::Arc<AuthContext>) {
         tick.tick().await;
         auth.refresh_revocations().await;
         if round % 60 == 59 {
-            auth.purge_revocations().await;
+            auth.purge_expired().await;
         }
     }
 }

@@ -1,5 +1,4 @@
-//! Application clients (client_id + hashed secret), and the throttle on
-//! their authentication.
+//! Application clients (client_id + hashed secret).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -239,7 +238,7 @@ pub async fn rotate_secret(
 ) -> Result<Client, StoreError> {
     let mut tx = pool.begin().await?;
     let client = sqlx::query_as(concat!(
-        "UPDATE clients SET secret_hash = $4, rotated_at = now(), updated_at = now(), auth_attempts = 0
+        "UPDATE clients SET secret_hash = $4, rotated_at = now(), updated_at = now()
           WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
         columns!()
     ))
@@ -256,68 +255,32 @@ pub async fn rotate_secret(
     Ok(client)
 }
 
-/// An authentication attempt, reserved against the client's budget.
+/// What authenticating a client needs to know of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AuthAttempt {
+pub struct KnownClient {
     pub tenant_id: String,
     pub app_id: String,
     pub is_management: bool,
     pub secret_hash: String,
-    /// Attempts in the window, this one included.
-    pub attempts: i32,
-    /// Seconds until the window resets.
-    pub retry_after: i64,
     /// The client's own token lifetime in seconds, if it has one.
     pub access_token_ttl: Option<i32>,
     /// Audiences the client may ask for besides idstore itself.
     pub resources: Vec<String>,
 }
 
-/// Counts an attempt for `client_id` before its secret is checked. The
-/// increment is one atomic UPDATE (row lock), so concurrent guesses are all
-/// counted. `None` when no such client exists.
-pub async fn reserve_auth_attempt(
+/// The client a token request names, if it exists.
+pub async fn for_authentication(
     executor: impl PgExecutor<'_>,
     client_id: &str,
-    window_secs: i64,
-) -> Result<Option<AuthAttempt>, StoreError> {
+) -> Result<Option<KnownClient>, StoreError> {
     Ok(sqlx::query_as(
-        "WITH bumped AS (
-            UPDATE clients c SET
-                auth_attempts = CASE WHEN c.auth_window_start IS NULL
-                                       OR c.auth_window_start < now() - make_interval(secs => $2)
-                                     THEN 1 ELSE c.auth_attempts + 1 END,
-                auth_window_start = CASE WHEN c.auth_window_start IS NULL
-                                           OR c.auth_window_start < now() - make_interval(secs => $2)
-                                         THEN now() ELSE c.auth_window_start END
-             WHERE c.client_id = $1
-         RETURNING c.tenant_id, c.app_id, c.secret_hash, c.auth_attempts, c.auth_window_start,
-                   c.access_token_ttl, c.resources
-         )
-         SELECT b.tenant_id, b.app_id, a.is_management, b.secret_hash,
-                b.auth_attempts AS attempts,
-                GREATEST(1, ceil(extract(epoch FROM
-                    b.auth_window_start + make_interval(secs => $2) - now())))::bigint AS retry_after,
-                b.access_token_ttl, b.resources
-           FROM bumped b
-           JOIN applications a ON a.tenant_id = b.tenant_id AND a.app_id = b.app_id",
+        "SELECT c.tenant_id, c.app_id, a.is_management, c.secret_hash, c.access_token_ttl,
+                c.resources
+           FROM clients c
+           JOIN applications a ON a.tenant_id = c.tenant_id AND a.app_id = c.app_id
+          WHERE c.client_id = $1",
     )
     .bind(client_id)
-    .bind(window_secs as f64)
     .fetch_optional(executor)
     .await?)
-}
-
-/// Gives back the attempt of a successful authentication.
-pub async fn release_auth_attempt(
-    executor: impl PgExecutor<'_>,
-    client_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE clients SET auth_attempts = GREATEST(auth_attempts - 1, 0) WHERE client_id = $1",
-    )
-    .bind(client_id)
-    .execute(executor)
-    .await?;
-    Ok(())
 }

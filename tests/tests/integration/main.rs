@@ -13,6 +13,7 @@ mod seed;
 mod spine_http;
 mod spine_process;
 mod spine_schema;
+mod throttle;
 mod tokens;
 mod tokens_process;
 mod tour;

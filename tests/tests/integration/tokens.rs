@@ -263,17 +263,10 @@ async fn repeated_wrong_secrets_are_throttled_even_when_concurrent() {
     let throttled = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(verified + throttled, 25, "{statuses:?}");
     assert!(
-        verified <= 10,
-        "{verified} guesses were checked; the limit is 10"
+        verified <= 5,
+        "{verified} guesses were checked; a source gets 5 before delays"
     );
-    // Now even the right secret waits for the window to pass.
-    let res = app.authenticate(&client).await;
-    assert_eq!(res.status, 429, "{}", res.text);
-    assert!(
-        res.header("retry-after")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|s| s > 0 && s <= 300)
-    );
+    assert!(throttled >= 20, "{statuses:?}");
     // Other clients are unaffected.
     app.admin_token().await;
 }

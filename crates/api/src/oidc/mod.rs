@@ -13,6 +13,7 @@ use self::wire::{Discovery, Jwks, TokenResponse};
 use crate::auth::{ClientAuthError, IssueError};
 use crate::error::OAuthError;
 use crate::routes::Routes;
+use crate::source::Source;
 use crate::{ApiError, AppState};
 
 pub fn routes(r: &mut Routes) {
@@ -27,12 +28,20 @@ async fn token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
+    // Before anything costs a query or a hash.
+    let source = Source::of(&req, &state.proxies).to_string();
+    state.token_rate.admit(&source).map_err(|retry_after| {
+        tracing::warn!(source, "token requests over the rate limit");
+        OAuthError::Throttled {
+            retry_after: retry_after as i64,
+        }
+    })?;
     let form = TokenRequest::parse(&req, &body)?;
     let audience = form.audience(&state.auth.settings().audience)?;
     let (client_id, client_secret) = client_credentials(&req, &form)?;
     let client = state
         .auth
-        .authenticate_client(&client_id, client_secret)
+        .authenticate_client(&client_id, &source, client_secret)
         .await
         .map_err(|e| match e {
             ClientAuthError::Refused => {

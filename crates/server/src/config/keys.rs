@@ -127,6 +127,34 @@ config_keys! {
         flag: Serve("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
     }
+    token_rate_per_source: u32 {
+        help: "Token requests per second one source address (an IPv6 /64) may send to this \
+               process, with bursts of twice that; more are answered 429 with `Retry-After` \
+               before any secret is checked",
+        accepts: "a whole number from 1 upwards",
+        default: Value("20"),
+        flag: Serve("N"),
+        check: |n| ensure(*n != 0, "must not be 0"),
+    }
+    token_rate_global: u32 {
+        help: "Token requests per second this process accepts from all sources together, \
+               with bursts of twice that",
+        accepts: "a whole number from 1 upwards",
+        default: Value("200"),
+        flag: Serve("N"),
+        check: |n| ensure(*n != 0, "must not be 0"),
+    }
+    trusted_proxies: String {
+        help: "Comma-separated addresses or networks of the proxies in front of idstore: a \
+               request from one of them is counted against the address its \
+               `X-Forwarded-For` names. Empty trusts no header",
+        accepts: "IP addresses or CIDR networks, e.g. 10.0.0.0/8, ::1",
+        default: Value(""),
+        flag: Serve("LIST"),
+        check: |list| list
+            .parse::<idstore_api::source::TrustedProxies>()
+            .map(|_| ()),
+    }
     hash_workers: usize {
         help: "Password and client-secret hashes run at once, each on a core of its own; `0` \
                means one per core",
