@@ -114,14 +114,15 @@ pub struct AppChange<'a> {
 }
 
 /// Changes an application and, in the same transaction, its default client
-/// (the vendor's deprecated per-app client fields); the client is `None`
-/// when the application has none left.
+/// when `default_client` says how (the vendor's deprecated per-app client
+/// fields). Returns the default client, `None` when the application has
+/// none left; asking to change it then is [`StoreError::Invalid`].
 pub async fn update(
     pool: &PgPool,
     tenant_id: &str,
     app_id: &str,
     change: &AppChange<'_>,
-    default_client: &ClientChange<'_>,
+    default_client: Option<&ClientChange<'_>>,
 ) -> Result<(Application, Option<Client>), StoreError> {
     let empty = Value::Object(Default::default());
     let mut tx = pool.begin().await?;
@@ -142,18 +143,22 @@ pub async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::NotFound(Entity::Application))?;
-    let client = match clients::list(&mut *tx, tenant_id, app_id).await?.first() {
-        Some(first) => Some(
-            clients::update(
-                &mut *tx,
-                tenant_id,
-                app_id,
-                &first.client_id,
-                default_client,
-            )
-            .await?,
-        ),
-        None => None,
+    let first = clients::list(&mut *tx, tenant_id, app_id)
+        .await?
+        .into_iter()
+        .next();
+    let client = match (first, default_client) {
+        (Some(first), Some(change)) => {
+            Some(clients::update(&mut *tx, tenant_id, app_id, &first.client_id, change).await?)
+        }
+        (first, None) => first,
+        (None, Some(_)) => {
+            return Err(StoreError::Invalid(
+                "The application has no client for the client_* fields to change: create one \
+                 through /v1/applications/{app_id}/clients"
+                    .into(),
+            ));
+        }
     };
     tx.commit().await.map_err(StoreError::commit)?;
     Ok((app, client))

@@ -216,7 +216,12 @@ async fn settings_idstore_cannot_honour_are_refused_and_nothing_is_created() {
             json!({"redirect_uris": ["https://shop.example.com/#fragment"]}),
             "redirect_uris",
         ),
-        (json!({"name": "Shop"}), "name"),
+        (json!({"name": "Shop"}), "unknown field `name`"),
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "redirect_uris",
+        ),
+        (json!({"logo": "data:image/png;base64,AAAA"}), "logo"),
         (json!({"app_name": ""}), "app_name"),
     ] {
         let mut body = vendor_app();
@@ -234,6 +239,63 @@ async fn settings_idstore_cannot_honour_are_refused_and_nothing_is_created() {
         "{}",
         all.text
     );
+}
+
+#[actix_web::test]
+async fn an_update_changes_the_default_client_only_when_asked_and_says_when_there_is_none() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (app_id, client) = app.create_app(&admin, "quiet").await;
+    let one = format!("{APPS}/{app_id}");
+    let client_path = format!("{one}/clients/{}", client.client_id);
+    let before = call(&app, Method::GET, &client_path, &admin, None)
+        .await
+        .json();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let renamed = checked(
+        &app,
+        "updateApp",
+        (Method::PUT, &one),
+        &admin,
+        Some(json!({"app_name": "loud"})),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let after = call(&app, Method::GET, &client_path, &admin, None)
+        .await
+        .json();
+    assert_eq!(
+        before["updated_at"], after["updated_at"],
+        "a rename left the client alone"
+    );
+
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{one}/clients"),
+        &admin,
+        None,
+    )
+    .await;
+    let res = checked(
+        &app,
+        "updateApp",
+        (Method::PUT, &one),
+        &admin,
+        Some(json!({"redirect_uris": ["https://a.example/cb"]})),
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.text.contains("no client"), "{}", res.text);
+    let res = checked(
+        &app,
+        "updateApp",
+        (Method::PUT, &one),
+        &admin,
+        Some(json!({"app_description": "still fine", "first_client_authentication_protocol": "oidc"})),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
 }
 
 #[actix_web::test]
@@ -443,12 +505,15 @@ async fn the_management_application_keeps_its_last_client() {
         .unwrap()
         .to_owned();
     let clients = format!("{APPS}/{mgmt}/clients");
-    for (method, path) in [
-        (Method::DELETE, clients.clone()),
-        (Method::DELETE, format!("{clients}/{}", app.admin.client_id)),
+    for (operation, path) in [
+        ("deleteAppClients", clients.clone()),
+        (
+            "deleteAppClient",
+            format!("{clients}/{}", app.admin.client_id),
+        ),
     ] {
-        let res = call(&app, method.clone(), &path, &admin, None).await;
-        assert_eq!(res.status, 400, "{method} {path}: {}", res.text);
+        let res = checked(&app, operation, (Method::DELETE, &path), &admin, None).await;
+        assert_eq!(res.status, 400, "{operation}: {}", res.text);
         assert!(res.text.contains("at least one client"), "{}", res.text);
     }
     app.admin_token().await;
@@ -588,6 +653,12 @@ async fn another_tenants_admin_finds_none_of_it() {
             None,
         ),
         (Method::DELETE, format!("{APPS}/{app_id}/clients"), None),
+        (
+            Method::POST,
+            format!("{APPS}/{app_id}/clients"),
+            Some(json!({"name": "x", "redirect_uris": []})),
+        ),
+        (Method::DELETE, format!("{APPS}/{app_id}"), None),
     ] {
         let res = call(&app, method.clone(), &path, &theirs, body).await;
         assert_eq!(res.status, 404, "{method} {path}: {}", res.text);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
-use crate::clients::input::{ClientInput, ClientSpec, one_of, uri_list};
+use crate::clients::input::{ClientInput, ClientSpec, Whole, one_of, web_uri};
 use crate::input::{no_nul, optional_text, text};
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -47,7 +47,7 @@ pub struct AppInput {
     authenticator_preferences: Option<AuthenticatorPreferences>,
     login_uri: Option<String>,
     invite_member_uri: Option<String>,
-    invite_member_email_expiration_minutes: Option<u32>,
+    invite_member_email_expiration_minutes: Option<Whole>,
     refresh_token_invalidation_trigger_configuration: Option<RefreshTokenInvalidation>,
     logo: Option<String>,
     subdomain: Option<String>,
@@ -115,12 +115,14 @@ impl AppInput {
 
     /// Checks an update body (every field optional).
     pub fn validate_change(self, max_ttl: u64) -> Result<AppSpec, ApiError> {
-        if self.first_client.is_some() || self.first_client_authentication_protocol.is_some() {
+        if self.first_client.is_some() {
             return Err(ApiError::bad_request(
                 "first_client applies when an application is created; change its clients \
                  through /v1/applications/{app_id}/clients",
             ));
         }
+        // Only `oidc` exists, so naming it changes nothing.
+        self.first_client(max_ttl)?;
         self.validate(max_ttl)
     }
 
@@ -212,8 +214,21 @@ impl AppInput {
         }
         let input: ClientInput = serde_json::from_value(Value::Object(body))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        // Each field is optional here, as in a client update.
-        input.validate_change(max_ttl)
+        // Each field is optional here, as in a client update; errors name
+        // the fields as this body calls them.
+        input.validate_change(max_ttl).map_err(|e| match e {
+            ApiError::BadRequest(messages) => ApiError::BadRequest(
+                messages
+                    .into_iter()
+                    .map(|m| match m.split_once(' ') {
+                        Some(("name", rest)) => format!("client_display_name {rest}"),
+                        Some(("description", rest)) => format!("client_description {rest}"),
+                        _ => m,
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })
     }
 
     fn refused(&self) -> Result<(), ApiError> {
@@ -246,7 +261,7 @@ impl AppInput {
     }
 
     fn kept_values(&self) -> Result<(), ApiError> {
-        if let Some(minutes) = self.invite_member_email_expiration_minutes
+        if let Some(Whole(minutes)) = self.invite_member_email_expiration_minutes
             && !(1..=525_600).contains(&minutes)
         {
             return Err(ApiError::bad_request(
@@ -259,7 +274,7 @@ impl AppInput {
             ("logo", &self.logo),
         ] {
             if let Some(uri) = value.as_ref().filter(|u| !u.is_empty()) {
-                uri_list(field, std::slice::from_ref(uri))?;
+                web_uri(field, uri)?;
             }
         }
         if let Some(p) = &self.authenticator_preferences {
@@ -365,7 +380,12 @@ mod tests {
                 "invite_member",
             ),
             (serde_json::json!({"login_uri": "nope"}), "login_uri"),
-            (serde_json::json!({"name": "shop"}), "name"),
+            (serde_json::json!({"name": "shop"}), "unknown field `name`"),
+            (
+                serde_json::json!({"client_display_name": ""}),
+                "client_display_name must",
+            ),
+            (serde_json::json!({"logo": "javascript:alert(1)"}), "logo"),
         ] {
             let mut body = body;
             body["app_name"] = "shop".into();

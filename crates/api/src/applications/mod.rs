@@ -175,7 +175,10 @@ async fn update_app(
             description: spec.description.as_deref(),
             settings: Some(&settings),
         },
-        &spec.client.change(&client_settings),
+        spec.client
+            .changes_anything()
+            .then(|| spec.client.change(&client_settings))
+            .as_ref(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::ApiError;
 use crate::input::{no_nul, optional_text, text};
+use crate::oidc::valid_resource;
 
 /// Most redirect URIs or resources one client may list.
 const MAX_URIS: usize = 100;
@@ -61,6 +62,26 @@ const CLAIMS: &[&str] = &[
     "ai_actor",
 ];
 
+/// A `number` at the vendor that only makes sense whole (seconds,
+/// minutes, counts): `60` and `60.0` are accepted, `1.5` is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Whole(pub u32);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = f64::deserialize(d)?;
+        if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
+            Ok(Self(n as u32))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{n} is not a whole number from 0 to {}",
+                u32::MAX
+            )))
+        }
+    }
+}
+
 /// The vendor's device-flow switch; idstore has no device flow, so only
 /// "off" is kept.
 #[derive(Debug, Deserialize, Serialize)]
@@ -91,9 +112,9 @@ pub struct TokenExpiration {
     #[serde(skip_serializing)]
     access_token_ttl: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token_ttl: Option<u32>,
+    refresh_token_ttl: Option<Whole>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_refresh_rotate: Option<u32>,
+    max_refresh_rotate: Option<Whole>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -138,9 +159,9 @@ pub struct ClientInput {
     is_third_party: Option<bool>,
     allowed_scopes: Option<Vec<String>>,
     consent_uri: Option<String>,
-    consent_validity_period: Option<u32>,
+    consent_validity_period: Option<Whole>,
     supported_prompts: Option<Vec<String>>,
-    session_expiration: Option<u32>,
+    session_expiration: Option<Whole>,
     role_ids: Option<Vec<String>>,
     response_types: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
@@ -211,10 +232,16 @@ impl ClientInput {
             optional_text("description", d, 1000)?;
         }
         if let Some(uris) = &self.redirect_uris {
-            uri_list("redirect_uris", uris)?;
+            redirect_uris(uris)?;
         }
         if let Some(resources) = &self.resources {
-            uri_list("resources", resources)?;
+            limited("resources", resources)?;
+            if let Some(bad) = resources.iter().find(|r| !valid_resource(r)) {
+                return Err(ApiError::bad_request(format!(
+                    "resources must be http(s) or urn: URIs without a fragment, at most 512 \
+                     characters (what a token request's resource may name); {bad:?} is not one"
+                )));
+            }
         }
         self.refused()?;
         self.kept_values()?;
@@ -410,26 +437,57 @@ pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), A
     }
 }
 
-/// A list of absolute URIs without fragments (RFC 6749 §3.1.2, RFC 8707).
-pub(crate) fn uri_list(field: &str, uris: &[String]) -> Result<(), ApiError> {
+fn limited(field: &str, uris: &[String]) -> Result<(), ApiError> {
     if uris.len() > MAX_URIS {
         return Err(ApiError::bad_request(format!(
             "{field} may list at most {MAX_URIS} URIs"
         )));
     }
+    Ok(())
+}
+
+/// An absolute URI without a fragment (RFC 6749 §3.1.2), at most 2000
+/// characters, parsed.
+fn absolute(uri: &str) -> Option<url::Url> {
+    url::Url::parse(uri).ok().filter(|u| {
+        uri.len() <= 2000
+            && u.fragment().is_none()
+            && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+/// Where a login may send a user back (RFC 8252 §7, OAuth 2.0 Security
+/// BCP): https anywhere, http only to this machine's loopback, or an app's
+/// private-use scheme (a reverse domain name, so it has a dot). Anything
+/// else (`javascript:`, `data:`, `file:`) could run or read in the user's
+/// browser.
+fn redirect_uris(uris: &[String]) -> Result<(), ApiError> {
+    limited("redirect_uris", uris)?;
     for uri in uris {
-        let parsed = url::Url::parse(uri).ok().filter(|u| {
-            uri.len() <= 2000
-                && u.fragment().is_none()
-                && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
+        let acceptable = absolute(uri).is_some_and(|u| match u.scheme() {
+            "https" => u.host().is_some(),
+            "http" => matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+            scheme => scheme.contains('.'),
         });
-        if parsed.is_none() {
+        if !acceptable {
             return Err(ApiError::bad_request(format!(
-                "{field} must hold absolute URIs without a fragment (at most 2000 characters each); {uri:?} is not one"
+                "redirect_uris must be https URIs, http URIs to localhost, or an app's own \
+                 scheme such as com.example.app:/callback, without a fragment; {uri:?} is not one"
             )));
         }
     }
     Ok(())
+}
+
+/// Web addresses shown to users (logos, login pages): http(s) only.
+pub(crate) fn web_uri(field: &str, uri: &str) -> Result<(), ApiError> {
+    if absolute(uri).is_some_and(|u| matches!(u.scheme(), "https" | "http")) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{field} must be an http(s) URI without a fragment; {uri:?} is not one"
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -537,6 +595,26 @@ mod tests {
                 "redirect_uris",
             ),
             (serde_json::json!({"resources": ["not a uri"]}), "resources"),
+            (
+                serde_json::json!({"resources": ["api://orders"]}),
+                "resources",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
+                "redirect_uris",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["data:text/html,x"]}),
+                "redirect_uris",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["http://evil.example/cb"]}),
+                "redirect_uris",
+            ),
+            (
+                serde_json::json!({"session_expiration": 1.5}),
+                "whole number",
+            ),
             (serde_json::json!({"client_type": "desktop"}), "client_type"),
             (
                 serde_json::json!({"default_custom_claims": ["shoe_size"]}),

@@ -65,6 +65,16 @@ impl ClientSpec {
         }
     }
 
+    /// Whether any field was given.
+    pub(crate) fn changes_anything(&self) -> bool {
+        self.name.is_some()
+            || self.description.is_some()
+            || self.redirect_uris.is_some()
+            || self.resources.is_some()
+            || self.access_token_ttl.is_some()
+            || !self.settings.is_empty()
+    }
+
     pub(crate) fn settings_value(&self) -> Value {
         Value::Object(self.settings.clone())
     }

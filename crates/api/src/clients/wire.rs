@@ -46,12 +46,15 @@ pub struct ApiOidcClient<'a> {
 
 impl<'a> ApiOidcClient<'a> {
     /// `lifetime` is the server's token lifetime, the one a client without
-    /// its own `access_token_ttl` gets.
+    /// its own `access_token_ttl` gets, and the most any client gets (a
+    /// stored TTL over a since-lowered lifetime is answered as it works).
     pub fn new(c: &'a Client, lifetime: u64) -> Self {
         let kept = |key: &str, default: Value| c.settings.get(key).cloned().unwrap_or(default);
         let mut token_expiration = kept("token_expiration", json!({}));
-        token_expiration["access_token_ttl"] =
-            json!(c.access_token_ttl.map_or(lifetime, |s| s as u64));
+        token_expiration["access_token_ttl"] = json!(
+            c.access_token_ttl
+                .map_or(lifetime, |s| (s as u64).min(lifetime))
+        );
         Self {
             app_id: &c.app_id,
             tenant_id: &c.tenant_id,

@@ -42,7 +42,9 @@ impl TokenRequest {
     }
 }
 
-fn valid_resource(r: &str) -> bool {
+/// What a token request's `resource` may be (and so a client's
+/// `resources`): an http(s) or `urn:` URI without a fragment.
+pub(crate) fn valid_resource(r: &str) -> bool {
     r.len() <= 512
         && !r.contains('#')
         && (r.starts_with("https://") || r.starts_with("http://") || r.starts_with("urn:"))

@@ -8,6 +8,7 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use idstore_store::{StoreError, signing_keys};
 
+pub(crate) use self::input::valid_resource;
 use self::input::{TokenRequest, client_credentials};
 use self::wire::{Discovery, Jwks, TokenResponse};
 use crate::auth::{ClientAuthError, IssueError};
