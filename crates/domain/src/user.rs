@@ -139,6 +139,53 @@ pub struct ProfilePatch {
     pub status: Option<Status>,
 }
 
+/// Which kinds of a user's data a patch changes: what an operator may
+/// deny an application's clients.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Touches {
+    /// Emails, phone numbers, username, external_user_id.
+    pub identifiers: bool,
+    pub status: bool,
+    /// Everything else of the tenant-wide profile.
+    pub profile: bool,
+}
+
+impl ProfilePatch {
+    pub fn touches(&self) -> Touches {
+        // Destructured whole, so that a new field must be placed here.
+        let Self {
+            email,
+            phone_number,
+            secondary_emails,
+            secondary_phone_numbers,
+            username,
+            external_user_id,
+            name,
+            address,
+            birthday,
+            picture,
+            language,
+            custom_data,
+            status,
+        } = self;
+        Touches {
+            identifiers: email.is_some()
+                || phone_number.is_some()
+                || secondary_emails.is_some()
+                || secondary_phone_numbers.is_some()
+                || username.is_some()
+                || external_user_id.is_some(),
+            status: status.is_some(),
+            profile: name.is_some()
+                || address.is_some()
+                || birthday.is_some()
+                || picture.is_some()
+                || language.is_some()
+                || custom_data.is_some(),
+        }
+    }
+}
+
 impl Profile {
     /// A user with nothing set yet: creating a user applies its input to this.
     pub fn empty() -> Self {

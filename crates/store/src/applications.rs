@@ -21,13 +21,32 @@ pub struct Application {
     pub created_by: Option<String>,
     /// Settings kept as given (the vendor's field names), an object.
     pub settings: Json<Value>,
+    #[sqlx(flatten)]
+    pub clients_may: ClientUserPermissions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What the application's own clients may change about users, beyond its
+/// own `custom_app_data` (which they always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientUserPermissions {
+    /// Names, address, birthday, picture, language, custom_data.
+    #[sqlx(rename = "clients_edit_profiles")]
+    pub edit_profiles: bool,
+    /// Emails, phone numbers (and their verification), username,
+    /// external_user_id.
+    #[sqlx(rename = "clients_change_identifiers")]
+    pub change_identifiers: bool,
+    /// Status (enabling, disabling).
+    #[sqlx(rename = "clients_change_status")]
+    pub change_status: bool,
 }
 
 macro_rules! columns {
     () => {
         "tenant_id, app_id, name, description, is_management, created_by, settings, \
+         clients_edit_profiles, clients_change_identifiers, clients_change_status, \
          created_at, updated_at"
     };
 }
@@ -162,6 +181,35 @@ pub async fn update(
     };
     tx.commit().await.map_err(StoreError::commit)?;
     Ok((app, client))
+}
+
+/// Sets what the application's clients may change about users; `None`
+/// keeps a permission as it is.
+pub async fn set_client_user_permissions(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    app_id: &str,
+    edit_profiles: Option<bool>,
+    change_identifiers: Option<bool>,
+    change_status: Option<bool>,
+) -> Result<Application, StoreError> {
+    sqlx::query_as(concat!(
+        "UPDATE applications SET
+             clients_edit_profiles = COALESCE($3, clients_edit_profiles),
+             clients_change_identifiers = COALESCE($4, clients_change_identifiers),
+             clients_change_status = COALESCE($5, clients_change_status),
+             updated_at = now()
+          WHERE tenant_id = $1 AND app_id = $2 RETURNING ",
+        columns!()
+    ))
+    .bind(tenant_id)
+    .bind(app_id)
+    .bind(edit_profiles)
+    .bind(change_identifiers)
+    .bind(change_status)
+    .fetch_optional(executor)
+    .await?
+    .ok_or(StoreError::NotFound(Entity::Application))
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user

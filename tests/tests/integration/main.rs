@@ -2,6 +2,7 @@
 
 mod applications;
 mod attacks;
+mod client_limits;
 mod deploy;
 mod groups;
 mod overload;

@@ -302,6 +302,15 @@ impl AppInput {
     }
 }
 
+/// What an application's clients may change about users (an extension).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPermissionsInput {
+    pub edit_profiles: Option<bool>,
+    pub change_identifiers: Option<bool>,
+    pub change_status: Option<bool>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

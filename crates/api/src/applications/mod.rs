@@ -15,8 +15,8 @@ use idstore_store::clients::{self, Client, NewClient};
 use secrecy::SecretString;
 use serde_json::Value;
 
-use self::input::AppInput;
-use self::wire::{ApiApp, ApiBasicApp};
+use self::input::{AppInput, UserPermissionsInput};
+use self::wire::{ApiApp, ApiBasicApp, UserPermissions};
 use crate::auth::Authorized;
 use crate::clients::lifetime;
 use crate::input::{Body, path_id};
@@ -45,6 +45,9 @@ pub fn routes(r: &mut Routes) {
         .get(get_app)
         .put(update_app)
         .delete(delete_app);
+    r.at("/v1/admin/applications/{app_id}/user-permissions")
+        .get(get_user_permissions)
+        .put(set_user_permissions);
 }
 
 /// The application named in a path, when it exists in the caller's tenant.
@@ -193,4 +196,36 @@ async fn delete_app(
     applications::delete(&state.pool, auth.tenant_id(), &path).await?;
     state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// What the application's clients may change about the tenant's users (an
+/// extension; docs/SPEC_READINGS.md #33).
+async fn get_user_permissions(
+    auth: Authorized<AppsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = app_of(&state, auth.tenant_id(), &path).await?;
+    Ok(HttpResponse::Ok().json(One::of(UserPermissions::from(&app.clients_may))))
+}
+
+/// A permission left out keeps its value.
+async fn set_user_permissions(
+    auth: Authorized<AppsEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Body<UserPermissionsInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    path_id("app_id", &path)?;
+    let app = applications::set_client_user_permissions(
+        &state.pool,
+        auth.tenant_id(),
+        &path,
+        input.edit_profiles,
+        input.change_identifiers,
+        input.change_status,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(One::of(UserPermissions::from(&app.clients_may))))
 }

@@ -3,7 +3,7 @@
 //! default client, the application's first; its secret is in the answer
 //! only when the application was just created.
 
-use idstore_store::applications::Application;
+use idstore_store::applications::{Application, ClientUserPermissions};
 use idstore_store::clients::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -143,6 +143,24 @@ impl<'a> From<&'a Client> for DefaultClient<'a> {
             client_auth_method: "client_secret_basic",
             device_authorization: device_authorization(c),
             ciba_authorization: kept("ciba_authorization", json!({"enabled": false})),
+        }
+    }
+}
+
+/// What an application's clients may change about users.
+#[derive(Serialize)]
+pub struct UserPermissions {
+    edit_profiles: bool,
+    change_identifiers: bool,
+    change_status: bool,
+}
+
+impl From<&ClientUserPermissions> for UserPermissions {
+    fn from(p: &ClientUserPermissions) -> Self {
+        Self {
+            edit_profiles: p.edit_profiles,
+            change_identifiers: p.change_identifiers,
+            change_status: p.change_status,
         }
     }
 }

@@ -4,11 +4,12 @@
 
 use actix_web::{HttpResponse, web};
 use idstore_domain::contact::{Email, Phone};
-use idstore_domain::user::{Contact, Profile};
+use idstore_domain::user::{Contact, Profile, Touches};
 use idstore_store::users::{self, AppData, UserRow};
 
 use super::UsersEdit;
 use super::input::VerifyInput;
+use super::writes::clients_may;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::{ApiError, AppState};
@@ -67,6 +68,12 @@ async fn change_profile(
     user_id: &str,
     change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
+    // Verifying, promoting and removing emails and phones change identifiers.
+    let identifiers = Touches {
+        identifiers: true,
+        ..Touches::default()
+    };
+    clients_may(state, &auth.scope, identifiers).await?;
     users::update(
         &state.pool,
         &auth.scope,

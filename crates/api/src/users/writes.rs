@@ -4,7 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use idstore_domain::id::new_id;
-use idstore_domain::user::{Profile, ProfilePatch};
+use idstore_domain::scope::{Reach, Scope};
+use idstore_domain::user::{Profile, ProfilePatch, Touches};
+use idstore_store::StoreError;
+use idstore_store::applications;
 use idstore_store::users::{self, Delegation, NewUser, PasswordHash, UserRow};
 
 use super::input::{self, CreateUserInput, UpdateUserInput};
@@ -49,6 +52,7 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let (patch, app) = body.into_inner().validate()?;
     path_id("user_id", &path)?;
+    clients_may(&state, &auth.scope, patch.touches()).await?;
     let change = |current: &UserRow, profile: &mut Profile| {
         check_username(current, &patch)?;
         profile.apply(patch, users::now_millis());
@@ -56,6 +60,46 @@ pub async fn update_user(
     };
     let user = users::update(&state.pool, &auth.scope, &path, change, app).await?;
     Ok(one(&user, StatusCode::OK))
+}
+
+/// An application's clients change only what the operator lets them
+/// (docs/SPEC_READINGS.md #33); admin tokens are not limited.
+pub(crate) async fn clients_may(
+    state: &AppState,
+    scope: &Scope,
+    touches: Touches,
+) -> Result<(), ApiError> {
+    let Reach::App(app_id) = &scope.reach else {
+        return Ok(());
+    };
+    let may = match applications::get(&state.pool, &scope.tenant_id, app_id).await {
+        Ok(app) => app.clients_may,
+        // The token outlived its application (revocation will refuse it).
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::Unauthorized(
+                "Invalid or expired access token".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let refused = [
+        (
+            touches.identifiers && !may.change_identifiers,
+            "identifiers (emails, phone numbers, username, external_user_id)",
+        ),
+        (touches.status && !may.change_status, "status"),
+        (
+            touches.profile && !may.edit_profiles,
+            "tenant profile (name, address, birthday, picture, language, custom_data)",
+        ),
+    ];
+    match refused.iter().find(|(refused, _)| *refused) {
+        None => Ok(()),
+        Some((_, what)) => Err(ApiError::Forbidden(format!(
+            "This application's clients may not change users' {what}; an administrator can \
+             allow it with PUT /v1/admin/applications/{app_id}/user-permissions"
+        ))),
+    }
 }
 
 /// A username names a password login (CONTRADICTIONS #14).
