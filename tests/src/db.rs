@@ -125,8 +125,10 @@ async fn ensure_template(server: &PgConnectOptions) -> String {
         .await
         .unwrap();
     if !database_exists(&mut conn, &name).await {
-        // Templates of older migration sets are dead weight.
-        for old in databases_like(&mut conn, "idstore_template_%").await {
+        // Templates of older migration sets are dead weight, once no other
+        // checkout on this machine (another branch's tests running now)
+        // can still be cloning them: a template is kept for an hour.
+        for old in stale_templates(&mut conn).await {
             execute(&mut conn, &format!("DROP DATABASE IF EXISTS {old}"))
                 .await
                 .ok();
@@ -147,6 +149,16 @@ async fn ensure_template(server: &PgConnectOptions) -> String {
         )
         .await
         .unwrap();
+        let built = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        execute(
+            &mut conn,
+            &format!("COMMENT ON DATABASE {name} IS 'idstore test template built {built}'"),
+        )
+        .await
+        .unwrap();
     }
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(TEMPLATE_LOCK_KEY)
@@ -162,6 +174,32 @@ async fn drop_leftovers(server: &PgConnectOptions) {
     for name in databases_like(&mut conn, &format!("{TEST_DB_PREFIX}%")).await {
         let _ = execute(&mut conn, &format!("DROP DATABASE IF EXISTS {name}")).await;
     }
+}
+
+/// Templates built over an hour ago (the build time is in their comment).
+async fn stale_templates(conn: &mut PgConnection) -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let templates: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT datname::text, shobj_description(oid, 'pg_database') FROM pg_database
+          WHERE datname LIKE 'idstore_template_%'",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap();
+    templates
+        .into_iter()
+        .filter(|(_, comment)| {
+            let built = comment
+                .as_deref()
+                .and_then(|c| c.rsplit(' ').next())
+                .and_then(|t| t.parse::<u64>().ok());
+            built.is_none_or(|t| now.saturating_sub(t) > 3600)
+        })
+        .map(|(name, _)| name)
+        .collect()
 }
 
 async fn databases_like(conn: &mut PgConnection, pattern: &str) -> Vec<String> {

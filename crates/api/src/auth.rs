@@ -21,8 +21,8 @@ use idstore_auth::{
 use idstore_domain::scope::Scope;
 use idstore_store::auth_throttle::{self, Reserved};
 use idstore_store::clients::{self, KnownClient};
-use idstore_store::revocations;
 use idstore_store::{PgPool, StoreError, signing_keys};
+use idstore_store::{idempotency, revocations};
 use secrecy::SecretString;
 
 use crate::revocation::Revocations;
@@ -118,14 +118,20 @@ impl AuthContext {
     /// Forgets revocations that can no longer refuse anything, and
     /// authentication streaks that ended long ago.
     pub async fn purge_expired(&self) {
-        let purged = futures_util::future::try_join(
+        let purged = futures_util::future::try_join3(
             revocations::purge(&self.pool, self.horizon()),
             auth_throttle::purge(&self.pool, self.throttle),
+            idempotency::purge(&self.pool),
         )
         .await;
         match purged {
-            Ok((revoked, streaks)) => {
-                tracing::debug!(revoked, streaks, "expired revocations and streaks purged")
+            Ok((revoked, streaks, keys)) => {
+                tracing::debug!(
+                    revoked,
+                    streaks,
+                    keys,
+                    "expired revocations, streaks and keys purged"
+                )
             }
             Err(e) => tracing::warn!(error = %e, "could not purge expired revocations or streaks"),
         }
@@ -248,7 +254,7 @@ impl<P: Policy> Authorized<P> {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

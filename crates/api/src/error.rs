@@ -60,6 +60,11 @@ error_codes! {
     MethodNotAllowed(String)   => METHOD_NOT_ALLOWED, Shape::Message;
     /// A unique identifier (email, phone, username, name...) is taken.
     IdentifierTaken(String)    => CONFLICT, Shape::Conflict("IdentifierIsTaken");
+    /// Another request holds what this one needs (an idempotency key in use).
+    Conflict(String)           => CONFLICT, Shape::Message;
+    /// Well-formed, but contradicts what was asked before (a reused
+    /// idempotency key with another body).
+    Unprocessable(String)      => UNPROCESSABLE_ENTITY, Shape::Message;
     PayloadTooLarge(String)    => PAYLOAD_TOO_LARGE, Shape::Message;
     /// The caller is over its own share (not the service over its capacity).
     TooManyRequests(String)    => TOO_MANY_REQUESTS, Shape::Retry;
@@ -134,6 +139,8 @@ impl ResponseError for ApiError {
                 | Self::NotFound(m)
                 | Self::MethodNotAllowed(m)
                 | Self::IdentifierTaken(m)
+                | Self::Conflict(m)
+                | Self::Unprocessable(m)
                 | Self::PayloadTooLarge(m)
                 | Self::TooManyRequests(m)
                 | Self::Unavailable(m)

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod idempotency;
 pub mod input;
 pub mod limits;
 pub mod middleware;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub token_rate: std::sync::Arc<limits::TokenRate>,
     /// Whose `X-Forwarded-For` names a request's source.
     pub proxies: std::sync::Arc<source::TrustedProxies>,
+    /// How long an `Idempotency-Key` is remembered, in seconds.
+    pub idempotency_lifetime_secs: i64,
 }
 
 /// Limits applied to every request.
@@ -79,6 +82,7 @@ pub fn app(
         .service(routes())
         .default_service(web::to(unknown_route))
         .wrap(from_fn(middleware::json_errors))
+        .wrap(from_fn(idempotency::idempotency))
         .wrap(from_fn(middleware::request_id))
 }
 
@@ -188,6 +192,7 @@ mod tests {
                     searches: limits::SearchLimit::new(4),
                     token_rate: std::sync::Arc::new(limits::TokenRate::new(100, 100)),
                     proxies: Default::default(),
+                    idempotency_lifetime_secs: 60,
                 },
                 ApiSettings { body_limit: 1024 },
             )

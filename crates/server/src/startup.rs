@@ -92,6 +92,7 @@ impl Application {
                     .parse()
                     .map_err(|e: String| anyhow::anyhow!("trusted_proxies: {e}"))?,
             ),
+            idempotency_lifetime_secs: i64::from(config.idempotency_key_lifetime),
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,

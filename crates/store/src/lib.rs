@@ -8,6 +8,7 @@ pub mod clients;
 pub mod database;
 mod error;
 pub mod groups;
+pub mod idempotency;
 mod keyed;
 pub mod migrate;
 pub mod revocations;

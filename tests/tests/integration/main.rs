@@ -5,6 +5,7 @@ mod attacks;
 mod client_limits;
 mod deploy;
 mod groups;
+mod idempotency;
 mod overload;
 mod permissions;
 mod process;

@@ -144,6 +144,14 @@ config_keys! {
         flag: Serve("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
     }
+    idempotency_key_lifetime: u32 {
+        help: "Seconds an `Idempotency-Key` of a create is remembered: a retry with the same \
+               key and body within it gets the first answer back",
+        accepts: "a number of seconds from 1 to 604800 (a week)",
+        default: Value("86400"),
+        flag: Serve("SECONDS"),
+        check: |s| ensure((1..=604_800).contains(s), format!("{s} is out of range")),
+    }
     trusted_proxies: String {
         help: "Comma-separated addresses or networks of the proxies in front of idstore: a \
                request from one of them is counted against the address its \
