@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key-encryption key that seals the signing keys.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
     /// Print the version and the database schema version this binary expects.
     Version,
     /// Print README.md's configuration table, generated from the key definitions.
@@ -65,6 +70,13 @@ pub enum KeysCommand {
         #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Print a new random key-encryption key (32 bytes, base64) on stdout, and on
+    /// stderr how to set it. Every replica sharing a database needs the same key.
+    Generate,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +132,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Kek {
+            command: KekCommand::Generate,
+        } => crate::kek::generate(),
         Command::ConfigTable => {
             print!("{}", config::markdown_table());
             Ok(())

@@ -34,6 +34,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before the database is touched: a refused key changes nothing.
+        let kek = kek::load(config)?;
         let database = postgres::resolve(config).await?;
         if config.migrate {
             let report = idstore_store::migrate(&database.options).await?;
@@ -50,8 +52,6 @@ impl Application {
         if !config.migrate {
             refuse_newer_schema(&pool).await?;
         }
-        let kek = kek::load(config)?;
-
         let listener = TcpListener::bind(config.listen).with_context(|| {
             format!(
                 "cannot listen on {}: choose a free address with --listen or IDSTORE_LISTEN",
