@@ -31,6 +31,9 @@ pub enum Shape {
     Hidden,
     /// As [`Shape::Message`], with `Retry-After`.
     Retry,
+    /// `{"status": "not_ready"}`: all a probe's anonymous caller learns; the
+    /// reason is logged with the request id.
+    Probe,
 }
 
 macro_rules! error_codes {
@@ -65,8 +68,10 @@ error_codes! {
     TooManyRequests(String)    => TOO_MANY_REQUESTS, Shape::Retry;
     /// Overload or an outage: the client should retry.
     Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
-    /// Not ready until an operator acts (migrate, upgrade): no point retrying.
-    NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Message;
+    /// This replica should get no traffic (the database unreachable, its
+    /// schema not this binary's, a key-encryption key that opens no
+    /// signing key); the payload is the reason, for the log.
+    NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Probe;
     /// Anything unexpected; the payload is the cause, for the log.
     Internal(String)           => INTERNAL_SERVER_ERROR, Shape::Hidden;
 }
@@ -124,6 +129,7 @@ impl ResponseError for ApiError {
         let code = status.as_u16();
         let body = match (self, shape) {
             (Self::BadRequest(messages), _) => json!({ "message": messages, "error_code": code }),
+            (_, Shape::Probe) => json!({ "status": "not_ready" }),
             (_, Shape::Hidden) => json!({
                 "message": "Internal server error; quote the x-request-id header when reporting it",
                 "error_code": code,
@@ -367,6 +373,12 @@ mod tests {
             (status, body),
             (400, json!({"message": ["too big"], "error_code": 400}))
         );
+    }
+
+    #[actix_web::test]
+    async fn not_ready_tells_the_caller_nothing_but_that() {
+        let (status, body) = body_of(ApiError::NotReady("schema at version 3".into())).await;
+        assert_eq!((status, body), (503, json!({"status": "not_ready"})));
     }
 
     #[actix_web::test]

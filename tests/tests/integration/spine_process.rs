@@ -264,6 +264,33 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
 }
 
 #[actix_web::test]
+async fn why_a_replica_is_not_ready_is_in_its_log_not_in_the_answer() {
+    let db = idstore_tests::db::empty_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_on(dir.path(), &db.url());
+    cmd.args(["--no-migrate", "--no-bootstrap"])
+        .args(["--key-encryption-key", &random_kek()]);
+    let mut served = Served::start(cmd, Duration::from_secs(30)).await;
+    let mut res = awc::Client::default()
+        .get(served.url("/readyz"))
+        .insert_header(("x-request-id", "probe-1"))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}");
+    assert_eq!(body, serde_json::json!({"status": "not_ready"}));
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+    let log = served.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("probe-1") && l.contains("run `idstore migrate`")),
+        "{log}"
+    );
+}
+
+#[actix_web::test]
 async fn sigint_stops_the_server_gracefully_too() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
