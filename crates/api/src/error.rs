@@ -184,6 +184,10 @@ pub enum OAuthError {
     /// The database is busy or unreachable: retry later.
     #[error("temporarily_unavailable")]
     Unavailable,
+    /// This replica cannot open the tenant's signing key; another one may.
+    /// The payload is the cause, for the log.
+    #[error("temporarily_unavailable: {0}")]
+    SigningKeyUnavailable(String),
     #[error("server_error: {0}")]
     Server(String),
 }
@@ -196,7 +200,7 @@ impl ResponseError for OAuthError {
             }
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::SigningKeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -217,6 +221,13 @@ impl ResponseError for OAuthError {
                 "temporarily_unavailable",
                 "The service is busy or its database unreachable; retry in a moment".to_owned(),
             ),
+            Self::SigningKeyUnavailable(_) => (
+                "temporarily_unavailable",
+                "This server cannot open the signing key of the client's tenant: its \
+                 key-encryption key is not the one that sealed the key. The operator finds the \
+                 details in the server log under this request's x-request-id"
+                    .to_owned(),
+            ),
             Self::Server(_) => ("server_error", "Internal server error".to_owned()),
         };
         let mut builder = HttpResponse::build(self.status_code());
@@ -228,7 +239,7 @@ impl ResponseError for OAuthError {
             Self::Throttled { retry_after } => {
                 builder.insert_header(("retry-after", retry_after.to_string()));
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::SigningKeyUnavailable(_) => {
                 builder.insert_header(("retry-after", RETRY_AFTER_SECS.to_string()));
             }
             _ => {}

@@ -23,7 +23,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The database answers and its schema is the one this binary expects.
+/// The database answers, its schema is the one this binary expects, and
+/// the key-encryption key opens signing keys.
 /// Anyone may ask, so the answer is only ready or not: why not is in the
 /// log line of the request (with its id), for the operator.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -34,6 +35,9 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     .await
     .ok();
     match checked {
+        Some(Ok(SchemaState::Current(_))) if state.auth.kek_opens_none() => {
+            Err(ApiError::NotReady(crate::auth::KEK_OPENS_NONE.to_owned()))
+        }
         Some(Ok(SchemaState::Current(_))) => {
             Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
         }

@@ -68,6 +68,10 @@ impl Application {
         tokio::task::spawn_blocking(idstore_auth::secret::dummy_hash).await?;
         let hashes = HashPool::sized(config.hash_workers, config.hash_queue);
         let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default(), hashes);
+        // A schema not yet migrated has no keys to try; readiness says why.
+        if let Err(e) = auth.check_signing_keys().await {
+            tracing::warn!(error = %e, "could not try the key-encryption key on the signing keys");
+        }
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,

@@ -59,6 +59,17 @@ pub async fn active(
     .ok_or(StoreError::NotFound(Entity::SigningKey))
 }
 
+/// Every tenant's keys that sign new tokens now or will: what a
+/// key-encryption key must be able to open.
+pub async fn signing(executor: impl PgExecutor<'_>) -> Result<Vec<SealedKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
+          WHERE retired_at IS NULL OR retired_at > now()",
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
 /// Retires the tenant's signing keys and installs `key` as the new one, in
 /// one transaction.
 pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {

@@ -291,3 +291,70 @@ async fn a_secret_that_cannot_be_handed_over_bootstraps_nothing() {
         .unwrap();
     assert_eq!(tenants, 0, "no tenant whose admin secret is lost");
 }
+
+#[actix_web::test]
+async fn a_replica_whose_key_encryption_key_opens_no_signing_key_is_not_ready_and_says_why() {
+    let db = empty_database().await;
+    let (right, wrong) = (random_kek(), random_kek());
+    let dir = tempfile::tempdir().unwrap();
+    let mut bootstrap = idstore(dir.path());
+    bootstrap
+        .args(["bootstrap", "--output", "json", "--database-url", &db.url()])
+        .args(["--key-encryption-key", &right]);
+    let out = bootstrap.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (
+        creds["client_id"].as_str().unwrap(),
+        creds["client_secret"].as_str().unwrap(),
+    );
+    let start = |kek: &str| {
+        let mut cmd = serve_on(dir.path(), &db.url());
+        cmd.args(["--key-encryption-key", kek, "--workers", "1"]);
+        Served::start(cmd, Duration::from_secs(30))
+    };
+    let (mut good, mut bad) = tokio::join!(start(&right), start(&wrong));
+    let client = awc::Client::default();
+
+    let mut res = client.get(bad.url("/readyz")).send().await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}\n{}", bad.log());
+    assert_eq!(body, serde_json::json!({"status": "not_ready"}));
+    assert!(
+        bad.log().contains("opens none of the signing keys"),
+        "{}",
+        bad.log()
+    );
+    // Its token endpoint says why it signs nothing, rather than a bare 500.
+    let mut res = client
+        .post(bad.url("/oidc/token"))
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("key-encryption key"),
+        "{body}"
+    );
+
+    let res = client.get(good.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", good.log());
+    token(&good.url(""), id, secret).await;
+    for served in [&mut good, &mut bad] {
+        served.signal("TERM");
+        assert!(served.wait(Duration::from_secs(20)).await.success());
+    }
+}
