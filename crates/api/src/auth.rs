@@ -17,7 +17,8 @@ use idstore_auth::keys::Kek;
 use idstore_auth::secret::{self, HashPool};
 use idstore_auth::token::{self, LoadFuture, PublicKey};
 use idstore_auth::{
-    Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
+    Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, Policy, Principal, TokenSettings,
+    Verifier,
 };
 use idstore_domain::scope::Scope;
 use idstore_store::clients::{self, AuthAttempt};
@@ -121,13 +122,11 @@ impl AuthContext {
         throttle: Throttle,
         hashes: HashPool,
     ) -> Arc<Self> {
-        let source = Arc::new(StoredKeys {
-            pool: pool.clone(),
-            lifetime_secs: settings.lifetime.as_secs() as i64,
-        });
+        let source = Arc::new(StoredKeys::new(pool.clone(), settings.lifetime));
         // An unknown kid may reload the keys once a second; known keys are
-        // re-read every five minutes to learn of rotations elsewhere.
-        let cache = KeyCache::new(source, Duration::from_secs(1), Duration::from_secs(300));
+        // re-read every KEY_REFRESH to learn of rotations elsewhere, which is
+        // how long a rotated-in key is published before it signs.
+        let cache = KeyCache::new(source, Duration::from_secs(1), KEY_REFRESH);
         Arc::new(Self {
             verifier: Verifier::new(settings, cache),
             kek,
@@ -266,9 +265,19 @@ impl AuthContext {
 }
 
 /// Verification keys from the database.
-struct StoredKeys {
+pub struct StoredKeys {
     pool: PgPool,
     lifetime_secs: i64,
+}
+
+impl StoredKeys {
+    /// The keys published for tokens of `lifetime`.
+    pub fn new(pool: PgPool, lifetime: Duration) -> Self {
+        Self {
+            pool,
+            lifetime_secs: lifetime.as_secs() as i64,
+        }
+    }
 }
 
 impl KeySource for StoredKeys {

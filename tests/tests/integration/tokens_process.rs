@@ -171,6 +171,21 @@ async fn keys_rotate_installs_a_new_signing_key_and_keeps_the_old_one_published(
     .await
     .unwrap();
     assert_eq!((active, retired), (1, 1));
+    // Published now, signing once every verifier has re-read the keys; the
+    // old key signs until that same moment.
+    let (ahead, handover): (f64, bool) = sqlx::query_as(
+        "SELECT extract(epoch FROM n.activates_at - n.created_at)::float8,
+                n.activates_at = o.retired_at
+           FROM signing_keys n JOIN signing_keys o ON o.retired_at IS NOT NULL
+          WHERE n.retired_at IS NULL",
+    )
+    .fetch_one(&mut db.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        (ahead.round(), handover),
+        (idstore_auth::KEY_REFRESH.as_secs_f64(), true)
+    );
 
     let unknown_tenant = cli(&["keys", "rotate", "--tenant", "no-such-tenant"])
         .await
