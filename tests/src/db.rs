@@ -169,11 +169,26 @@ async fn ensure_template(server: &PgConnectOptions) -> String {
 }
 
 /// Test databases of earlier runs, unless something still uses them.
+/// Drops the databases earlier runs left behind: those made over an hour
+/// ago, so that another checkout's tests running now keep theirs.
 async fn drop_leftovers(server: &PgConnectOptions) {
     let mut conn = admin_connection(server).await;
+    let now_ms = uuid::Uuid::now_v7()
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .map_or(0, |(s, n)| s * 1000 + u64::from(n) / 1_000_000);
     for name in databases_like(&mut conn, &format!("{TEST_DB_PREFIX}%")).await {
-        let _ = execute(&mut conn, &format!("DROP DATABASE IF EXISTS {name}")).await;
+        if made_at_ms(&name).is_none_or(|made| now_ms.saturating_sub(made) > 3_600_000) {
+            let _ = execute(&mut conn, &format!("DROP DATABASE IF EXISTS {name}")).await;
+        }
     }
+}
+
+/// When a test database was made: its name is a v7 uuid, whose first 48
+/// bits are Unix milliseconds.
+fn made_at_ms(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix(TEST_DB_PREFIX)?.get(..12)?;
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Templates built over an hour ago (the build time is in their comment).
@@ -226,6 +241,7 @@ async fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> 
         .map(|_| ())
 }
 
+
 fn unique_name() -> String {
     format!("{TEST_DB_PREFIX}{}", uuid::Uuid::now_v7().simple())
 }
@@ -258,5 +274,21 @@ pub async fn empty_database() -> TestDb {
     TestDb {
         options: server.options.clone().database(&name),
         name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_database_name_tells_when_it_was_made() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let made = made_at_ms(&unique_name()).unwrap();
+        assert!(made.abs_diff(before) < 5_000, "{made} vs {before}");
+        assert_eq!(made_at_ms("idstore_test_zz"), None);
     }
 }

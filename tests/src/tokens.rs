@@ -8,15 +8,14 @@ use sqlx::PgConnection;
 
 /// The tenant's current signing key, opened with the KEK.
 pub async fn signing_key(conn: &mut PgConnection, kek: &Kek, tenant_id: &str) -> (String, Vec<u8>) {
-    let (kid, sealed): (String, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, private_key_sealed FROM signing_keys WHERE tenant_id = $1 AND retired_at IS NULL",
-    )
-    .bind(tenant_id)
-    .fetch_one(conn)
-    .await
-    .unwrap();
-    let private = kek.open(&kid, &sealed).unwrap().to_vec();
-    (kid, private)
+    let key = idstore_store::signing_keys::active(conn, tenant_id)
+        .await
+        .unwrap();
+    let private = kek
+        .open(&key.kid, &key.private_key_sealed)
+        .unwrap()
+        .to_vec();
+    (key.kid, private)
 }
 
 /// Claims like those of `template` (a real token's), as `kind`.

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -16,7 +17,8 @@ use idstore_auth::keys::Kek;
 use idstore_auth::secret::{self, HashPool};
 use idstore_auth::token::{self, LoadFuture, PublicKey};
 use idstore_auth::{
-    Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
+    Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, Policy, Principal, TokenSettings,
+    Verifier,
 };
 use idstore_domain::scope::Scope;
 use idstore_store::auth_throttle::{self, Reserved};
@@ -39,7 +41,36 @@ pub struct AuthContext {
     pub throttle: Throttle,
     pub revocations: Revocations,
     pool: PgPool,
+    unsealing: Unsealing,
 }
+
+/// What this process has seen of its KEK opening signing keys. A replica
+/// whose KEK opens none of them (another replica's database, a made-up or
+/// mistyped key) can sign no token and should get no traffic. One that
+/// opens some is kept: the others' keys were sealed elsewhere, every
+/// replica with the same KEK would fail on them alike, and taking them all
+/// out would cost every tenant its service for a few tenants' keys.
+#[derive(Debug, Default)]
+struct Unsealing {
+    opened: AtomicBool,
+    refused: AtomicBool,
+}
+
+impl Unsealing {
+    fn record(&self, opened: bool) {
+        let flag = if opened { &self.opened } else { &self.refused };
+        flag.store(true, Ordering::Relaxed);
+    }
+
+    fn opens_none(&self) -> bool {
+        self.refused.load(Ordering::Relaxed) && !self.opened.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a replica whose KEK opens no signing key is not ready, for the log.
+pub const KEK_OPENS_NONE: &str = "the key-encryption key opens none of the signing keys it \
+    tried: it is not the key that sealed them. Give this replica the `key_encryption_key` the \
+    others use";
 
 /// Why a client could not authenticate.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +97,9 @@ pub struct IssuedToken {
 pub enum IssueError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// This process's KEK is not the one that sealed the tenant's key.
+    #[error("the key-encryption key cannot open signing key {kid} of tenant {tenant_id}")]
+    Unsealable { tenant_id: String, kid: String },
     #[error("signing key: {0}")]
     Key(String),
 }
@@ -78,13 +112,11 @@ impl AuthContext {
         throttle: Throttle,
         hashes: HashPool,
     ) -> Arc<Self> {
-        let source = Arc::new(StoredKeys {
-            pool: pool.clone(),
-            lifetime_secs: settings.lifetime.as_secs() as i64,
-        });
+        let source = Arc::new(StoredKeys::new(pool.clone(), settings.lifetime));
         // An unknown kid may reload the keys once a second; known keys are
-        // re-read every five minutes to learn of rotations elsewhere.
-        let cache = KeyCache::new(source, Duration::from_secs(1), Duration::from_secs(300));
+        // re-read every KEY_REFRESH to learn of rotations elsewhere, which is
+        // how long a rotated-in key is published before it signs.
+        let cache = KeyCache::new(source, Duration::from_secs(1), KEY_REFRESH);
         Arc::new(Self {
             verifier: Verifier::new(settings, cache),
             kek,
@@ -92,7 +124,40 @@ impl AuthContext {
             throttle,
             revocations: Revocations::default(),
             pool,
+            unsealing: Unsealing::default(),
         })
+    }
+
+    /// Tries the KEK on every key that signs or will sign, logging those it
+    /// cannot open; afterwards [`AuthContext::kek_opens_none`] says whether
+    /// it opened none. Opening is a decryption of a few dozen bytes per
+    /// tenant, done once at start-up rather than by each readiness probe.
+    pub async fn check_signing_keys(&self) -> Result<(), StoreError> {
+        let keys = signing_keys::signing(&self.pool).await?;
+        let mut refused = 0;
+        for key in &keys {
+            let opened = self.kek.open(&key.kid, &key.private_key_sealed).is_ok();
+            self.unsealing.record(opened);
+            if !opened {
+                refused += 1;
+                tracing::error!(tenant_id = %key.tenant_id, kid = %key.kid, "the key-encryption key cannot open this signing key: tokens of its tenant cannot be signed");
+            }
+        }
+        if self.kek_opens_none() {
+            tracing::error!(keys = keys.len(), "{KEK_OPENS_NONE}; not ready");
+        } else if refused > 0 {
+            tracing::error!(
+                refused,
+                keys = keys.len(),
+                "some signing keys were sealed under another key-encryption key"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether this process's KEK has failed on signing keys and opened none.
+    pub fn kek_opens_none(&self) -> bool {
+        self.unsealing.opens_none()
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -202,10 +267,12 @@ impl AuthContext {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims::for_client(self.settings(), &grant, audience, now);
         let key = signing_keys::active(&self.pool, &client.tenant_id).await?;
-        let private = self
-            .kek
-            .open(&key.kid, &key.private_key_sealed)
-            .map_err(|e| IssueError::Key(e.to_string()))?;
+        let opened = self.kek.open(&key.kid, &key.private_key_sealed);
+        self.unsealing.record(opened.is_ok());
+        let private = opened.map_err(|_| IssueError::Unsealable {
+            tenant_id: key.tenant_id,
+            kid: key.kid.clone(),
+        })?;
         let access_token =
             token::sign(&claims, &key.kid, &private).map_err(|e| IssueError::Key(e.to_string()))?;
         Ok(IssuedToken {
@@ -216,9 +283,19 @@ impl AuthContext {
 }
 
 /// Verification keys from the database.
-struct StoredKeys {
+pub struct StoredKeys {
     pool: PgPool,
     lifetime_secs: i64,
+}
+
+impl StoredKeys {
+    /// The keys published for tokens of `lifetime`.
+    pub fn new(pool: PgPool, lifetime: Duration) -> Self {
+        Self {
+            pool,
+            lifetime_secs: lifetime.as_secs() as i64,
+        }
+    }
 }
 
 impl KeySource for StoredKeys {

@@ -31,6 +31,9 @@ pub enum Shape {
     Hidden,
     /// As [`Shape::Message`], with `Retry-After`.
     Retry,
+    /// `{"status": "not_ready"}`: all a probe's anonymous caller learns; the
+    /// reason is logged with the request id.
+    Probe,
 }
 
 macro_rules! error_codes {
@@ -70,8 +73,10 @@ error_codes! {
     TooManyRequests(String)    => TOO_MANY_REQUESTS, Shape::Retry;
     /// Overload or an outage: the client should retry.
     Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
-    /// Not ready until an operator acts (migrate, upgrade): no point retrying.
-    NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Message;
+    /// This replica should get no traffic (the database unreachable, its
+    /// schema not this binary's, a key-encryption key that opens no
+    /// signing key); the payload is the reason, for the log.
+    NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Probe;
     /// Anything unexpected; the payload is the cause, for the log.
     Internal(String)           => INTERNAL_SERVER_ERROR, Shape::Hidden;
 }
@@ -129,6 +134,7 @@ impl ResponseError for ApiError {
         let code = status.as_u16();
         let body = match (self, shape) {
             (Self::BadRequest(messages), _) => json!({ "message": messages, "error_code": code }),
+            (_, Shape::Probe) => json!({ "status": "not_ready" }),
             (_, Shape::Hidden) => json!({
                 "message": "Internal server error; quote the x-request-id header when reporting it",
                 "error_code": code,
@@ -185,6 +191,10 @@ pub enum OAuthError {
     /// The database is busy or unreachable: retry later.
     #[error("temporarily_unavailable")]
     Unavailable,
+    /// This replica cannot open the tenant's signing key; another one may.
+    /// The payload is the cause, for the log.
+    #[error("temporarily_unavailable: {0}")]
+    SigningKeyUnavailable(String),
     #[error("server_error: {0}")]
     Server(String),
 }
@@ -197,7 +207,7 @@ impl ResponseError for OAuthError {
             }
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::SigningKeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -218,6 +228,13 @@ impl ResponseError for OAuthError {
                 "temporarily_unavailable",
                 "The service is busy or its database unreachable; retry in a moment".to_owned(),
             ),
+            Self::SigningKeyUnavailable(_) => (
+                "temporarily_unavailable",
+                "This server cannot open the signing key of the client's tenant: its \
+                 key-encryption key is not the one that sealed the key. The operator finds the \
+                 details in the server log under this request's x-request-id"
+                    .to_owned(),
+            ),
             Self::Server(_) => ("server_error", "Internal server error".to_owned()),
         };
         let mut builder = HttpResponse::build(self.status_code());
@@ -229,7 +246,7 @@ impl ResponseError for OAuthError {
             Self::Throttled { retry_after } => {
                 builder.insert_header(("retry-after", retry_after.to_string()));
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::SigningKeyUnavailable(_) => {
                 builder.insert_header(("retry-after", RETRY_AFTER_SECS.to_string()));
             }
             _ => {}
@@ -374,6 +391,12 @@ mod tests {
             (status, body),
             (400, json!({"message": ["too big"], "error_code": 400}))
         );
+    }
+
+    #[actix_web::test]
+    async fn not_ready_tells_the_caller_nothing_but_that() {
+        let (status, body) = body_of(ApiError::NotReady("schema at version 3".into())).await;
+        assert_eq!((status, body), (503, json!({"status": "not_ready"})));
     }
 
     #[actix_web::test]

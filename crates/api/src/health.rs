@@ -23,7 +23,10 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The database answers and its schema is the one this binary expects.
+/// The database answers, its schema is the one this binary expects, and
+/// the key-encryption key opens signing keys.
+/// Anyone may ask, so the answer is only ready or not: why not is in the
+/// log line of the request (with its id), for the operator.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let checked = actix_web::rt::time::timeout(
         READINESS_TIMEOUT,
@@ -32,22 +35,23 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     .await
     .ok();
     match checked {
-        Some(Ok(SchemaState::Current(version))) => {
-            Ok(HttpResponse::Ok().json(json!({ "status": "ready", "schema_version": version })))
+        Some(Ok(SchemaState::Current(_))) if state.auth.kek_opens_none() => {
+            Err(ApiError::NotReady(crate::auth::KEK_OPENS_NONE.to_owned()))
+        }
+        Some(Ok(SchemaState::Current(_))) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
         }
         Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::NotReady(format!(
-            "Database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
+            "database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
             database.map_or_else(|| "none".to_owned(), |v| v.to_string())
         ))),
         Some(Ok(SchemaState::Ahead { database, binary })) => Err(ApiError::NotReady(format!(
-            "Database schema is at version {database}, newer than this binary's {binary}; upgrade idstore"
+            "database schema is at version {database}, newer than this binary's {binary}; upgrade idstore"
         ))),
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            Err(ApiError::Unavailable("Database unreachable".into()))
-        }
-        None => Err(ApiError::Unavailable(
-            "Database did not answer in time".into(),
-        )),
+        Some(Err(e)) => Err(ApiError::NotReady(format!("database unreachable: {e}"))),
+        None => Err(ApiError::NotReady(format!(
+            "database did not answer within {} s",
+            READINESS_TIMEOUT.as_secs()
+        ))),
     }
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "the key-encryption key must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)"
+        "the key-encryption key must be 32 bytes, base64-encoded (`idstore kek generate` makes one)"
     )]
     BadKek,
     #[error(

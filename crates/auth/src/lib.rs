@@ -10,4 +10,6 @@ pub mod token;
 
 pub use permission::{Grant, Policy};
 pub use principal::{Principal, TokenKind};
-pub use token::{AuthError, Claims, ClientGrant, KeyCache, KeySource, TokenSettings, Verifier};
+pub use token::{
+    AuthError, Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, TokenSettings, Verifier,
+};

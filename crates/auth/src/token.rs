@@ -20,6 +20,11 @@ use crate::principal::{Principal, TokenKind};
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 
+/// How long a verifier trusts the keys it has read before re-reading them.
+/// A rotated-in key is published this long before it signs, so that every
+/// verifier knows it by its first token, however recently it last read.
+pub const KEY_REFRESH: Duration = Duration::from_secs(300);
+
 /// The claims idstore issues and accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {

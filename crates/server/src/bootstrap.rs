@@ -157,13 +157,25 @@ async fn add_signing_key(
     Ok(())
 }
 
-/// Gives every tenant (or one) a new signing key; the old public keys stay
-/// published until the tokens they signed have expired. Returns the new kids.
+/// A tenant's next signing key, as `keys rotate` reports it.
+#[derive(Debug)]
+pub struct Rotation {
+    pub tenant_id: String,
+    pub kid: String,
+    pub signs_from: chrono::DateTime<chrono::Utc>,
+}
+
+/// Gives every tenant (or one) its next signing key: published at once,
+/// signing `ahead` from now (`KEY_REFRESH`, unless a test cannot wait), so
+/// that no verifier meets a token of a key it has not read yet. The keys it
+/// replaces sign until then, and stay published until the tokens they
+/// signed have expired.
 pub async fn rotate_keys(
     pool: &PgPool,
     kek: &Kek,
     only: Option<&str>,
-) -> anyhow::Result<Vec<(String, String)>> {
+    ahead: std::time::Duration,
+) -> anyhow::Result<Vec<Rotation>> {
     let mut rotated = Vec::new();
     for tenant in tenants::list(pool).await? {
         if only.is_some_and(|t| t != tenant.tenant_id) {
@@ -171,7 +183,7 @@ pub async fn rotate_keys(
         }
         let pair = KeyPair::generate()?;
         let sealed = kek.seal(&pair.kid, &pair.private_pkcs8)?;
-        signing_keys::rotate(
+        let signs_from = signing_keys::rotate(
             pool,
             NewKey {
                 tenant_id: &tenant.tenant_id,
@@ -179,9 +191,14 @@ pub async fn rotate_keys(
                 public_key: &pair.public_key,
                 private_key_sealed: &sealed,
             },
+            ahead,
         )
         .await?;
-        rotated.push((tenant.tenant_id, pair.kid));
+        rotated.push(Rotation {
+            tenant_id: tenant.tenant_id,
+            kid: pair.kid,
+            signs_from,
+        });
     }
     if let Some(t) = only
         && rotated.is_empty()

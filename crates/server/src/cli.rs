@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key-encryption key that seals the signing keys.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
     /// Print the version and the database schema version this binary expects.
     Version,
     /// Print README.md's configuration table, generated from the key definitions.
@@ -56,8 +61,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Give each tenant (or one) a new signing key. Old public keys stay in the JWKS
-    /// until every token they signed has expired.
+    /// Give each tenant (or one) a new signing key. It is published at once and signs
+    /// five minutes later, once every replica and key cache has read it; the key it
+    /// replaces signs until then, and stays in the JWKS until every token it signed
+    /// has expired.
     Rotate {
         #[command(flatten)]
         common: CommonFlags,
@@ -65,6 +72,13 @@ pub enum KeysCommand {
         #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Print a new random key-encryption key (32 bytes, base64) on stdout, and on
+    /// stderr how to set it. Every replica sharing a database needs the same key.
+    Generate,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +134,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Kek {
+            command: KekCommand::Generate,
+        } => crate::kek::generate(),
         Command::ConfigTable => {
             print!("{}", config::markdown_table());
             Ok(())
@@ -269,11 +286,18 @@ async fn bootstrap(config: Config, output: OutputFormat) -> anyhow::Result<()> {
 async fn rotate_keys(config: Config, tenant: Option<String>) -> anyhow::Result<()> {
     let kek = crate::kek::load(&config)?;
     let rotated = with_database(&config, async |pool| {
-        crate::bootstrap::rotate_keys(pool, &kek, tenant.as_deref()).await
+        crate::bootstrap::rotate_keys(pool, &kek, tenant.as_deref(), idstore_auth::KEY_REFRESH)
+            .await
     })
     .await?;
-    for (tenant_id, kid) in rotated {
-        println!("tenant {tenant_id}: new signing key {kid}");
+    for r in rotated {
+        println!(
+            "tenant {}: new signing key {}, published now, signing from {}",
+            r.tenant_id,
+            r.kid,
+            r.signs_from
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
     }
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before the database is touched: a refused key changes nothing.
+        let kek = kek::load(config)?;
         let database = postgres::resolve(config).await?;
         if config.migrate {
             let report = idstore_store::migrate(&database.options).await?;
@@ -51,8 +53,6 @@ impl Application {
         if !config.migrate {
             refuse_newer_schema(&pool).await?;
         }
-        let kek = kek::load(config)?;
-
         let listener = TcpListener::bind(config.listen).with_context(|| {
             format!(
                 "cannot listen on {}: choose a free address with --listen or IDSTORE_LISTEN",
@@ -73,6 +73,10 @@ impl Application {
         }
         let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default(), hashes);
         let revocations = tokio::spawn(watch_revocations(auth.clone()));
+        // A schema not yet migrated has no keys to try; readiness says why.
+        if let Err(e) = auth.check_signing_keys().await {
+            tracing::warn!(error = %e, "could not try the key-encryption key on the signing keys");
+        }
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,

@@ -1,6 +1,8 @@
 //! Token signing keys per tenant. Private keys arrive already sealed: this
 //! module never sees them in the clear.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
@@ -29,29 +31,44 @@ pub struct NewKey<'a> {
     pub private_key_sealed: &'a [u8],
 }
 
+/// A key that signs from now on: a new tenant's first.
 pub async fn create(executor: impl PgExecutor<'_>, key: NewKey<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO signing_keys (tenant_id, kid, algorithm, public_key, private_key_sealed)
-         VALUES ($1, $2, 'EdDSA', $3, $4)",
+    insert(executor, key, Duration::ZERO).await?;
+    Ok(())
+}
+
+/// Inserts `key`, signing `ahead` from now; returns when it starts to.
+async fn insert(
+    executor: impl PgExecutor<'_>,
+    key: NewKey<'_>,
+    ahead: Duration,
+) -> Result<DateTime<Utc>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO signing_keys
+                (tenant_id, kid, algorithm, public_key, private_key_sealed, activates_at)
+         VALUES ($1, $2, 'EdDSA', $3, $4, now() + make_interval(secs => $5))
+         RETURNING activates_at",
     )
     .bind(key.tenant_id)
     .bind(key.kid)
     .bind(key.public_key)
     .bind(key.private_key_sealed)
-    .execute(executor)
-    .await?;
-    Ok(())
+    .bind(ahead.as_secs_f64())
+    .fetch_one(executor)
+    .await?)
 }
 
-/// The key that signs new tokens for `tenant_id`: the newest unretired one.
+/// The key that signs new tokens for `tenant_id`: of those whose time to
+/// sign has come and not gone, the latest to start.
 pub async fn active(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
 ) -> Result<SealedKey, StoreError> {
     sqlx::query_as(
         "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
-          WHERE tenant_id = $1 AND retired_at IS NULL
-          ORDER BY created_at DESC LIMIT 1",
+          WHERE tenant_id = $1 AND activates_at <= now()
+            AND (retired_at IS NULL OR retired_at > now())
+          ORDER BY activates_at DESC, created_at DESC LIMIT 1",
     )
     .bind(tenant_id)
     .fetch_optional(executor)
@@ -59,23 +76,42 @@ pub async fn active(
     .ok_or(StoreError::NotFound(Entity::SigningKey))
 }
 
-/// Retires the tenant's signing keys and installs `key` as the new one, in
-/// one transaction.
-pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL",
+/// Every tenant's keys that sign new tokens now or will: what a
+/// key-encryption key must be able to open.
+pub async fn signing(executor: impl PgExecutor<'_>) -> Result<Vec<SealedKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
+          WHERE retired_at IS NULL OR retired_at > now()",
     )
-    .bind(key.tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    create(&mut *tx, key).await?;
-    tx.commit().await.map_err(StoreError::commit)?;
-    Ok(())
+    .fetch_all(executor)
+    .await?)
 }
 
-/// Every key that may still verify a token: unretired, or retired less
-/// than `lifetime_secs` ago.
+/// Installs `key` as the tenant's next signing key, published at once and
+/// signing `ahead` from now, when the keys signing until then retire; in
+/// one transaction. Returns when it starts to sign.
+pub async fn rotate(
+    pool: &PgPool,
+    key: NewKey<'_>,
+    ahead: Duration,
+) -> Result<DateTime<Utc>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE signing_keys SET retired_at = now() + make_interval(secs => $2)
+          WHERE tenant_id = $1 AND retired_at IS NULL",
+    )
+    .bind(key.tenant_id)
+    .bind(ahead.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    let signs_from = insert(&mut *tx, key, ahead).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(signs_from)
+}
+
+/// Every key that may still verify a token: unretired (including one not
+/// signing yet, so that verifiers know it before its first token), or
+/// retired less than `lifetime_secs` ago.
 pub async fn published(
     executor: impl PgExecutor<'_>,
     lifetime_secs: i64,

@@ -107,3 +107,18 @@ fn the_dockerfile_builds_in_stages_and_runs_unprivileged_with_a_healthcheck() {
     assert!(text.contains("HEALTHCHECK") && text.contains("/healthz"));
     assert!(text.contains("IDSTORE_LISTEN=0.0.0.0:8080"));
 }
+
+#[test]
+fn compose_gives_idstore_a_key_encryption_key_it_must_be_told_and_ships_none() {
+    let doc = compose();
+    let env = &doc["services"]["idstore"]["environment"];
+    let kek = env["IDSTORE_KEY_ENCRYPTION_KEY"]
+        .as_str()
+        .expect("idstore has DATABASE_URL, so it needs IDSTORE_KEY_ENCRYPTION_KEY");
+    // `${VAR:?message}`: compose refuses to start while VAR is unset, so
+    // no replica runs without the key or with one written into this file.
+    assert!(
+        kek.starts_with("${IDSTORE_KEY_ENCRYPTION_KEY:?") && kek.contains("kek generate"),
+        "{kek}"
+    );
+}

@@ -3,7 +3,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use idstore_auth::keys::Kek;
 use idstore_server::managed::ManagedCluster;
+use idstore_tests::app::random_kek;
 use idstore_tests::db::{fresh_database, server_options};
 use idstore_tests::proxy::{DbProxy, Mode};
 use sqlx::{Connection, PgConnection};
@@ -82,7 +84,8 @@ async fn json_logs_are_one_object_per_line_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = idstore(dir.path());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap"])
-        .args(["--log-format", "json", "--database-url", &db.url()]);
+        .args(["--log-format", "json", "--database-url", &db.url()])
+        .args(["--key-encryption-key", &random_kek()]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     served.signal("TERM");
     assert!(served.wait(Duration::from_secs(20)).await.success());
@@ -100,6 +103,61 @@ async fn json_logs_are_one_object_per_line_on_stderr() {
         })
         .unwrap_or_else(|| panic!("no listening line in:\n{log}"));
     assert_eq!(listening["level"], "INFO", "{listening}");
+}
+
+#[actix_web::test]
+async fn with_a_database_url_and_no_key_encryption_key_every_command_refuses_and_says_how_to_make_one()
+ {
+    // Nothing answers here: a command that got past the key would fail
+    // with another message.
+    let url = "postgres://idstore@127.0.0.1:1/idstore";
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["bootstrap"],
+        &["seed", "--users", "1"],
+        &["keys", "rotate"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = idstore(dir.path());
+        cmd.args(args).env("DATABASE_URL", url);
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        for needle in [
+            "`key_encryption_key`",
+            "IDSTORE_KEY_ENCRYPTION_KEY",
+            "idstore kek generate",
+        ] {
+            assert!(
+                err.contains(needle),
+                "{args:?} does not say {needle}: {err}"
+            );
+        }
+        assert!(
+            !dir.path().join(".idstore/kek").exists(),
+            "{args:?} made up a development key"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn kek_generate_prints_only_a_fresh_key_on_stdout_and_how_to_set_it_on_stderr() {
+    let first = output_of(&["kek", "generate"], &[]).await;
+    let second = output_of(&["kek", "generate"], &[]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let key = String::from_utf8(first.stdout.clone()).unwrap();
+    assert_eq!(key.lines().count(), 1, "{key:?}");
+    let key = key.trim_end();
+    Kek::from_base64(key).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+    assert_ne!(first.stdout, second.stdout, "the same key twice");
+    let hint = stderr(&first);
+    assert!(
+        hint.contains("IDSTORE_KEY_ENCRYPTION_KEY") && !hint.contains(key),
+        "{hint}"
+    );
 }
 
 #[actix_web::test]
@@ -151,7 +209,8 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
         "--workers",
         "1",
     ])
-    .args(["--database-url", &proxy.url_for(&db.options)]);
+    .args(["--database-url", &proxy.url_for(&db.options)])
+    .args(["--key-encryption-key", &random_kek()]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     let client = awc::Client::default();
     // Warm the pool, then make the database slow: readiness now waits on it.
@@ -205,10 +264,38 @@ async fn sigterm_during_a_slow_request_lets_it_finish_then_exits_cleanly() {
 }
 
 #[actix_web::test]
+async fn why_a_replica_is_not_ready_is_in_its_log_not_in_the_answer() {
+    let db = idstore_tests::db::empty_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_on(dir.path(), &db.url());
+    cmd.args(["--no-migrate", "--no-bootstrap"])
+        .args(["--key-encryption-key", &random_kek()]);
+    let mut served = Served::start(cmd, Duration::from_secs(30)).await;
+    let mut res = awc::Client::default()
+        .get(served.url("/readyz"))
+        .insert_header(("x-request-id", "probe-1"))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}");
+    assert_eq!(body, serde_json::json!({"status": "not_ready"}));
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+    let log = served.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("probe-1") && l.contains("run `idstore migrate`")),
+        "{log}"
+    );
+}
+
+#[actix_web::test]
 async fn sigint_stops_the_server_gracefully_too() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let cmd = serve_on(dir.path(), &db.url());
+    let mut cmd = serve_on(dir.path(), &db.url());
+    cmd.args(["--key-encryption-key", &random_kek()]);
     let mut served = Served::start(cmd, Duration::from_secs(30)).await;
     served.signal("INT");
     let exit = served.wait(Duration::from_secs(20)).await;
@@ -240,6 +327,15 @@ async fn without_a_database_url_it_serves_from_the_local_postgresql() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "log:\n{}", served.log());
+    // Its own database keeps the development key, and says so.
+    assert!(
+        served
+            .log()
+            .contains("using a development key-encryption key"),
+        "log:\n{}",
+        served.log()
+    );
+    assert!(dir.path().join(".idstore/kek").is_file());
     served.signal("TERM");
     assert!(served.wait(Duration::from_secs(20)).await.success());
 

@@ -489,30 +489,93 @@ async fn a_token_of_tenant_a_cannot_reach_tenant_b() {
     assert_eq!(res.status, 200, "tenant A lost its app");
 }
 
+fn kid_of(token: &str) -> String {
+    decode_part(token, 0)["kid"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn a_rotated_in_key_is_published_before_it_signs_and_the_old_key_signs_until_then() {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use idstore_auth::{KeyCache, TokenSettings, Verifier};
+    let app = TestApp::spawn().await;
+    let old_token = app.admin_token().await;
+    let old_kid = kid_of(&old_token);
+    let pool = idstore_store::connect_pool(
+        &app.db.options,
+        &idstore_store::PoolSettings::for_commands(1),
+    );
+    // Long enough for the token request below, short enough to wait for.
+    let ahead = Duration::from_secs(3);
+    let before = Instant::now();
+    let rotated = idstore_server::bootstrap::rotate_keys(&pool, &app.kek, None, ahead)
+        .await
+        .unwrap();
+    // Another replica's verifier, which read the keys just after the
+    // rotation and does not read them again: neither on its interval nor
+    // for a kid it does not know.
+    let lifetime = Duration::from_secs(3600);
+    let source = Arc::new(idstore_api::auth::StoredKeys::new(pool.clone(), lifetime));
+    let elsewhere = Verifier::new(
+        TokenSettings {
+            issuer: app.url(""),
+            audience: app.url(""),
+            lifetime,
+            leeway: 30,
+        },
+        KeyCache::new(source, lifetime, lifetime),
+    );
+    elsewhere.verify(&old_token).await.unwrap();
+
+    let meanwhile = app.admin_token().await;
+    assert!(before.elapsed() < ahead, "too slow to see the old key sign");
+    assert_eq!(
+        kid_of(&meanwhile),
+        old_kid,
+        "the new key signed before verifiers elsewhere could know it"
+    );
+    let first = loop {
+        let token = app.admin_token().await;
+        if kid_of(&token) != old_kid {
+            break token;
+        }
+        assert!(
+            before.elapsed() < ahead + Duration::from_secs(10),
+            "the new key never signed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        before.elapsed() >= ahead,
+        "the new key signed before its time"
+    );
+    assert_eq!(kid_of(&first), rotated[0].kid);
+    for token in [&meanwhile, &first] {
+        let verified = elsewhere.verify(token).await;
+        assert!(verified.is_ok(), "{verified:?}: a token refused elsewhere");
+    }
+}
+
 #[actix_web::test]
 async fn rotation_keeps_old_tokens_valid_until_their_key_ages_out() {
     let app = TestApp::spawn().await;
     let old_token = app.admin_token().await;
-    let old_kid = decode_part(&old_token, 0)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old_kid = kid_of(&old_token);
 
     let pool = idstore_store::connect_pool(
         &app.db.options,
         &idstore_store::PoolSettings::for_commands(1),
     );
-    let rotated = idstore_server::bootstrap::rotate_keys(&pool, &app.kek, None)
+    // A rotation that signs at once, as `keys rotate` does five minutes on.
+    let rotated = idstore_server::bootstrap::rotate_keys(&pool, &app.kek, None, Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(rotated.len(), 1);
     let new_token = app.admin_token().await;
-    let new_kid = decode_part(&new_token, 0)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_kid = kid_of(&new_token);
     assert_ne!(old_kid, new_kid, "new tokens are signed with the new key");
-    assert_eq!(new_kid, rotated[0].1);
+    assert_eq!(new_kid, rotated[0].kid);
 
     // An unknown kid reloads the keys at most once a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;

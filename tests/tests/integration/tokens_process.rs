@@ -171,6 +171,21 @@ async fn keys_rotate_installs_a_new_signing_key_and_keeps_the_old_one_published(
     .await
     .unwrap();
     assert_eq!((active, retired), (1, 1));
+    // Published now, signing once every verifier has re-read the keys; the
+    // old key signs until that same moment.
+    let (ahead, handover): (f64, bool) = sqlx::query_as(
+        "SELECT extract(epoch FROM n.activates_at - n.created_at)::float8,
+                n.activates_at = o.retired_at
+           FROM signing_keys n JOIN signing_keys o ON o.retired_at IS NOT NULL
+          WHERE n.retired_at IS NULL",
+    )
+    .fetch_one(&mut db.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        (ahead.round(), handover),
+        (idstore_auth::KEY_REFRESH.as_secs_f64(), true)
+    );
 
     let unknown_tenant = cli(&["keys", "rotate", "--tenant", "no-such-tenant"])
         .await
@@ -290,4 +305,71 @@ async fn a_secret_that_cannot_be_handed_over_bootstraps_nothing() {
         .await
         .unwrap();
     assert_eq!(tenants, 0, "no tenant whose admin secret is lost");
+}
+
+#[actix_web::test]
+async fn a_replica_whose_key_encryption_key_opens_no_signing_key_is_not_ready_and_says_why() {
+    let db = empty_database().await;
+    let (right, wrong) = (random_kek(), random_kek());
+    let dir = tempfile::tempdir().unwrap();
+    let mut bootstrap = idstore(dir.path());
+    bootstrap
+        .args(["bootstrap", "--output", "json", "--database-url", &db.url()])
+        .args(["--key-encryption-key", &right]);
+    let out = bootstrap.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (
+        creds["client_id"].as_str().unwrap(),
+        creds["client_secret"].as_str().unwrap(),
+    );
+    let start = |kek: &str| {
+        let mut cmd = serve_on(dir.path(), &db.url());
+        cmd.args(["--key-encryption-key", kek, "--workers", "1"]);
+        Served::start(cmd, Duration::from_secs(30))
+    };
+    let (mut good, mut bad) = tokio::join!(start(&right), start(&wrong));
+    let client = awc::Client::default();
+
+    let mut res = client.get(bad.url("/readyz")).send().await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}\n{}", bad.log());
+    assert_eq!(body, serde_json::json!({"status": "not_ready"}));
+    assert!(
+        bad.log().contains("opens none of the signing keys"),
+        "{}",
+        bad.log()
+    );
+    // Its token endpoint says why it signs nothing, rather than a bare 500.
+    let mut res = client
+        .post(bad.url("/oidc/token"))
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("key-encryption key"),
+        "{body}"
+    );
+
+    let res = client.get(good.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", good.log());
+    token(&good.url(""), id, secret).await;
+    for served in [&mut good, &mut bad] {
+        served.signal("TERM");
+        assert!(served.wait(Duration::from_secs(20)).await.success());
+    }
 }

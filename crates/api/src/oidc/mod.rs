@@ -63,6 +63,13 @@ async fn token(
         .await
         .map_err(|e| match e {
             IssueError::Store(e) => store_error(e),
+            // A 500 would tell the caller nothing, and this is no write whose
+            // outcome is unknown: another replica, or this one once given the
+            // right key, signs.
+            e @ IssueError::Unsealable { .. } => {
+                tracing::error!(error = %e, "token not issued: this replica's key-encryption key is not the one that sealed the tenant's signing key");
+                OAuthError::SigningKeyUnavailable(e.to_string())
+            }
             other => server_error(other),
         })?;
     Ok(HttpResponse::Ok()

@@ -223,11 +223,12 @@ config_keys! {
         ),
     }
     key_encryption_key: Option<SecretString> {
-        help: "Base64 of 32 bytes (`openssl rand -base64 32`) sealing the private signing keys \
-               in the database. Without it idstore generates a development key and warns: set \
-               it in production",
-        accepts: "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`",
-        default: Unset("a development key in `<data_dir>/kek`"),
+        help: "Base64 of 32 bytes (`idstore kek generate`) sealing the private signing keys in \
+               the database; every replica sharing the database needs the same one. Required \
+               with `database_url`: without it idstore refuses to start. On its own local or \
+               private PostgreSQL it generates a development key instead, and warns",
+        accepts: "32 random bytes in base64, e.g. the output of `idstore kek generate`",
+        default: Unset("required with `database_url`; else a development key in `<data_dir>/kek`"),
         flag: Every("BASE64"),
         env: Secret,
     }
