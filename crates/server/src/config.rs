@@ -371,7 +371,9 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_nothing_is_configured() {
-        Jail::expect_with(|_| {
+        Jail::expect_with(|jail| {
+            // A developer's DATABASE_URL or IDSTORE_* must not leak in.
+            jail.clear_env();
             let c = load(None, vec![]).unwrap();
             assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
             assert!(c.migrate && c.database_url.is_none());
