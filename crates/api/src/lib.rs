@@ -15,6 +15,7 @@ pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod oidc;
+pub mod prometheus;
 pub mod revocation;
 pub mod roles;
 pub mod routes;
@@ -76,6 +77,8 @@ pub fn app(
         InitError = (),
     >,
 > {
+    // Installed before the first request, so that none goes uncounted.
+    prometheus::handle();
     App::new()
         .app_data(web::Data::new(state))
         .configure(|cfg| extractor_settings(cfg, settings))
@@ -90,6 +93,7 @@ pub fn app(
 pub fn routes() -> routes::Routes {
     let mut r = routes::Routes::default();
     health::routes(&mut r);
+    prometheus::routes(&mut r);
     oidc::routes(&mut r);
     applications::routes(&mut r);
     clients::routes(&mut r);

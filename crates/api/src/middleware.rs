@@ -11,6 +11,7 @@ use idstore_domain::id::{is_valid_id, new_id};
 use tracing::Instrument;
 
 use crate::error::{ApiError, for_status};
+use crate::prometheus;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -39,15 +40,19 @@ pub async fn request_id(
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
 
-    span.record(
-        "route",
-        res.request()
-            .match_pattern()
-            .as_deref()
-            .unwrap_or("(no route)"),
-    );
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".into());
+    span.record("route", route.as_str());
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1000.0;
+    let method = res.request().method().to_string();
+    metrics::counter!(prometheus::REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(prometheus::REQUEST_SECONDS, "route" => route, "method" => method)
+        .record(elapsed);
     if res.status().is_server_error() {
         let cause = res
             .response()

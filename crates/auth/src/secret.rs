@@ -127,6 +127,11 @@ impl HashPool {
         Ok(job.await.ok())
     }
 
+    /// Hashes running or waiting now.
+    pub fn depth(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn verify(&self, phc: String, candidate: SecretString) -> Result<bool, HashBusy> {
         let checked = self
             .run(move || verify_secret(&phc, candidate.expose_secret()))

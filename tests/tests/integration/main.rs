@@ -6,6 +6,7 @@ mod client_limits;
 mod deploy;
 mod groups;
 mod idempotency;
+mod metrics;
 mod overload;
 mod permissions;
 mod process;

@@ -44,6 +44,7 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
 const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("POST", "/oidc/token"),
     ("GET", "/oidc/jwks"),
     ("GET", "/.well-known/openid-configuration"),

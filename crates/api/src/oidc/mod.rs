@@ -13,6 +13,7 @@ use self::input::{TokenRequest, client_credentials};
 use self::wire::{Discovery, Jwks, TokenResponse};
 use crate::auth::{ClientAuthError, IssueError};
 use crate::error::OAuthError;
+use crate::prometheus;
 use crate::routes::Routes;
 use crate::source::Source;
 use crate::{ApiError, AppState};
@@ -46,6 +47,7 @@ async fn token(
         .await
         .map_err(|e| match e {
             ClientAuthError::Refused => {
+                metrics::counter!(prometheus::CLIENT_AUTH_FAILURES).increment(1);
                 OAuthError::InvalidClient("Client authentication failed".into())
             }
             ClientAuthError::Throttled { retry_after } => OAuthError::Throttled { retry_after },
@@ -72,6 +74,13 @@ async fn token(
             }
             other => server_error(other),
         })?;
+    let kind = match issued.claims.kind {
+        idstore_auth::TokenKind::Admin => "admin",
+        idstore_auth::TokenKind::Client => "client",
+        idstore_auth::TokenKind::User => "user",
+        idstore_auth::TokenKind::OrgAdmin => "org_admin",
+    };
+    metrics::counter!(prometheus::TOKENS_ISSUED, "kind" => kind).increment(1);
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .insert_header(("pragma", "no-cache"))

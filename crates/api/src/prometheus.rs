@@ -1,0 +1,66 @@
+//! `/metrics` in the Prometheus text format: requests and their latency by
+//! route template and status, the database pools, the hash queue, token
+//! issuance and failed client authentications.
+//!
+//! The recorder is process-wide (the `metrics` crate has one); gauges of
+//! pools and queues are read when scraped, so they cost nothing between
+//! scrapes.
+
+use std::sync::OnceLock;
+
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+use crate::routes::Routes;
+
+/// Request latency buckets, in seconds: from a cached lookup to a timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub const REQUESTS: &str = "idstore_http_requests_total";
+pub const REQUEST_SECONDS: &str = "idstore_http_request_duration_seconds";
+pub const TOKENS_ISSUED: &str = "idstore_tokens_issued_total";
+pub const CLIENT_AUTH_FAILURES: &str = "idstore_client_auth_failures_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's recorder, installed on first use; `None` if another
+/// recorder was installed first (then `/metrics` says so).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .inspect_err(|e| tracing::warn!(error = %e, "no metrics recorder"))
+                .ok()
+        })
+        .as_ref()
+}
+
+pub fn routes(r: &mut Routes) {
+    r.at("/metrics")
+        .public(actix_web::http::Method::GET, scrape);
+}
+
+async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    let Some(handle) = handle() else {
+        return HttpResponse::ServiceUnavailable().body("no metrics recorder in this process\n");
+    };
+    for (pool, name) in [(&state.pool, "serving"), (&state.readiness, "readiness")] {
+        let size = f64::from(pool.size());
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("idstore_db_pool_connections", "pool" => name, "state" => "idle").set(idle);
+        metrics::gauge!("idstore_db_pool_connections", "pool" => name, "state" => "in_use")
+            .set(size - idle);
+        metrics::gauge!("idstore_db_pool_max_connections", "pool" => name)
+            .set(f64::from(pool.options().get_max_connections()));
+    }
+    metrics::gauge!("idstore_hash_queue_depth").set(state.auth.hashes.depth() as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}
