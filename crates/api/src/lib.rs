@@ -36,6 +36,8 @@ pub struct AppState {
     pub readiness: idstore_store::PgPool,
     pub auth: std::sync::Arc<auth::AuthContext>,
     pub searches: limits::SearchLimit,
+    /// Largest user list answer, in bytes of JSON.
+    pub list_body_limit: usize,
 }
 
 /// Limits applied to every request.
@@ -180,6 +182,7 @@ mod tests {
                     pool,
                     auth,
                     searches: limits::SearchLimit::new(4),
+                    list_body_limit: 1 << 20,
                 },
                 ApiSettings { body_limit: 1024 },
             )

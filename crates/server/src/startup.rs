@@ -77,6 +77,7 @@ impl Application {
             readiness: readiness.clone(),
             auth,
             searches: SearchLimit::new(config.search_concurrency),
+            list_body_limit: config.list_body_limit,
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,

@@ -16,5 +16,6 @@ mod tokens;
 mod tokens_process;
 mod tour;
 mod users_create_read;
+mod users_list_bounds;
 mod users_search;
 mod users_update;
