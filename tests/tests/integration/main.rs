@@ -2,6 +2,7 @@
 
 mod applications;
 mod attacks;
+mod crafted_input;
 mod deploy;
 mod groups;
 mod overload;
