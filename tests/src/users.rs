@@ -6,7 +6,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::spec::users_spec;
-use crate::{TestApp, TestResponse};
+use crate::{TestApp, TestDb, TestResponse};
 
 pub struct World {
     pub app: TestApp,
@@ -21,7 +21,12 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        let app = TestApp::spawn().await;
+        Self::with_config(|_| {}).await
+    }
+
+    /// As [`World::new`], with the configuration adjusted first.
+    pub async fn with_config(adjust: impl FnOnce(&mut idstore_server::Config)) -> Self {
+        let app = TestApp::spawn_with(adjust).await;
         let admin = app.admin_token().await;
         let (shop_id, shop_client) = app.create_app(&admin, "shop").await;
         let (blog_id, blog_client) = app.create_app(&admin, "blog").await;
@@ -172,4 +177,57 @@ pub fn messages(res: &TestResponse) -> String {
         .map(|m| m.as_str().unwrap())
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+/// Users as large as creates and updates may make them: custom_data and
+/// the management application's custom_app_data at their 16 KiB, 20
+/// secondary emails and 20 secondary phones, every name and address field
+/// full, a 2 KB picture URL; about 40 KB of JSON each. One statement, so
+/// that thousands take a second.
+const MAXIMAL_USERS: &str = r#"
+WITH made AS (
+  INSERT INTO users (tenant_id, user_id, email, email_normalized, phone_number,
+                     secondary_emails, secondary_phone_numbers, name, address, picture,
+                     language, custom_data)
+  SELECT $1, 'big' || lpad(g::text, 5, '0'), 'big' || g || '@x.example', 'big' || g || '@x.example',
+         '+1212' || lpad(g::text, 7, '0'),
+         (SELECT jsonb_agg(jsonb_build_object(
+                   'value', 'alt' || k || '-' || repeat('a', 56) || '@' || repeat('d', 60) || g
+                            || '.example',
+                   'verified_at', NULL))
+            FROM generate_series(1, 20) k),
+         (SELECT jsonb_agg(jsonb_build_object(
+                   'value', '+1646' || lpad((g * 20 + k)::text, 7, '0'), 'verified_at', NULL))
+            FROM generate_series(1, 20) k),
+         jsonb_build_object('first_name', repeat('f', 30), 'last_name', repeat('l', 30),
+                            'middle_name', repeat('m', 30), 'title', repeat('t', 30)),
+         jsonb_build_object('street_address', repeat('s', 150), 'city', repeat('c', 30),
+                            'state', repeat('s', 30), 'country', repeat('c', 30),
+                            'postal_code', repeat('p', 30)),
+         'https://pictures.example/' || repeat('p', 2000),
+         'en-US',
+         jsonb_build_object('blob', repeat('x', 16370))
+    FROM generate_series(1, $3::int) g
+  RETURNING user_id)
+INSERT INTO user_apps (tenant_id, app_id, user_id, custom_app_data)
+SELECT $1, $2, user_id, jsonb_build_object('blob', repeat('y', 16370)) FROM made
+"#;
+
+/// Adds `n` users as large as the API lets users grow (see
+/// [`MAXIMAL_USERS`]) to the tenant, with data of its management
+/// application, so that an admin token sees every byte.
+pub async fn seed_maximal_users(db: &TestDb, n: i64) {
+    let mut conn = db.connect().await;
+    let (tenant, app): (String, String) =
+        sqlx::query_as("SELECT tenant_id, app_id FROM applications WHERE is_management")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    sqlx::query(MAXIMAL_USERS)
+        .bind(tenant)
+        .bind(app)
+        .bind(i32::try_from(n).unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub proxies: std::sync::Arc<source::TrustedProxies>,
     /// How long an `Idempotency-Key` is remembered, in seconds.
     pub idempotency_lifetime_secs: i64,
+    /// Largest user list answer, in bytes of JSON.
+    pub list_body_limit: usize,
 }
 
 /// Limits applied to every request.
@@ -197,6 +199,7 @@ mod tests {
                     token_rate: std::sync::Arc::new(limits::TokenRate::new(100, 100)),
                     proxies: Default::default(),
                     idempotency_lifetime_secs: 60,
+                    list_body_limit: 1 << 20,
                 },
                 ApiSettings { body_limit: 1024 },
             )

@@ -97,6 +97,7 @@ impl Application {
                     .map_err(|e: String| anyhow::anyhow!("trusted_proxies: {e}"))?,
             ),
             idempotency_lifetime_secs: i64::from(config.idempotency_key_lifetime),
+            list_body_limit: config.list_body_limit,
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,

@@ -78,6 +78,53 @@ impl Identifier {
     }
 }
 
+/// What a write referred to that did not exist (a foreign key refused it).
+/// Every foreign key cascades on delete, so only a write that names a row
+/// can break one: a row deleted meanwhile, or an application deleted while
+/// its clients' tokens still run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    Tenant,
+    Application,
+    User,
+    Group,
+    Other,
+}
+
+impl Reference {
+    /// PostgreSQL names a foreign key `<table>_<columns>_fkey`, and every key
+    /// ends in the referenced table's own id column, so new tables are
+    /// recognised without a list to keep.
+    fn of_constraint(name: &str) -> Self {
+        let ends = |columns: &str| name.ends_with(&format!("{columns}_fkey"));
+        if ends("_app_id") {
+            Self::Application
+        } else if ends("_user_id") {
+            Self::User
+        } else if ends("_group_id") {
+            Self::Group
+        } else if ends("_tenant_id") {
+            Self::Tenant
+        } else {
+            Self::Other
+        }
+    }
+
+    /// What API users read in the 400.
+    fn message(self) -> &'static str {
+        match self {
+            Self::Tenant => "The tenant of this request no longer exists",
+            Self::Application => {
+                "The application this request writes for no longer exists (deleted while its \
+                 clients' tokens are still valid?)"
+            }
+            Self::User => "A user this request refers to no longer exists",
+            Self::Group => "A group this request refers to no longer exists",
+            Self::Other => "Something this request refers to no longer exists",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{}", .0.not_found())]
@@ -116,6 +163,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
                 Self::Conflict(Identifier::of_constraint(db.constraint().unwrap_or("")))
             }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => Self::Invalid(
+                Reference::of_constraint(db.constraint().unwrap_or(""))
+                    .message()
+                    .into(),
+            ),
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient) => {
                 Self::Unavailable(e)
             }
@@ -198,6 +250,34 @@ mod tests {
                 "{name} has no Identifier"
             );
         }
+    }
+
+    #[test]
+    fn every_foreign_key_of_the_schema_names_what_it_refers_to() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+        let mut keys = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let mut table = "";
+            for line in sql.lines().map(str::trim) {
+                if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                    table = rest.split_whitespace().next().unwrap();
+                }
+                // `FOREIGN KEY (tenant_id, app_id) REFERENCES ...` or a
+                // column's own `REFERENCES`: PostgreSQL's default names.
+                let columns = match line.split_once("FOREIGN KEY (") {
+                    Some((_, rest)) => rest.split(')').next().unwrap().replace(", ", "_"),
+                    None if line.contains(" REFERENCES ") => {
+                        line.split_whitespace().next().unwrap().to_owned()
+                    }
+                    None => continue,
+                };
+                let name = format!("{table}_{columns}_fkey");
+                assert_ne!(Reference::of_constraint(&name), Reference::Other, "{name}");
+                keys += 1;
+            }
+        }
+        assert!(keys >= 10, "found only {keys} foreign keys");
     }
 
     #[test]

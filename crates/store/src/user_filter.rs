@@ -591,7 +591,24 @@ fn timestamp(t: &TimeAttr, test: Test<'_>) -> Result<Leaf, FilterError> {
         _ => None,
     };
     let instant = instant.ok_or_else(|| wrong_type(t.name, expected, value))?;
+    if instant.date_naive() < earliest_date() {
+        return Err(too_early(t.name));
+    }
     Ok(comparison(t.column, op, Part::Time(instant)))
+}
+
+/// The first day PostgreSQL's `timestamptz` holds (4714-11-24 BC, Julian
+/// day 0). chrono reaches further back (epoch milliseconds down to year
+/// -262143), and binding an earlier value is a database error, not an
+/// empty result. (A 10-character date cannot go below year -999.)
+fn earliest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(-4713, 11, 24).unwrap_or(NaiveDate::MIN)
+}
+
+fn too_early(name: &str) -> FilterError {
+    FilterError(format!(
+        "`{name}` compares with times from 4714-11-24 BC on; nothing is stored before"
+    ))
 }
 
 /// RFC 3339, or a bare date meaning its midnight in UTC.
@@ -842,6 +859,16 @@ mod tests {
         );
         assert!(!text.contains("evil") && !text.contains("666") && !text.contains("Active"));
         assert_eq!(text.matches('$').count(), 8, "{text}");
+    }
+
+    #[test]
+    fn times_before_the_first_day_postgresql_stores_are_refused() {
+        // 4714-11-24 BC 00:00 UTC is -210866803200000 ms.
+        for early in ["-210866803200001", "-8000000000000000"] {
+            let e = error(&format!("created_at gt {early}"));
+            assert!(e.contains("4714-11-24 BC"), "{early}: {e}");
+        }
+        assert_eq!(sql("created_at gt -210866803200000"), "(u.created_at > $1)");
     }
 
     #[test]

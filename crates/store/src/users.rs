@@ -5,6 +5,7 @@
 //! their transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
 use idstore_domain::contact::{Email, Phone, Username};
 use idstore_domain::filter::Filter;
 use idstore_domain::scope::{Reach, Scope};
@@ -669,21 +670,40 @@ pub async fn count(
     Ok(qb.build_query_scalar().fetch_one(executor).await?)
 }
 
+/// Rows read from the page's cursor at a time: a consumer that stops part
+/// way through a page (its answer grew too large) has the database produce
+/// at most one batch more, not the rest of a 5000-row page.
+macro_rules! page_batch {
+    () => {
+        50
+    };
+}
+const PAGE_BATCH: usize = page_batch!();
+const FETCH_BATCH: &str = concat!("FETCH ", page_batch!(), " FROM user_page");
+
 /// The total and one page of a search, read in one snapshot so that the
 /// two agree however many writes run meanwhile. The page is in the page's
-/// order with `user_id` breaking ties.
-pub async fn search_page(
+/// order with `user_id` breaking ties, and is handed to `each` one row at a
+/// time as it arrives, so that a page is never held whole; an error from
+/// `each` stops the reading and is returned.
+pub async fn search_page<E: From<StoreError>>(
     pool: &PgPool,
     scope: &Scope,
     search: &Search<'_>,
     page: Page,
-) -> Result<(i64, Vec<UserRow>), StoreError> {
-    let mut tx = pool.begin().await?;
+    mut each: impl FnMut(UserRow) -> Result<(), E>,
+) -> Result<i64, E> {
+    let mut tx = pool.begin().await.map_err(StoreError::from)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)?;
     let total = count(&mut *tx, scope, search).await?;
-    let mut qb = searching(select_users!(), scope, search)?;
+    let mut qb = searching(
+        concat!("DECLARE user_page NO SCROLL CURSOR FOR ", select_users!()),
+        scope,
+        search,
+    )?;
     let direction = if page.descending { " DESC" } else { " ASC" };
     qb.push(" ORDER BY ");
     qb.push(page.sort.column());
@@ -694,7 +714,21 @@ pub async fn search_page(
     qb.push_bind(page.limit);
     qb.push(" OFFSET ");
     qb.push_bind(page.offset);
-    let rows = qb.build_query_as().fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok((total, rows))
+    qb.build()
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    loop {
+        let mut rows = sqlx::query_as::<_, UserRow>(FETCH_BATCH).fetch(&mut *tx);
+        let mut fetched = 0;
+        while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
+            fetched += 1;
+            each(row)?;
+        }
+        if fetched < PAGE_BATCH {
+            break;
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(total)
 }

@@ -3,6 +3,7 @@
 mod applications;
 mod attacks;
 mod client_limits;
+mod crafted_input;
 mod deploy;
 mod groups;
 mod idempotency;
@@ -21,5 +22,6 @@ mod tokens;
 mod tokens_process;
 mod tour;
 mod users_create_read;
+mod users_list_bounds;
 mod users_search;
 mod users_update;

@@ -94,12 +94,17 @@ impl Served {
         format!("http://{}{path}", self.address)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("child still running")
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("child still running").to_string();
+        let pid = self.pid().to_string();
         let ok = std::process::Command::new("kill")
             .args([&format!("-{name}"), &pid])
             .status()

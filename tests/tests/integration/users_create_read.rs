@@ -626,3 +626,32 @@ async fn deleting_the_actor_ends_its_dependents_delegation() {
         "the dependent stays"
     );
 }
+
+#[actix_web::test]
+async fn a_write_through_a_deleted_applications_token_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    let user = w.create(&w.admin, json!({"email": "kept@x.io"})).await;
+    let user_id = user["user_id"].as_str().unwrap();
+    let res = w
+        .app
+        .with_token(
+            Method::DELETE,
+            &format!("/v1/applications/{}", w.shop_id),
+            &w.admin,
+        )
+        .await;
+    assert!(res.status.is_success(), "{}", res.text);
+    let before = w.snapshot().await;
+    // Deleting the application revoked its clients' tokens. (Were a write
+    // to reach the database first, on a replica yet to hear of it, the
+    // foreign key would make it a 400: see the store's error mapping.)
+    let res = w
+        .try_create(&w.shop, &json!({"email": "orphan@x.io"}))
+        .await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    let res = w
+        .try_update(&w.shop, user_id, &json!({"custom_app_data": {"k": 1}}))
+        .await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    assert_eq!(w.snapshot().await, before);
+}

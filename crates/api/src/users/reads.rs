@@ -8,7 +8,7 @@ use idstore_store::user_filter;
 use idstore_store::users::{self, Lookup, Page, Search, SortField};
 
 use super::input::{self, CountParams, IdentifierParams, ListParams, whole_number};
-use super::wire::{AllUsers, ApiUser, PageInfo};
+use super::wire::{PageInfo, PageWriter};
 use super::{UsersCount, UsersList, UsersRead, one};
 use crate::auth::Authorized;
 use crate::input::{Params, path_id};
@@ -224,11 +224,13 @@ pub async fn list_users(
         filter: filter.as_ref(),
         prefix: params.search_prefix.as_deref(),
     };
-    let _slot = state.searches.acquire(&auth.principal)?;
-    let (total, rows) = users::search_page(&state.pool, &auth.scope, &search, page).await?;
-    Ok(HttpResponse::Ok().json(AllUsers {
-        total_count: total,
-        page_info: PageInfo::of(total, page.offset, page.limit),
-        result: rows.iter().map(ApiUser::from).collect(),
-    }))
+    let slot = state.searches.acquire(&auth.principal)?;
+    let mut answer = PageWriter::new(state.list_body_limit);
+    let total = users::search_page(&state.pool, &auth.scope, &search, page, |row| {
+        answer.push(&row)
+    })
+    .await?;
+    // The slot lasts until the answer is sent: a client that reads slowly
+    // holds up its own searches, rather than pages piling up in memory.
+    Ok(answer.finish(total, PageInfo::of(total, page.offset, page.limit), slot))
 }

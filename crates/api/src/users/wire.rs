@@ -3,11 +3,16 @@
 //! fields omitted (never `null`), and application fields only when the user
 //! is associated with the caller's application.
 
+use actix_web::HttpResponse;
+use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use idstore_domain::user::{Address, Name};
 use idstore_store::users::UserRow;
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::ApiError;
+use crate::wire::Parts;
 
 /// ISO 8601 with milliseconds, as the spec's `date-time` fields carry.
 pub fn iso(t: DateTime<Utc>) -> String {
@@ -141,12 +146,73 @@ impl<'a> From<&'a UserRow> for ApiUser<'a> {
     }
 }
 
-/// `ApiGetAllUsers`: the list's fields sit at the top level.
-#[derive(Serialize)]
-pub struct AllUsers<'a> {
-    pub total_count: i64,
-    pub page_info: PageInfo,
-    pub result: Vec<ApiUser<'a>>,
+/// `ApiGetAllUsers` (the list's fields sit at the top level), rendered one
+/// user at a time as the store reads them, within a budget of bytes: the
+/// largest users times the largest page would otherwise be hundreds of
+/// megabytes built in memory per request.
+pub struct PageWriter {
+    limit: usize,
+    size: usize,
+    users: Vec<Bytes>,
+    /// One user's JSON, reused from user to user.
+    scratch: Vec<u8>,
+}
+
+/// Room in the budget for what surrounds the users:
+/// `{"total_count":N,"page_info":{...},"result":[` and `]}`.
+const ENVELOPE_BYTES: usize = 256;
+
+impl PageWriter {
+    /// A page of at most `limit` bytes of JSON in all.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            size: ENVELOPE_BYTES,
+            users: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds the next user, or refuses the page when it would grow past the
+    /// budget.
+    pub fn push(&mut self, user: &UserRow) -> Result<(), ApiError> {
+        self.scratch.clear();
+        if !self.users.is_empty() {
+            self.scratch.push(b',');
+        }
+        serde_json::to_writer(&mut self.scratch, &ApiUser::from(user))
+            .map_err(ApiError::internal)?;
+        if self.size + self.scratch.len() > self.limit {
+            let fit = self.users.len().max(1);
+            return Err(ApiError::bad_request(format!(
+                "the page would be larger than {} bytes of JSON, the most one answer may hold: \
+                 lower page_limit (its first {fit} users fit) and read the rest with page_offset",
+                self.limit
+            )));
+        }
+        self.size += self.scratch.len();
+        self.users.push(Bytes::copy_from_slice(&self.scratch));
+        Ok(())
+    }
+
+    /// The answer, holding `guard` until it has been sent.
+    pub fn finish<G: Unpin + 'static>(
+        self,
+        total: i64,
+        page_info: PageInfo,
+        guard: G,
+    ) -> HttpResponse {
+        let head = format!(
+            r#"{{"total_count":{total},"page_info":{{"has_next_page":{},"has_previous_page":{}}},"result":["#,
+            page_info.has_next_page, page_info.has_previous_page
+        );
+        let parts = std::iter::once(Bytes::from(head))
+            .chain(self.users)
+            .chain(std::iter::once(Bytes::from_static(b"]}")));
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(Parts::new(parts, guard))
+    }
 }
 
 #[derive(Serialize)]

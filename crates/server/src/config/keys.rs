@@ -121,7 +121,7 @@ config_keys! {
     }
     search_concurrency: usize {
         help: "Searches (user lists and counts) one client may have running at once in this \
-               process; more are answered 429 with `Retry-After`",
+               process, a list until its answer is sent; more are answered 429 with `Retry-After`",
         accepts: "a whole number from 1 upwards",
         default: Value("4"),
         flag: Serve("N"),
@@ -183,6 +183,17 @@ config_keys! {
         default: Value("262144"),
         flag: Serve("BYTES"),
         check: |bytes| ensure(*bytes >= 1024, format!("{bytes} is too small")),
+    }
+    list_body_limit: usize {
+        help: "Largest user list answer (`GET /v1/users`) in bytes of JSON; a page that would be \
+               larger is answered 400, asking for a lower `page_limit`",
+        accepts: "a number of bytes from 1048576 (1 MiB) upwards",
+        default: Value("16777216"),
+        flag: Serve("BYTES"),
+        check: |bytes| ensure(
+            *bytes >= 1 << 20,
+            format!("{bytes} is too small: the largest single user must fit"),
+        ),
     }
     shutdown_timeout: u64 {
         help: "Seconds in-flight requests get to finish after SIGTERM or SIGINT",
