@@ -13,18 +13,21 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use idstore_auth::keys::Kek;
+use idstore_auth::principal::TokenKind;
 use idstore_auth::secret::{self, HashPool};
 use idstore_auth::token::{self, LoadFuture, PublicKey};
 use idstore_auth::{
     Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
 };
 use idstore_domain::scope::Scope;
+use idstore_store::audit::Actor;
 use idstore_store::auth_throttle::{self, Reserved};
 use idstore_store::clients::{self, KnownClient};
 use idstore_store::revocations;
 use idstore_store::{PgPool, StoreError, signing_keys};
 use secrecy::SecretString;
 
+use crate::middleware::RequestId;
 use crate::revocation::Revocations;
 use crate::{ApiError, AppState};
 
@@ -239,12 +242,42 @@ impl KeySource for StoredKeys {
 pub struct Authorized<P: Policy> {
     pub principal: Principal,
     pub scope: Scope,
+    /// Kept to name the request in the audit trail; read only by writes.
+    req: HttpRequest,
     policy: PhantomData<P>,
 }
 
 impl<P: Policy> Authorized<P> {
     pub fn tenant_id(&self) -> &str {
         &self.scope.tenant_id
+    }
+
+    /// The caller and its request, as the audit trail records them.
+    pub fn actor(&self) -> Actor {
+        actor_of(&self.principal, &self.req)
+    }
+}
+
+/// Who `principal` is and which request `req` is, for the audit trail:
+/// the route's pattern, never its path (paths carry emails and phones).
+fn actor_of(principal: &Principal, req: &HttpRequest) -> Actor {
+    let kind = match principal.kind {
+        TokenKind::Admin => "admin",
+        TokenKind::Client => "client",
+        TokenKind::User => "user",
+        TokenKind::OrgAdmin => "org_admin",
+    };
+    let pattern = req.match_pattern();
+    Actor {
+        kind,
+        client_id: Some(principal.client_id.clone()),
+        subject: Some(principal.subject.clone()),
+        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        route: Some(format!(
+            "{} {}",
+            req.method(),
+            pattern.as_deref().unwrap_or("(no route)")
+        )),
     }
 }
 
@@ -277,6 +310,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
         let token = bearer(req);
         let gate = AuthGate::default();
         req.extensions_mut().insert(gate.clone());
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = token
@@ -291,17 +325,18 @@ impl<P: Policy> FromRequest for Authorized<P> {
                     "Invalid or expired access token".into(),
                 ));
             }
-            let scope = principal.authorize::<P>().ok_or_else(|| {
+            let Some(scope) = principal.authorize::<P>() else {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
-                ApiError::Forbidden(format!(
+                return Err(ApiError::Forbidden(format!(
                     "This access token lacks the permission this operation requires ({})",
                     P::NAME
-                ))
-            })?;
+                )));
+            };
             gate.0.set(true);
             Ok(Self {
                 principal,
                 scope,
+                req,
                 policy: PhantomData,
             })
         })

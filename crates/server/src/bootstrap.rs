@@ -5,6 +5,7 @@ use idstore_auth::keys::{Kek, KeyPair};
 use idstore_auth::secret;
 use idstore_domain::id::new_id;
 use idstore_store::applications::{self, NewApplication};
+use idstore_store::audit::Actor;
 use idstore_store::clients::{self, NewClient};
 use idstore_store::signing_keys::{self, NewKey};
 use idstore_store::{PgPool, tenants};
@@ -126,6 +127,8 @@ pub async fn provision_tenant(
             secret_hash,
             options: Default::default(),
         },
+        // Bootstrap runs before anyone can act through the API.
+        None,
     )
     .await?;
     add_signing_key(conn, &tenant_id, kek).await?;
@@ -158,12 +161,14 @@ async fn add_signing_key(
 }
 
 /// Gives every tenant (or one) a new signing key; the old public keys stay
-/// published until the tokens they signed have expired. Returns the new kids.
+/// published until the tokens they signed have expired. Each rotation is in
+/// its tenant's audit trail, done by `cli`. Returns the new kids.
 pub async fn rotate_keys(
     pool: &PgPool,
     kek: &Kek,
     only: Option<&str>,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    let actor = Actor::cli("idstore keys rotate");
     let mut rotated = Vec::new();
     for tenant in tenants::list(pool).await? {
         if only.is_some_and(|t| t != tenant.tenant_id) {
@@ -179,6 +184,7 @@ pub async fn rotate_keys(
                 public_key: &pair.public_key,
                 private_key_sealed: &sealed,
             },
+            &actor,
         )
         .await?;
         rotated.push((tenant.tenant_id, pair.kid));

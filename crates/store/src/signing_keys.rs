@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
+use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -59,16 +60,20 @@ pub async fn active(
     .ok_or(StoreError::NotFound(Entity::SigningKey))
 }
 
-/// Retires the tenant's signing keys and installs `key` as the new one, in
-/// one transaction.
-pub async fn rotate(pool: &PgPool, key: NewKey<'_>) -> Result<(), StoreError> {
+/// Retires the tenant's signing keys and installs `key` as the new one,
+/// recording `actor`'s event (the key ids, public), in one transaction.
+pub async fn rotate(pool: &PgPool, key: NewKey<'_>, actor: &Actor) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL",
+    let retired: Vec<String> = sqlx::query_scalar(
+        "UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL
+         RETURNING kid",
     )
     .bind(key.tenant_id)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    let event = Event::new(key.tenant_id, actor, Action::SigningKeyRotate, key.kid)
+        .refs(serde_json::json!({ "retired_kids": retired }));
+    audit::record(&mut *tx, &event).await?;
     create(&mut *tx, key).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(())

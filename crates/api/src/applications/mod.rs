@@ -110,6 +110,7 @@ async fn create_app(
             secret_hash: &secret_hash,
             options: spec.client.options(&client_settings),
         },
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Created().json(One::of(ApiApp::created(&app, &client, &client_secret))))
@@ -179,6 +180,7 @@ async fn update_app(
             .changes_anything()
             .then(|| spec.client.change(&client_settings))
             .as_ref(),
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))
@@ -190,7 +192,7 @@ async fn delete_app(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("app_id", &path)?;
-    applications::delete(&state.pool, auth.tenant_id(), &path).await?;
+    applications::delete(&state.pool, auth.tenant_id(), &path, &auth.actor()).await?;
     state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
