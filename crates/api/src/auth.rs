@@ -20,13 +20,14 @@ use idstore_auth::{
     Claims, ClientGrant, KeyCache, KeySource, Policy, Principal, TokenSettings, Verifier,
 };
 use idstore_domain::scope::Scope;
-use idstore_store::audit::Actor;
+use idstore_store::audit::{self, Actor};
 use idstore_store::auth_throttle::{self, Reserved};
 use idstore_store::clients::{self, KnownClient};
 use idstore_store::revocations;
 use idstore_store::{PgPool, StoreError, signing_keys};
 use secrecy::SecretString;
 
+use crate::limits::TokenRate;
 use crate::middleware::RequestId;
 use crate::revocation::Revocations;
 use crate::{ApiError, AppState};
@@ -41,8 +42,17 @@ pub struct AuthContext {
     pub hashes: HashPool,
     pub throttle: Throttle,
     pub revocations: Revocations,
+    /// How many refusals per second are recorded in the audit trail.
+    denials: TokenRate,
     pool: PgPool,
 }
+
+/// Refusals recorded per second, per principal and in all, per process
+/// (bursts of twice that). A token holder can ask for refusals as fast as
+/// it likes; each one recorded is a row and a round trip, so past these
+/// rates only the log line is kept. Enough to see who probes what.
+const DENIALS_RECORDED_PER_PRINCIPAL: u32 = 2;
+const DENIALS_RECORDED: u32 = 50;
 
 /// Why a client could not authenticate.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +104,22 @@ impl AuthContext {
             hashes,
             throttle,
             revocations: Revocations::default(),
+            denials: TokenRate::new(DENIALS_RECORDED_PER_PRINCIPAL, DENIALS_RECORDED),
             pool,
         })
+    }
+
+    /// Records in the audit trail that `principal` was refused `policy`, at
+    /// most at the rates above. Best effort: the refusal is answered as one
+    /// whether or not this could be written.
+    async fn record_denial(&self, principal: &Principal, req: &HttpRequest, policy: &str) {
+        let key = format!("{}/{}", principal.tenant_id, principal.subject);
+        if self.denials.admit(&key).is_err() {
+            tracing::debug!(policy, "refusal not recorded: over the recording rate");
+            return;
+        }
+        let actor = actor_of(principal, req);
+        audit::record_denial(&self.pool, &principal.tenant_id, &actor, policy).await;
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -327,6 +351,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
             }
             let Some(scope) = principal.authorize::<P>() else {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
+                state.auth.record_denial(&principal, &req, P::NAME).await;
                 return Err(ApiError::Forbidden(format!(
                     "This access token lacks the permission this operation requires ({})",
                     P::NAME
