@@ -2,6 +2,7 @@
 
 mod applications;
 mod attacks;
+mod audit;
 mod deploy;
 mod groups;
 mod overload;
