@@ -221,6 +221,19 @@ macro_rules! audited {
 }
 pub(crate) use audited;
 
+/// A `DELETE` (without `RETURNING`) and its event in parameter `$p`, as
+/// [`crate::keyed::delete_audited`] runs it: the event is written only
+/// when a row was deleted, and the statement answers how many were.
+macro_rules! audited_delete {
+    ($statement:expr, $p:literal) => {
+        concat!(
+            $crate::audit::audited!(concat!($statement, " RETURNING 1"), $p),
+            "SELECT count(*) FROM done"
+        )
+    };
+}
+pub(crate) use audited_delete;
+
 /// Records `event` on `executor`: inside the caller's transaction.
 pub async fn record(executor: impl PgExecutor<'_>, event: &Event<'_>) -> Result<(), StoreError> {
     sqlx::query(audit_insert!("$1"))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::JsonValue;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::audit::{self, Action, Actor, Event, audited};
+use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
 use crate::{StoreError, keyed};
 
@@ -117,12 +117,9 @@ pub async fn delete(
     group_id: &str,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    const SQL: &str = concat!(
-        audited!(
-            "DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2 RETURNING 1",
-            "$3"
-        ),
-        "SELECT count(*) FROM done"
+    const SQL: &str = audited_delete!(
+        "DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2",
+        "$3"
     );
     let event = Event::new(tenant_id, actor, Action::GroupDelete, group_id);
     keyed::delete_audited(executor, SQL, &[tenant_id, group_id], Entity::Group, &event).await
@@ -197,13 +194,9 @@ pub async fn remove_member(
     user_id: &str,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    const SQL: &str = concat!(
-        audited!(
-            "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3
-             RETURNING 1",
-            "$4"
-        ),
-        "SELECT count(*) FROM done"
+    const SQL: &str = audited_delete!(
+        "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3",
+        "$4"
     );
     let event = Event::new(tenant_id, actor, Action::GroupMemberRemove, group_id)
         .changed(vec!["members".into()])

@@ -60,10 +60,9 @@ pub(crate) async fn delete(
     one_row(query.execute(executor).await?, entity)
 }
 
-/// [`delete`] for a statement built with [`crate::audit::audited!`]
-/// (`... RETURNING 1` as `done`, then `SELECT count(*) FROM done`), whose
-/// event parameter follows the keys: the event is written exactly when a
-/// row was deleted, in the same statement.
+/// [`delete`] for a statement built with [`crate::audit::audited_delete!`],
+/// whose event parameter follows the keys: the event is written exactly
+/// when a row was deleted, in the same statement.
 pub(crate) async fn delete_audited(
     executor: impl PgExecutor<'_>,
     sql: &'static str,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 
-use crate::audit::{Action, Actor, Event, audited};
+use crate::audit::{Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
 use crate::{StoreError, keyed};
 
@@ -107,12 +107,9 @@ pub async fn delete(
     role_id: &str,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    const SQL: &str = concat!(
-        audited!(
-            "DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3 RETURNING 1",
-            "$4"
-        ),
-        "SELECT count(*) FROM done"
+    const SQL: &str = audited_delete!(
+        "DELETE FROM roles WHERE tenant_id = $1 AND app_id = $2 AND role_id = $3",
+        "$4"
     );
     let event = Event::new(tenant_id, actor, Action::RoleDelete, role_id)
         .refs(serde_json::json!({ "app_id": app_id }));

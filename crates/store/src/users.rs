@@ -14,7 +14,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 
-use crate::audit::{self, Action, Actor, Event, audited};
+use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
 use crate::user_filter;
 use crate::{StoreError, keyed};
@@ -713,13 +713,9 @@ pub async fn remove_from_app(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     reaches(scope, user_id, Entity::AppUser)?;
-    const SQL: &str = concat!(
-        audited!(
-            "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3
-             RETURNING 1",
-            "$4"
-        ),
-        "SELECT count(*) FROM done"
+    const SQL: &str = audited_delete!(
+        "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3",
+        "$4"
     );
     let keys = [scope.tenant_id.as_str(), scope.app_id.as_str(), user_id];
     let event = Event::new(&scope.tenant_id, actor, Action::UserAppRemove, user_id)
