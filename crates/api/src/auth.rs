@@ -14,6 +14,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use idstore_auth::keys::Kek;
+use idstore_auth::principal::TokenKind;
 use idstore_auth::secret::{self, HashPool};
 use idstore_auth::token::{self, LoadFuture, PublicKey};
 use idstore_auth::{
@@ -21,12 +22,15 @@ use idstore_auth::{
     Verifier,
 };
 use idstore_domain::scope::Scope;
+use idstore_store::audit::{self, Actor};
 use idstore_store::auth_throttle::{self, Reserved};
 use idstore_store::clients::{self, KnownClient};
 use idstore_store::{PgPool, StoreError, signing_keys};
 use idstore_store::{idempotency, revocations};
 use secrecy::SecretString;
 
+use crate::limits::TokenRate;
+use crate::middleware::RequestId;
 use crate::revocation::Revocations;
 use crate::{ApiError, AppState};
 
@@ -40,6 +44,8 @@ pub struct AuthContext {
     pub hashes: HashPool,
     pub throttle: Throttle,
     pub revocations: Revocations,
+    /// How many refusals per second are recorded in the audit trail.
+    denials: TokenRate,
     pool: PgPool,
     unsealing: Unsealing,
 }
@@ -71,6 +77,13 @@ impl Unsealing {
 pub const KEK_OPENS_NONE: &str = "the key-encryption key opens none of the signing keys it \
     tried: it is not the key that sealed them. Give this replica the `key_encryption_key` the \
     others use";
+
+/// Refusals recorded per second, per principal and in all, per process
+/// (bursts of twice that). A token holder can ask for refusals as fast as
+/// it likes; each one recorded is a row and a round trip, so past these
+/// rates only the log line is kept. Enough to see who probes what.
+const DENIALS_RECORDED_PER_PRINCIPAL: u32 = 2;
+const DENIALS_RECORDED: u32 = 50;
 
 /// Why a client could not authenticate.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +136,7 @@ impl AuthContext {
             hashes,
             throttle,
             revocations: Revocations::default(),
+            denials: TokenRate::new(DENIALS_RECORDED_PER_PRINCIPAL, DENIALS_RECORDED),
             pool,
             unsealing: Unsealing::default(),
         })
@@ -158,6 +172,19 @@ impl AuthContext {
     /// Whether this process's KEK has failed on signing keys and opened none.
     pub fn kek_opens_none(&self) -> bool {
         self.unsealing.opens_none()
+    }
+
+    /// Records in the audit trail that `principal` was refused `policy`, at
+    /// most at the rates above. Best effort: the refusal is answered as one
+    /// whether or not this could be written.
+    async fn record_denial(&self, principal: &Principal, req: &HttpRequest, policy: &str) {
+        let key = format!("{}/{}", principal.tenant_id, principal.subject);
+        if self.denials.admit(&key).is_err() {
+            tracing::debug!(policy, "refusal not recorded: over the recording rate");
+            return;
+        }
+        let actor = actor_of(principal, req);
+        audit::record_denial(&self.pool, &principal.tenant_id, &actor, policy).await;
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -322,12 +349,42 @@ impl KeySource for StoredKeys {
 pub struct Authorized<P: Policy> {
     pub principal: Principal,
     pub scope: Scope,
+    /// Kept to name the request in the audit trail; read only by writes.
+    req: HttpRequest,
     policy: PhantomData<P>,
 }
 
 impl<P: Policy> Authorized<P> {
     pub fn tenant_id(&self) -> &str {
         &self.scope.tenant_id
+    }
+
+    /// The caller and its request, as the audit trail records them.
+    pub fn actor(&self) -> Actor {
+        actor_of(&self.principal, &self.req)
+    }
+}
+
+/// Who `principal` is and which request `req` is, for the audit trail:
+/// the route's pattern, never its path (paths carry emails and phones).
+fn actor_of(principal: &Principal, req: &HttpRequest) -> Actor {
+    let kind = match principal.kind {
+        TokenKind::Admin => "admin",
+        TokenKind::Client => "client",
+        TokenKind::User => "user",
+        TokenKind::OrgAdmin => "org_admin",
+    };
+    let pattern = req.match_pattern();
+    Actor {
+        kind,
+        client_id: Some(principal.client_id.clone()),
+        subject: Some(principal.subject.clone()),
+        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        route: Some(format!(
+            "{} {}",
+            req.method(),
+            pattern.as_deref().unwrap_or("(no route)")
+        )),
     }
 }
 
@@ -360,6 +417,7 @@ impl<P: Policy> FromRequest for Authorized<P> {
         let token = bearer(req);
         let gate = AuthGate::default();
         req.extensions_mut().insert(gate.clone());
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = token
@@ -374,17 +432,19 @@ impl<P: Policy> FromRequest for Authorized<P> {
                     "Invalid or expired access token".into(),
                 ));
             }
-            let scope = principal.authorize::<P>().ok_or_else(|| {
+            let Some(scope) = principal.authorize::<P>() else {
                 tracing::info!(policy = P::NAME, kind = ?principal.kind, "permission refused");
-                ApiError::Forbidden(format!(
+                state.auth.record_denial(&principal, &req, P::NAME).await;
+                return Err(ApiError::Forbidden(format!(
                     "This access token lacks the permission this operation requires ({})",
                     P::NAME
-                ))
-            })?;
+                )));
+            };
             gate.0.set(true);
             Ok(Self {
                 principal,
                 scope,
+                req,
                 policy: PhantomData,
             })
         })

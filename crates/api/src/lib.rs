@@ -5,6 +5,7 @@
 //! they hold no SQL (this crate does not depend on sqlx).
 
 pub mod applications;
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod error;
@@ -104,6 +105,7 @@ pub fn routes() -> routes::Routes {
     // must win over groups' `/v1/users/{user_id}/groups`.
     users::routes(&mut r);
     groups::routes(&mut r);
+    audit::routes(&mut r);
     r
 }
 

@@ -39,6 +39,8 @@ pub const TENANT_PERMISSIONS: &[&str] = &[
     "orgs:delete",
     "authenticators:create",
     "authenticators:edit",
+    // idstore's own: reading the audit trail.
+    "audit:read",
 ];
 
 /// The actions an application's own client holds on that application.

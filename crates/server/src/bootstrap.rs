@@ -5,6 +5,7 @@ use idstore_auth::keys::{Kek, KeyPair};
 use idstore_auth::secret;
 use idstore_domain::id::new_id;
 use idstore_store::applications::{self, NewApplication};
+use idstore_store::audit::Actor;
 use idstore_store::clients::{self, NewClient};
 use idstore_store::signing_keys::{self, NewKey};
 use idstore_store::{PgPool, tenants};
@@ -126,6 +127,8 @@ pub async fn provision_tenant(
             secret_hash,
             options: Default::default(),
         },
+        // Bootstrap runs before anyone can act through the API.
+        None,
     )
     .await?;
     add_signing_key(conn, &tenant_id, kek).await?;
@@ -169,13 +172,15 @@ pub struct Rotation {
 /// signing `ahead` from now (`KEY_REFRESH`, unless a test cannot wait), so
 /// that no verifier meets a token of a key it has not read yet. The keys it
 /// replaces sign until then, and stay published until the tokens they
-/// signed have expired.
+/// signed have expired. Each rotation is in its tenant's audit trail, done
+/// by `cli`.
 pub async fn rotate_keys(
     pool: &PgPool,
     kek: &Kek,
     only: Option<&str>,
     ahead: std::time::Duration,
 ) -> anyhow::Result<Vec<Rotation>> {
+    let actor = Actor::cli("idstore keys rotate");
     let mut rotated = Vec::new();
     for tenant in tenants::list(pool).await? {
         if only.is_some_and(|t| t != tenant.tenant_id) {
@@ -192,6 +197,7 @@ pub async fn rotate_keys(
                 private_key_sealed: &sealed,
             },
             ahead,
+            &actor,
         )
         .await?;
         rotated.push(Rotation {

@@ -5,7 +5,8 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::clients::{self, Client, ClientChange, NewClient};
+use crate::audit::{self, Action, Actor, Event};
+use crate::clients::{self, Client, ClientChange, NewClient, given_fields};
 use crate::error::Entity;
 use crate::revocations::{self, Cut};
 use crate::{StoreError, keyed};
@@ -85,15 +86,27 @@ pub async fn create(
 }
 
 /// Creates an application and its first client in one transaction: an
-/// application nobody can authenticate for is never left behind.
+/// application nobody can authenticate for is never left behind. One
+/// event of `actor`'s records both.
 pub async fn create_with_client(
     pool: &PgPool,
     app: NewApplication<'_>,
     client: NewClient<'_>,
+    actor: &Actor,
 ) -> Result<(Application, Client), StoreError> {
+    let fields = [
+        ("app_name", true),
+        ("app_description", app.description.is_some()),
+    ];
+    let mut changed = given_fields(&fields, app.settings);
+    changed.extend(client.given().into_iter().map(|f| format!("client.{f}")));
+    let event = Event::new(app.tenant_id, actor, Action::ApplicationCreate, app.app_id)
+        .changed(changed)
+        .refs(serde_json::json!({ "client_id": client.client_id }));
     let mut tx = pool.begin().await?;
     let app = create(&mut *tx, app).await?;
-    let client = clients::create(&mut *tx, client).await?;
+    let client = clients::create(&mut *tx, client, None).await?;
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok((app, client))
 }
@@ -134,14 +147,16 @@ pub struct AppChange<'a> {
 
 /// Changes an application and, in the same transaction, its default client
 /// when `default_client` says how (the vendor's deprecated per-app client
-/// fields). Returns the default client, `None` when the application has
-/// none left; asking to change it then is [`StoreError::Invalid`].
+/// fields), recording `actor`'s event. Returns the default client, `None`
+/// when the application has none left; asking to change it then is
+/// [`StoreError::Invalid`].
 pub async fn update(
     pool: &PgPool,
     tenant_id: &str,
     app_id: &str,
     change: &AppChange<'_>,
     default_client: Option<&ClientChange<'_>>,
+    actor: &Actor,
 ) -> Result<(Application, Option<Client>), StoreError> {
     let empty = Value::Object(Default::default());
     let mut tx = pool.begin().await?;
@@ -167,9 +182,9 @@ pub async fn update(
         .into_iter()
         .next();
     let client = match (first, default_client) {
-        (Some(first), Some(change)) => {
-            Some(clients::update(&mut *tx, tenant_id, app_id, &first.client_id, change).await?)
-        }
+        (Some(first), Some(change)) => Some(
+            clients::update(&mut *tx, tenant_id, app_id, &first.client_id, change, None).await?,
+        ),
         (first, None) => first,
         (None, Some(_)) => {
             return Err(StoreError::Invalid(
@@ -179,21 +194,33 @@ pub async fn update(
             ));
         }
     };
+    let fields = [
+        ("app_name", change.name.is_some()),
+        ("app_description", change.description.is_some()),
+    ];
+    let mut changed = given_fields(&fields, change.settings);
+    let mut event = Event::new(tenant_id, actor, Action::ApplicationUpdate, app_id);
+    if let (Some(client), Some(change)) = (&client, default_client) {
+        changed.extend(change.given().into_iter().map(|f| format!("client.{f}")));
+        event = event.refs(serde_json::json!({ "client_id": client.client_id }));
+    }
+    audit::record(&mut *tx, &event.changed(changed)).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok((app, client))
 }
 
 /// Sets what the application's clients may change about users; `None`
-/// keeps a permission as it is.
+/// keeps a permission as it is. Recorded as `actor`'s event.
 pub async fn set_client_user_permissions(
-    executor: impl PgExecutor<'_>,
+    pool: &PgPool,
     tenant_id: &str,
     app_id: &str,
-    edit_profiles: Option<bool>,
-    change_identifiers: Option<bool>,
-    change_status: Option<bool>,
+    permissions: [Option<bool>; 3],
+    actor: &Actor,
 ) -> Result<Application, StoreError> {
-    sqlx::query_as(concat!(
+    let [edit_profiles, change_identifiers, change_status] = permissions;
+    let mut tx = pool.begin().await?;
+    let app = sqlx::query_as(concat!(
         "UPDATE applications SET
              clients_edit_profiles = COALESCE($3, clients_edit_profiles),
              clients_change_identifiers = COALESCE($4, clients_change_identifiers),
@@ -207,15 +234,40 @@ pub async fn set_client_user_permissions(
     .bind(edit_profiles)
     .bind(change_identifiers)
     .bind(change_status)
-    .fetch_optional(executor)
+    .fetch_optional(&mut *tx)
     .await?
-    .ok_or(StoreError::NotFound(Entity::Application))
+    .ok_or(StoreError::NotFound(Entity::Application))?;
+    let changed = [
+        ("edit_profiles", edit_profiles),
+        ("change_identifiers", change_identifiers),
+        ("change_status", change_status),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(name, _)| name.to_owned())
+    .collect();
+    let event = Event::new(
+        tenant_id,
+        actor,
+        Action::ApplicationUserPermissionsUpdate,
+        app_id,
+    )
+    .changed(changed);
+    audit::record(&mut *tx, &event).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(app)
 }
 
 /// Deletes an application and, by cascade, its clients, roles and user
-/// associations, revoking its clients' tokens. The management application
-/// is never deleted: asking for it is [`StoreError::Invalid`].
-pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), StoreError> {
+/// associations, revoking its clients' tokens and recording `actor`'s
+/// event. The management application is never deleted: asking for it is
+/// [`StoreError::Invalid`].
+pub async fn delete(
+    pool: &PgPool,
+    tenant_id: &str,
+    app_id: &str,
+    actor: &Actor,
+) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     if get(&mut *tx, tenant_id, app_id).await?.is_management {
         return Err(StoreError::Invalid(
@@ -233,5 +285,10 @@ pub async fn delete(pool: &PgPool, tenant_id: &str, app_id: &str) -> Result<(), 
     const SQL: &str =
         "DELETE FROM applications WHERE tenant_id = $1 AND app_id = $2 AND NOT is_management";
     keyed::delete(&mut *tx, SQL, &[tenant_id, app_id], Entity::Application).await?;
+    audit::record(
+        &mut *tx,
+        &Event::new(tenant_id, actor, Action::ApplicationDelete, app_id),
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::commit)
 }

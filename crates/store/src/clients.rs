@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
+use crate::audit::{self, Action, Actor, Event, audited};
 use crate::error::Entity;
 use crate::revocations::{self, Cut};
 use crate::{StoreError, keyed};
@@ -54,28 +55,97 @@ pub struct ClientOptions<'a> {
     pub settings: Option<&'a Value>,
 }
 
-pub async fn create(executor: impl PgExecutor<'_>, c: NewClient<'_>) -> Result<Client, StoreError> {
+impl NewClient<'_> {
+    /// The names of the fields it sets, as the request named them.
+    pub(crate) fn given(&self) -> Vec<String> {
+        let o = &self.options;
+        let mut names = vec!["name".to_owned()];
+        let fields = [
+            ("description", o.description.is_some()),
+            ("redirect_uris", !o.redirect_uris.is_empty()),
+            ("resources", !o.resources.is_empty()),
+            ("token_expiration", o.access_token_ttl.is_some()),
+        ];
+        names.extend(given_fields(&fields, o.settings));
+        names
+    }
+}
+
+impl ClientChange<'_> {
+    /// The names of the fields it changes, as the request named them.
+    pub(crate) fn given(&self) -> Vec<String> {
+        let fields = [
+            ("name", self.name.is_some()),
+            ("description", self.description.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("resources", self.resources.is_some()),
+            ("token_expiration", self.access_token_ttl.is_some()),
+        ];
+        given_fields(&fields, self.settings)
+    }
+}
+
+/// The names of `fields` that were given, then the keys of `settings`
+/// (the vendor's own field names, kept as given), each once.
+pub(crate) fn given_fields(fields: &[(&str, bool)], settings: Option<&Value>) -> Vec<String> {
+    let mut names: Vec<String> = fields
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    let keys = settings.and_then(Value::as_object).into_iter().flatten();
+    for (key, _) in keys {
+        if !names.contains(key) {
+            names.push(key.clone());
+        }
+    }
+    names
+}
+
+/// Creates a client. `actor` is whose event to record with it, in the
+/// same statement; `None` when the caller records the change the client
+/// is part of (an application created with its first client) or nobody
+/// acts through the API yet (bootstrap).
+pub async fn create(
+    executor: impl PgExecutor<'_>,
+    c: NewClient<'_>,
+    actor: Option<&Actor>,
+) -> Result<Client, StoreError> {
+    macro_rules! insert_client {
+        () => {
+            concat!(
+                "INSERT INTO clients (tenant_id, client_id, app_id, name, secret_hash, description,
+                                      redirect_uris, resources, access_token_ttl, settings)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+                columns!()
+            )
+        };
+    }
+    const PLAIN: &str = insert_client!();
+    const AUDITED: &str = concat!(audited!(insert_client!(), "$11"), "SELECT * FROM done");
     let empty = Value::Object(Default::default());
+    let event = actor.map(|actor| {
+        Event::new(c.tenant_id, actor, Action::ClientCreate, c.client_id)
+            .changed(c.given())
+            .refs(serde_json::json!({ "app_id": c.app_id }))
+    });
     let o = &c.options;
-    sqlx::query_as(concat!(
-        "INSERT INTO clients (tenant_id, client_id, app_id, name, secret_hash, description,
-                              redirect_uris, resources, access_token_ttl, settings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
-        columns!()
-    ))
-    .bind(c.tenant_id)
-    .bind(c.client_id)
-    .bind(c.app_id)
-    .bind(c.name)
-    .bind(c.secret_hash)
-    .bind(o.description)
-    .bind(o.redirect_uris)
-    .bind(o.resources)
-    .bind(o.access_token_ttl)
-    .bind(Json(o.settings.unwrap_or(&empty)))
-    .fetch_one(executor)
-    .await
-    .map_err(StoreError::unsure)
+    let query = sqlx::query_as(if event.is_some() { AUDITED } else { PLAIN })
+        .bind(c.tenant_id)
+        .bind(c.client_id)
+        .bind(c.app_id)
+        .bind(c.name)
+        .bind(c.secret_hash)
+        .bind(o.description)
+        .bind(o.redirect_uris)
+        .bind(o.resources)
+        .bind(o.access_token_ttl)
+        .bind(Json(o.settings.unwrap_or(&empty)));
+    let query = match &event {
+        Some(event) => query.bind(event.param()),
+        None => query,
+    };
+    query.fetch_one(executor).await.map_err(StoreError::unsure)
 }
 
 pub async fn list(
@@ -139,43 +209,64 @@ pub struct ClientChange<'a> {
     pub settings: Option<&'a Value>,
 }
 
+/// Changes a client. `actor` is whose event to record with it, in the same
+/// statement; `None` when the caller records the change this is part of
+/// (an application's update of its default client).
 pub async fn update(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
     c: &ClientChange<'_>,
+    actor: Option<&Actor>,
 ) -> Result<Client, StoreError> {
+    macro_rules! update_client {
+        () => {
+            concat!(
+                "UPDATE clients SET
+                     name = COALESCE($4, name),
+                     description = COALESCE($5, description),
+                     redirect_uris = COALESCE($6, redirect_uris),
+                     resources = COALESCE($7, resources),
+                     access_token_ttl = CASE WHEN $8 THEN $9 ELSE access_token_ttl END,
+                     settings = settings || $10,
+                     updated_at = now()
+                  WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
+                columns!()
+            )
+        };
+    }
+    const PLAIN: &str = update_client!();
+    const AUDITED: &str = concat!(audited!(update_client!(), "$11"), "SELECT * FROM done");
     let empty = Value::Object(Default::default());
-    sqlx::query_as(concat!(
-        "UPDATE clients SET
-             name = COALESCE($4, name),
-             description = COALESCE($5, description),
-             redirect_uris = COALESCE($6, redirect_uris),
-             resources = COALESCE($7, resources),
-             access_token_ttl = CASE WHEN $8 THEN $9 ELSE access_token_ttl END,
-             settings = settings || $10,
-             updated_at = now()
-          WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
-        columns!()
-    ))
-    .bind(tenant_id)
-    .bind(app_id)
-    .bind(client_id)
-    .bind(c.name)
-    .bind(c.description)
-    .bind(c.redirect_uris)
-    .bind(c.resources)
-    .bind(c.access_token_ttl.is_some())
-    .bind(c.access_token_ttl.flatten())
-    .bind(Json(c.settings.unwrap_or(&empty)))
-    .fetch_optional(executor)
-    .await?
-    .ok_or(StoreError::NotFound(Entity::Client))
+    let event = actor.map(|actor| {
+        Event::new(tenant_id, actor, Action::ClientUpdate, client_id)
+            .changed(c.given())
+            .refs(serde_json::json!({ "app_id": app_id }))
+    });
+    let query = sqlx::query_as(if event.is_some() { AUDITED } else { PLAIN })
+        .bind(tenant_id)
+        .bind(app_id)
+        .bind(client_id)
+        .bind(c.name)
+        .bind(c.description)
+        .bind(c.redirect_uris)
+        .bind(c.resources)
+        .bind(c.access_token_ttl.is_some())
+        .bind(c.access_token_ttl.flatten())
+        .bind(Json(c.settings.unwrap_or(&empty)));
+    let query = match &event {
+        Some(event) => query.bind(event.param()),
+        None => query,
+    };
+    query
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Client))
 }
 
 /// Deletes one client (`Some`) or every client (`None`) of an application,
-/// revoking the tokens they were issued.
+/// revoking the tokens they were issued and recording `actor`'s event.
 /// The management application keeps at least one client, or nobody could
 /// administer the tenant again: taking its last is [`StoreError::Invalid`].
 pub async fn delete(
@@ -183,6 +274,7 @@ pub async fn delete(
     tenant_id: &str,
     app_id: &str,
     client_id: Option<&str>,
+    actor: &Actor,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     // The application's row lock orders concurrent deletes, so two of them
@@ -196,17 +288,17 @@ pub async fn delete(
     .await?
     .ok_or(StoreError::NotFound(Entity::Application))?;
     revocations::revoke_clients(&mut *tx, tenant_id, app_id, client_id, Cut::Inclusive).await?;
-    let deleted = sqlx::query(
+    let deleted: Vec<String> = sqlx::query_scalar(
         "DELETE FROM clients WHERE tenant_id = $1 AND app_id = $2
-            AND ($3::text IS NULL OR client_id = $3)",
+            AND ($3::text IS NULL OR client_id = $3)
+         RETURNING client_id",
     )
     .bind(tenant_id)
     .bind(app_id)
     .bind(client_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if client_id.is_some() && deleted == 0 {
+    .fetch_all(&mut *tx)
+    .await?;
+    if client_id.is_some() && deleted.is_empty() {
         return Err(StoreError::NotFound(Entity::Client));
     }
     if is_management {
@@ -224,17 +316,27 @@ pub async fn delete(
             ));
         }
     }
+    let event = match client_id {
+        Some(client_id) => Event::new(tenant_id, actor, Action::ClientDelete, client_id)
+            .refs(serde_json::json!({ "app_id": app_id })),
+        None => Event::new(tenant_id, actor, Action::ApplicationClientsDelete, app_id)
+            .changed(vec!["clients".into()])
+            .refs(serde_json::json!({ "client_ids": deleted })),
+    };
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)
 }
 
 /// Replaces a client's secret hash; the old secret stops working at once,
-/// and tokens issued before the rotation are revoked.
+/// and tokens issued before the rotation are revoked. `actor`'s event
+/// names the secret, never its value or hash.
 pub async fn rotate_secret(
     pool: &PgPool,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
     secret_hash: &str,
+    actor: &Actor,
 ) -> Result<Client, StoreError> {
     let mut tx = pool.begin().await?;
     let client = sqlx::query_as(concat!(
@@ -251,6 +353,10 @@ pub async fn rotate_secret(
     .ok_or(StoreError::NotFound(Entity::Client))?;
     revocations::revoke_clients(&mut *tx, tenant_id, app_id, Some(client_id), Cut::Exclusive)
         .await?;
+    let event = Event::new(tenant_id, actor, Action::ClientSecretRotate, client_id)
+        .changed(vec!["client_secret".into()])
+        .refs(serde_json::json!({ "app_id": app_id }));
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(client)
 }

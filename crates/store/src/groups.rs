@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::JsonValue;
 use sqlx::{PgExecutor, PgPool};
 
+use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
 use crate::{StoreError, keyed};
 
@@ -44,24 +45,43 @@ pub enum AddMembers {
     MissingUsers(Vec<String>),
 }
 
-/// Creates a group; a name already used in the tenant is a conflict on
+/// Creates a group and records `actor`'s event, in one statement; a name
+/// already used in the tenant is a conflict on
 /// [`crate::Identifier::GroupName`].
 pub async fn create(
     executor: impl PgExecutor<'_>,
     group: NewGroup<'_>,
+    actor: &Actor,
 ) -> Result<Group, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "INSERT INTO groups (tenant_id, group_id, name, description, custom_data)
-         VALUES ($1, $2, $3, $4, $5) RETURNING ",
-        columns!()
-    ))
-    .bind(group.tenant_id)
-    .bind(group.group_id)
-    .bind(group.name)
-    .bind(group.description)
-    .bind(group.custom_data)
-    .fetch_one(executor)
-    .await?)
+    const SQL: &str = concat!(
+        audited!(
+            concat!(
+                "INSERT INTO groups (tenant_id, group_id, name, description, custom_data)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING ",
+                columns!()
+            ),
+            "$6"
+        ),
+        "SELECT * FROM done"
+    );
+    let mut changed = vec!["name".to_owned()];
+    if group.description.is_some() {
+        changed.push("description".into());
+    }
+    if let Some(data) = group.custom_data.as_object() {
+        changed.extend(audit::key_names("custom_data", data.keys()));
+    }
+    let event =
+        Event::new(group.tenant_id, actor, Action::GroupCreate, group.group_id).changed(changed);
+    Ok(sqlx::query_as(SQL)
+        .bind(group.tenant_id)
+        .bind(group.group_id)
+        .bind(group.name)
+        .bind(group.description)
+        .bind(group.custom_data)
+        .bind(event.param())
+        .fetch_one(executor)
+        .await?)
 }
 
 pub async fn list(
@@ -89,24 +109,31 @@ pub async fn get(
     keyed::get(executor, SQL, &[tenant_id, group_id], Entity::Group).await
 }
 
-/// Deletes a group and, by cascade, its memberships.
+/// Deletes a group and, by cascade, its memberships, recording `actor`'s
+/// event in the same statement.
 pub async fn delete(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
     group_id: &str,
+    actor: &Actor,
 ) -> Result<(), StoreError> {
-    const SQL: &str = "DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2";
-    keyed::delete(executor, SQL, &[tenant_id, group_id], Entity::Group).await
+    const SQL: &str = audited_delete!(
+        "DELETE FROM groups WHERE tenant_id = $1 AND group_id = $2",
+        "$3"
+    );
+    let event = Event::new(tenant_id, actor, Action::GroupDelete, group_id);
+    keyed::delete_audited(executor, SQL, &[tenant_id, group_id], Entity::Group, &event).await
 }
 
 /// Makes every user in `user_ids` a member, all or none: when a user is not
 /// in the tenant nothing changes and the missing ids are returned. Existing
-/// memberships are kept as they are.
+/// memberships are kept as they are. `actor`'s event names the users.
 pub async fn add_members(
     pool: &PgPool,
     tenant_id: &str,
     group_id: &str,
     user_ids: &[String],
+    actor: &Actor,
 ) -> Result<AddMembers, StoreError> {
     let mut tx = pool.begin().await?;
     // Key-share locks hold the group and the users until commit, so a
@@ -138,6 +165,10 @@ pub async fn add_members(
     .bind(user_ids)
     .execute(&mut *tx)
     .await?;
+    let event = Event::new(tenant_id, actor, Action::GroupMembersAdd, group_id)
+        .changed(vec!["members".into()])
+        .refs(serde_json::json!({ "user_ids": user_ids }));
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(AddMembers::Done)
 }
@@ -153,6 +184,7 @@ fn missing_ids(wanted: &[String], found: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Ends a membership, recording `actor`'s event in the same statement;
 /// [`Entity::GroupMember`] is not found when the user is not a member (or
 /// either is unknown).
 pub async fn remove_member(
@@ -160,14 +192,21 @@ pub async fn remove_member(
     tenant_id: &str,
     group_id: &str,
     user_id: &str,
+    actor: &Actor,
 ) -> Result<(), StoreError> {
-    const SQL: &str =
-        "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3";
-    keyed::delete(
+    const SQL: &str = audited_delete!(
+        "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3",
+        "$4"
+    );
+    let event = Event::new(tenant_id, actor, Action::GroupMemberRemove, group_id)
+        .changed(vec!["members".into()])
+        .refs(serde_json::json!({ "user_ids": [user_id] }));
+    keyed::delete_audited(
         executor,
         SQL,
         &[tenant_id, group_id, user_id],
         Entity::GroupMember,
+        &event,
     )
     .await
 }

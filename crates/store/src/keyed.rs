@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgExecutor};
 
 use crate::StoreError;
+use crate::audit::Event;
 use crate::error::{Entity, one_row};
 
 /// The one row `sql` selects, or [`StoreError::NotFound`] naming `entity`.
@@ -57,4 +58,26 @@ pub(crate) async fn delete(
         query = query.bind(*key);
     }
     one_row(query.execute(executor).await?, entity)
+}
+
+/// [`delete`] for a statement built with [`crate::audit::audited_delete!`],
+/// whose event parameter follows the keys: the event is written exactly
+/// when a row was deleted, in the same statement.
+pub(crate) async fn delete_audited(
+    executor: impl PgExecutor<'_>,
+    sql: &'static str,
+    keys: &[&str],
+    entity: Entity,
+    event: &Event<'_>,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query_scalar(sql);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    let deleted: i64 = query.bind(event.param()).fetch_one(executor).await?;
+    if deleted == 0 {
+        Err(StoreError::NotFound(entity))
+    } else {
+        Ok(())
+    }
 }

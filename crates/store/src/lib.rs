@@ -3,6 +3,7 @@
 //! This crate knows SQL and nothing of HTTP.
 
 pub mod applications;
+pub mod audit;
 pub mod auth_throttle;
 pub mod clients;
 pub mod database;

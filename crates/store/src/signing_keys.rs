@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
+use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -88,22 +89,28 @@ pub async fn signing(executor: impl PgExecutor<'_>) -> Result<Vec<SealedKey>, St
 }
 
 /// Installs `key` as the tenant's next signing key, published at once and
-/// signing `ahead` from now, when the keys signing until then retire; in
-/// one transaction. Returns when it starts to sign.
+/// signing `ahead` from now, when the keys signing until then retire, and
+/// records `actor`'s event (the key ids, public); in one transaction.
+/// Returns when it starts to sign.
 pub async fn rotate(
     pool: &PgPool,
     key: NewKey<'_>,
     ahead: Duration,
+    actor: &Actor,
 ) -> Result<DateTime<Utc>, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    let retired: Vec<String> = sqlx::query_scalar(
         "UPDATE signing_keys SET retired_at = now() + make_interval(secs => $2)
-          WHERE tenant_id = $1 AND retired_at IS NULL",
+          WHERE tenant_id = $1 AND retired_at IS NULL
+         RETURNING kid",
     )
     .bind(key.tenant_id)
     .bind(ahead.as_secs_f64())
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    let event = Event::new(key.tenant_id, actor, Action::SigningKeyRotate, key.kid)
+        .refs(serde_json::json!({ "retired_kids": retired }));
+    audit::record(&mut *tx, &event).await?;
     let signs_from = insert(&mut *tx, key, ahead).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(signs_from)

@@ -13,9 +13,10 @@ use idstore_domain::user::{Address, Contact, MAX_CUSTOM_DATA_BYTES, Name, Profil
 use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 
-use crate::error::{Entity, one_row};
+use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
+use crate::error::Entity;
 use crate::user_filter;
 use crate::{StoreError, keyed};
 
@@ -285,30 +286,135 @@ impl AppData {
                 .as_ref()
                 .is_none_or(|m| m.values().all(Value::is_null))
     }
+
+    /// The names of the fields it writes (set or deleted), for the audit trail.
+    fn changes(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.external_account_id.is_some() {
+            names.push("external_account_id".to_owned());
+        }
+        if let Some(data) = &self.custom_app_data {
+            names.extend(audit::key_names("custom_app_data", data.keys()));
+        }
+        names
+    }
 }
 
-/// Creates a user. Created through an application's client, the user is
-/// associated with that application; through an admin token only when the
-/// request writes application data (which then belongs to the management
-/// application). Identifier collisions are [`StoreError::Conflict`].
+/// The names of the profile fields that differ between `before` and
+/// `after`, for the audit trail: `email` when the address changed,
+/// `email.verified` when only its verification did.
+fn profile_changes(before: &Profile, after: &Profile) -> Vec<String> {
+    // Naming every field here makes a field added to `Profile` a compile
+    // error until the trail reports it.
+    let Profile {
+        email,
+        phone_number,
+        secondary_emails,
+        secondary_phone_numbers,
+        username,
+        external_user_id,
+        name,
+        address,
+        birthday,
+        picture,
+        language,
+        custom_data,
+        status,
+        status_changed_at: _, // follows `status`
+    } = after;
+    let mut names = Vec::new();
+    contact_change(&mut names, "email", &before.email, email);
+    contact_change(
+        &mut names,
+        "phone_number",
+        &before.phone_number,
+        phone_number,
+    );
+    let mut whole = |changed: bool, field: &str| {
+        if changed {
+            names.push(field.to_owned());
+        }
+    };
+    whole(
+        &before.secondary_emails != secondary_emails,
+        "secondary_emails",
+    );
+    whole(
+        &before.secondary_phone_numbers != secondary_phone_numbers,
+        "secondary_phone_numbers",
+    );
+    whole(&before.username != username, "username");
+    whole(
+        &before.external_user_id != external_user_id,
+        "external_user_id",
+    );
+    whole(&before.name != name, "name");
+    whole(&before.address != address, "address");
+    whole(&before.birthday != birthday, "birthday");
+    whole(&before.picture != picture, "picture");
+    whole(&before.language != language, "language");
+    whole(&before.status != status, "status");
+    names.extend(audit::changed_keys(
+        "custom_data",
+        &before.custom_data,
+        custom_data,
+    ));
+    names
+}
+
+fn contact_change<T: PartialEq>(
+    names: &mut Vec<String>,
+    field: &str,
+    before: &Option<Contact<T>>,
+    after: &Option<Contact<T>>,
+) {
+    match (before, after) {
+        (None, None) => {}
+        (Some(b), Some(a)) if b.value == a.value => {
+            if b.verified_at != a.verified_at {
+                names.push(format!("{field}.verified"));
+            }
+        }
+        _ => names.push(field.to_owned()),
+    }
+}
+
+/// Creates a user, recording `actor`'s event with it. Created through an
+/// application's client, the user is associated with that application;
+/// through an admin token only when the request writes application data
+/// (which then belongs to the management application). Identifier
+/// collisions are [`StoreError::Conflict`].
 pub async fn create(
     pool: &PgPool,
     scope: &Scope,
     user: NewUser<'_>,
     app: AppData,
+    actor: &Actor,
 ) -> Result<UserRow, StoreError> {
     let associate = matches!(scope.reach, Reach::App(_)) || !app.is_empty();
+    let mut changed = profile_changes(&Profile::empty(), user.profile);
+    if user.password.is_some() {
+        changed.push("credentials".to_owned());
+    }
+    if user.delegated_access.is_some() {
+        changed.push("delegated_access".to_owned());
+    }
+    if associate {
+        changed.extend(app.changes());
+    }
+    let event =
+        Event::new(&scope.tenant_id, actor, Action::UserCreate, user.user_id).changed(changed);
     if !associate && user.delegated_access.is_none() {
-        // One statement, atomic by itself: no transaction round trips on
-        // the hot write path.
-        return insert(pool, &scope.tenant_id, user).await;
+        // One statement, atomic by itself, its event included: no
+        // transaction round trips on the hot write path.
+        return insert(pool, &scope.tenant_id, user, &event).await;
     }
     let user_id = user.user_id;
     let mut tx = pool.begin().await?;
     if let Some(delegation) = user.delegated_access {
         lock_actor(&mut tx, &scope.tenant_id, delegation.actor_id).await?;
     }
-    insert(&mut *tx, &scope.tenant_id, user).await?;
+    insert(&mut *tx, &scope.tenant_id, user, &event).await?;
     if associate {
         put_app_data_checked(&mut tx, scope, user_id, app).await?;
     }
@@ -340,34 +446,38 @@ async fn lock_actor(
         })
 }
 
-/// Inserts a user and returns it as read, not yet associated with any
-/// application (one round trip).
+/// Inserts a user and `event` and returns the user as read, not yet
+/// associated with any application (one round trip).
 async fn insert(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
     user: NewUser<'_>,
+    event: &Event<'_>,
 ) -> Result<UserRow, StoreError> {
+    const SQL: &str = concat!(
+        audited!(
+            "INSERT INTO users (tenant_id, user_id, email, email_normalized, email_verified_at,
+                                phone_number, phone_verified_at, secondary_emails,
+                                secondary_phone_numbers, username, username_normalized,
+                                external_user_id, name, address, birthday, picture, language,
+                                custom_data, delegated_access, status, password_hash,
+                                password_temporary, password_updated_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $22, $10, $11, $12, $13, $14, $15,
+                     $16, $17, $18, $19, $20, CASE WHEN $19::text IS NULL THEN NULL ELSE $21 END,
+                     $21, $21)
+             RETURNING user_id, email, email_verified_at, phone_number, phone_verified_at,
+                       username, external_user_id, secondary_emails, secondary_phone_numbers,
+                       name, address, birthday, picture, language, custom_data, identities,
+                       status, status_changed_at, last_auth, created_at, updated_at,
+                       password_temporary, password_updated_at,
+                       NULL::text AS app_name, NULL::text AS external_account_id,
+                       NULL::jsonb AS custom_app_data, ARRAY[]::text[] AS group_ids",
+            "$23"
+        ),
+        "SELECT * FROM done"
+    );
     let p = user.profile;
-    let query = sqlx::query(
-        "INSERT INTO users (tenant_id, user_id, email, email_normalized, email_verified_at,
-                            phone_number, phone_verified_at, secondary_emails,
-                            secondary_phone_numbers, username, username_normalized,
-                            external_user_id, name, address, birthday, picture, language,
-                            custom_data, delegated_access, status, password_hash,
-                            password_temporary, password_updated_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $22, $10, $11, $12, $13, $14, $15,
-                 $16, $17, $18, $19, $20, CASE WHEN $19::text IS NULL THEN NULL ELSE $21 END,
-                 $21, $21)
-         RETURNING user_id, email, email_verified_at, phone_number, phone_verified_at,
-                   username, external_user_id, secondary_emails, secondary_phone_numbers,
-                   name, address, birthday, picture, language, custom_data, identities,
-                   status, status_changed_at, last_auth, created_at, updated_at,
-                   password_temporary, password_updated_at,
-                   NULL::text AS app_name, NULL::text AS external_account_id,
-                   NULL::jsonb AS custom_app_data, ARRAY[]::text[] AS group_ids",
-    )
-    .bind(tenant_id)
-    .bind(user.user_id);
+    let query = sqlx::query(SQL).bind(tenant_id).bind(user.user_id);
     let row = bind_profile(query, p)
         .bind(user.delegated_access.map(Json))
         .bind(p.status.as_str())
@@ -375,6 +485,7 @@ async fn insert(
         .bind(user.password.as_ref().map(|h| h.temporary))
         .bind(now_millis())
         .bind(username_key(p))
+        .bind(event.param())
         .fetch_one(executor)
         .await?;
     Ok(sqlx::FromRow::from_row(&row)?)
@@ -417,62 +528,85 @@ pub fn now_millis() -> DateTime<Utc> {
 
 /// Changes a user: locks its row, lets `change` edit its profile (it may
 /// refuse with its own error), saves the profile when it changed, applies
-/// `app` to the scope's application's data on the user, and returns the
-/// user as it is afterwards. All in one transaction, so concurrent
-/// changes apply one after the other and a refused change writes nothing.
+/// `app` to the scope's application's data on the user, records `actor`'s
+/// `action` naming the fields that changed (nothing when nothing did), and
+/// returns the user as it is afterwards. All in one transaction, so
+/// concurrent changes apply one after the other and a refused change
+/// writes nothing, its event included.
 pub async fn update<E: From<StoreError>>(
     pool: &PgPool,
     scope: &Scope,
     user_id: &str,
     change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), E>,
     app: AppData,
+    (actor, action): (&Actor, Action),
 ) -> Result<UserRow, E> {
     let mut tx = pool.begin().await.map_err(StoreError::from)?;
     let current = lock(&mut tx, scope, user_id).await?;
     let before = current.profile();
     let mut profile = before.clone();
     change(&current, &mut profile)?;
-    if profile != before {
-        save(&mut tx, &scope.tenant_id, user_id, &profile).await?;
-    }
     let associated = current.app_name.is_some();
-    if !app.is_empty() && (associated || !app.only_deletes()) {
+    let writes_app = !app.is_empty() && (associated || !app.only_deletes());
+    let mut changed = profile_changes(&before, &profile);
+    if writes_app {
+        changed.extend(app.changes());
+    }
+    let event = Event::new(&scope.tenant_id, actor, action, user_id).changed(changed);
+    // The event rides on the first write, so recording it costs no round
+    // trip of its own.
+    let saved = profile != before;
+    if saved {
+        save(&mut tx, &scope.tenant_id, user_id, &profile, &event).await?;
+    }
+    if writes_app {
         put_app_data_checked(&mut tx, scope, user_id, app).await?;
-        touch(&mut *tx, &scope.tenant_id, user_id).await?;
+        let event = (!saved).then_some(&event);
+        touch(&mut *tx, &scope.tenant_id, user_id, event).await?;
     }
     let user = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(user)
 }
 
-/// Writes back a profile changed under [`lock`].
+/// Writes back a profile changed under [`lock`], and `event`.
 async fn save(
     conn: &mut PgConnection,
     tenant_id: &str,
     user_id: &str,
     p: &Profile,
+    event: &Event<'_>,
 ) -> Result<(), StoreError> {
-    let query = sqlx::query(
-        "UPDATE users
-            SET email = $3, email_normalized = $3, email_verified_at = $4,
-                phone_number = $5, phone_verified_at = $6,
-                secondary_emails = $7, secondary_phone_numbers = $8,
-                username = $9, username_normalized = $20, external_user_id = $10,
-                name = $11, address = $12, birthday = $13, picture = $14, language = $15,
-                custom_data = $16, status = $17, status_changed_at = $18,
-                version = version + 1, updated_at = $19
-          WHERE tenant_id = $1 AND user_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(user_id);
-    let done = bind_profile(query, p)
+    const SQL: &str = concat!(
+        audited!(
+            "UPDATE users
+                SET email = $3, email_normalized = $3, email_verified_at = $4,
+                    phone_number = $5, phone_verified_at = $6,
+                    secondary_emails = $7, secondary_phone_numbers = $8,
+                    username = $9, username_normalized = $20, external_user_id = $10,
+                    name = $11, address = $12, birthday = $13, picture = $14, language = $15,
+                    custom_data = $16, status = $17, status_changed_at = $18,
+                    version = version + 1, updated_at = $19
+              WHERE tenant_id = $1 AND user_id = $2
+              RETURNING 1",
+            "$21"
+        ),
+        "SELECT count(*) FROM done"
+    );
+    let query = sqlx::query(SQL).bind(tenant_id).bind(user_id);
+    let saved: i64 = bind_profile(query, p)
         .bind(p.status.as_str())
         .bind(p.status_changed_at)
         .bind(now_millis())
         .bind(username_key(p))
-        .execute(conn)
-        .await?;
-    one_row(done, Entity::User)
+        .bind(event.param())
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?;
+    if saved == 0 {
+        return Err(StoreError::NotFound(Entity::User));
+    }
+    Ok(())
 }
 
 /// [`put_app_data`], refusing (and so rolling back with the caller's
@@ -536,44 +670,71 @@ async fn put_app_data(
     Ok(size)
 }
 
-/// Marks the user as updated now (its application data changed).
+/// Marks the user as updated now (its application data changed), and
+/// records `event` when given (the update's first write).
 async fn touch(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
     user_id: &str,
+    event: Option<&Event<'_>>,
 ) -> Result<(), StoreError> {
-    one_row(
-        sqlx::query(
+    macro_rules! touch_user {
+        () => {
             "UPDATE users SET updated_at = $3, version = version + 1
-              WHERE tenant_id = $1 AND user_id = $2",
-        )
+              WHERE tenant_id = $1 AND user_id = $2 RETURNING 1"
+        };
+    }
+    const PLAIN: &str = concat!(
+        "WITH done AS (",
+        touch_user!(),
+        ") SELECT count(*) FROM done"
+    );
+    const AUDITED: &str = concat!(audited!(touch_user!(), "$4"), "SELECT count(*) FROM done");
+    let query = sqlx::query_scalar(if event.is_some() { AUDITED } else { PLAIN })
         .bind(tenant_id)
         .bind(user_id)
-        .bind(now_millis())
-        .execute(executor)
-        .await?,
-        Entity::User,
-    )
+        .bind(now_millis());
+    let query = match event {
+        Some(event) => query.bind(event.param()),
+        None => query,
+    };
+    let touched: i64 = query.fetch_one(executor).await?;
+    if touched == 0 {
+        return Err(StoreError::NotFound(Entity::User));
+    }
+    Ok(())
 }
 
 /// Ends the user's association with the scope's application, and that
-/// application's data on it.
+/// application's data on it, recording `actor`'s event in the same statement.
 pub async fn remove_from_app(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
     user_id: &str,
+    actor: &Actor,
 ) -> Result<(), StoreError> {
     reaches(scope, user_id, Entity::AppUser)?;
-    const SQL: &str = "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3";
+    const SQL: &str = audited_delete!(
+        "DELETE FROM user_apps WHERE tenant_id = $1 AND app_id = $2 AND user_id = $3",
+        "$4"
+    );
     let keys = [scope.tenant_id.as_str(), scope.app_id.as_str(), user_id];
-    keyed::delete(executor, SQL, &keys, Entity::AppUser).await
+    let event = Event::new(&scope.tenant_id, actor, Action::UserAppRemove, user_id)
+        .changed(vec!["custom_app_data".into(), "external_account_id".into()])
+        .refs(serde_json::json!({ "app_id": scope.app_id }));
+    keyed::delete_audited(executor, SQL, &keys, Entity::AppUser, &event).await
 }
 
 /// Deletes the user and, through the foreign keys' cascades, every row
 /// that refers to it (application data, group memberships), and ends the
-/// delegations of the users it was the actor of, in one transaction; its
-/// identifiers are free again afterwards.
-pub async fn delete(pool: &PgPool, scope: &Scope, user_id: &str) -> Result<(), StoreError> {
+/// delegations of the users it was the actor of, recording `actor`'s
+/// event, in one transaction; its identifiers are free again afterwards.
+pub async fn delete(
+    pool: &PgPool,
+    scope: &Scope,
+    user_id: &str,
+    actor: &Actor,
+) -> Result<(), StoreError> {
     reaches(scope, user_id, Entity::User)?;
     let mut tx = pool.begin().await?;
     // Locked first, so that a dependent being created with this actor
@@ -597,6 +758,8 @@ pub async fn delete(pool: &PgPool, scope: &Scope, user_id: &str) -> Result<(), S
     .await?;
     const SQL: &str = "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2";
     keyed::delete(&mut *tx, SQL, &[&scope.tenant_id, user_id], Entity::User).await?;
+    let event = Event::new(&scope.tenant_id, actor, Action::UserDelete, user_id);
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)
 }
 

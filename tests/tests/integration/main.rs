@@ -2,6 +2,7 @@
 
 mod applications;
 mod attacks;
+mod audit;
 mod client_limits;
 mod crafted_input;
 mod deploy;

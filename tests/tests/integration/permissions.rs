@@ -37,6 +37,7 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
     ("UsersRead", ADMIN_OR_CLIENT),
     ("UsersEdit", ADMIN_OR_CLIENT),
     ("UsersDelete", ADMIN),
+    ("AuditRead", ADMIN),
 ];
 
 /// The routes open without a token; any other route without a policy is

@@ -113,6 +113,7 @@ async fn create_app(
             secret_hash: &secret_hash,
             options: spec.client.options(&client_settings),
         },
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Created().json(One::of(ApiApp::created(&app, &client, &client_secret))))
@@ -182,6 +183,7 @@ async fn update_app(
             .changes_anything()
             .then(|| spec.client.change(&client_settings))
             .as_ref(),
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))
@@ -193,7 +195,7 @@ async fn delete_app(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("app_id", &path)?;
-    applications::delete(&state.pool, auth.tenant_id(), &path).await?;
+    applications::delete(&state.pool, auth.tenant_id(), &path, &auth.actor()).await?;
     state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -222,9 +224,12 @@ async fn set_user_permissions(
         &state.pool,
         auth.tenant_id(),
         &path,
-        input.edit_profiles,
-        input.change_identifiers,
-        input.change_status,
+        [
+            input.edit_profiles,
+            input.change_identifiers,
+            input.change_status,
+        ],
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(One::of(UserPermissions::from(&app.clients_may))))

@@ -100,6 +100,7 @@ async fn create_client(
             secret_hash: &secret_hash,
             options: spec.options(&settings),
         },
+        Some(&auth.actor()),
     )
     .await?;
     Ok(HttpResponse::Created().json(ApiOidcClient::with_secret(
@@ -153,6 +154,7 @@ async fn update_client(
         &app.app_id,
         &client_id,
         &spec.change(&settings),
+        Some(&auth.actor()),
     )
     .await?;
     Ok(HttpResponse::Ok().json(ApiOidcClient::new(&client, lifetime(&state))))
@@ -165,7 +167,15 @@ async fn delete_client(
 ) -> Result<HttpResponse, ApiError> {
     let (app, client_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
-    clients::delete(&state.pool, auth.tenant_id(), &app.app_id, Some(&client_id)).await?;
+    let actor = auth.actor();
+    clients::delete(
+        &state.pool,
+        auth.tenant_id(),
+        &app.app_id,
+        Some(&client_id),
+        &actor,
+    )
+    .await?;
     state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -176,7 +186,8 @@ async fn delete_clients(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    clients::delete(&state.pool, auth.tenant_id(), &app.app_id, None).await?;
+    let actor = auth.actor();
+    clients::delete(&state.pool, auth.tenant_id(), &app.app_id, None, &actor).await?;
     state.auth.refresh_revocations().await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -195,6 +206,7 @@ async fn rotate_client_secret(
         &app.app_id,
         &client_id,
         &secret_hash,
+        &auth.actor(),
     )
     .await?;
     state.auth.refresh_revocations().await;

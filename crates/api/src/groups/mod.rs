@@ -53,6 +53,7 @@ async fn create_group(
             description: input.description.as_deref(),
             custom_data: &input.custom_data,
         },
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Created().json(One::of(ApiGroup::from(&group))))
@@ -82,7 +83,7 @@ async fn delete_group(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("group_id", &path)?;
-    groups::delete(&state.pool, auth.tenant_id(), &path).await?;
+    groups::delete(&state.pool, auth.tenant_id(), &path, &auth.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -95,7 +96,8 @@ async fn add_members(
 ) -> Result<HttpResponse, ApiError> {
     path_id("group_id", &path)?;
     let user_ids = body.into_inner().validate()?;
-    match groups::add_members(&state.pool, auth.tenant_id(), &path, &user_ids).await? {
+    let actor = auth.actor();
+    match groups::add_members(&state.pool, auth.tenant_id(), &path, &user_ids, &actor).await? {
         AddMembers::Done => Ok(HttpResponse::NoContent().finish()),
         AddMembers::MissingUsers(missing) => Err(ApiError::NotFound(users_not_found(&missing))),
     }
@@ -110,7 +112,15 @@ async fn remove_member(
     path_id("user_id", &user_id)?;
     path_id("group_id", &group_id)?;
     let group = groups::get(&state.pool, auth.tenant_id(), &group_id).await?;
-    groups::remove_member(&state.pool, auth.tenant_id(), &group.group_id, &user_id).await?;
+    let actor = auth.actor();
+    groups::remove_member(
+        &state.pool,
+        auth.tenant_id(),
+        &group.group_id,
+        &user_id,
+        &actor,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -50,6 +50,7 @@ async fn create_role(
             description: input.description.as_deref(),
             permissions: &input.permissions,
         },
+        &auth.actor(),
     )
     .await?;
     Ok(HttpResponse::Created().json(One::of(ApiRole::from(&role))))
@@ -72,6 +73,7 @@ async fn delete_role(
 ) -> Result<HttpResponse, ApiError> {
     let (app, role_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "role_id").await?;
-    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id).await?;
+    let actor = auth.actor();
+    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id, &actor).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@
 use actix_web::{HttpResponse, web};
 use idstore_domain::contact::{Email, Phone};
 use idstore_domain::user::{Contact, Profile, Touches};
+use idstore_store::audit::Action;
 use idstore_store::users::{self, AppData, UserRow};
 
 use super::UsersEdit;
@@ -17,6 +18,9 @@ use crate::{ApiError, AppState};
 /// Emails and phone numbers share the verify and remove operations.
 pub trait ContactKind: Sized + PartialEq + 'static {
     const NAME: &'static str;
+    /// What the audit trail calls verifying and removing one.
+    const VERIFY: Action;
+    const REMOVE: Action;
     /// The value from the path, in its stored form.
     fn from_path(raw: &str) -> Result<Self, String>;
     fn verify(p: &mut Profile, value: &Self, promote: bool) -> bool;
@@ -25,9 +29,12 @@ pub trait ContactKind: Sized + PartialEq + 'static {
 }
 
 macro_rules! contact_kind {
-    ($t:ty, $name:literal, $parse:path, $verify:ident, $primary:ident, $secondaries:ident) => {
+    ($t:ty, $name:literal, $parse:path, $verify:ident, $primary:ident, $secondaries:ident,
+     $verified:ident, $removed:ident) => {
         impl ContactKind for $t {
             const NAME: &'static str = $name;
+            const VERIFY: Action = Action::$verified;
+            const REMOVE: Action = Action::$removed;
 
             fn from_path(raw: &str) -> Result<Self, String> {
                 $parse(raw)
@@ -50,7 +57,9 @@ contact_kind!(
     Email::parse,
     verify_email,
     email,
-    secondary_emails
+    secondary_emails,
+    UserEmailVerify,
+    UserEmailRemove
 );
 contact_kind!(
     Phone,
@@ -58,15 +67,19 @@ contact_kind!(
     Phone::parse_path,
     verify_phone,
     phone_number,
-    secondary_phone_numbers
+    secondary_phone_numbers,
+    UserPhoneVerify,
+    UserPhoneRemove
 );
 
-/// Applies `change` to the user's profile only (no application data).
+/// Applies `change` to the user's profile only (no application data),
+/// recorded as `action`.
 async fn change_profile(
     auth: &Authorized<UsersEdit>,
     state: &AppState,
     user_id: &str,
     change: impl FnOnce(&UserRow, &mut Profile) -> Result<(), ApiError>,
+    action: Action,
 ) -> Result<(), ApiError> {
     // Verifying, promoting and removing emails and phones change identifiers.
     let identifiers = Touches {
@@ -80,6 +93,7 @@ async fn change_profile(
         user_id,
         change,
         AppData::default(),
+        (&auth.actor(), action),
     )
     .await?;
     Ok(())
@@ -107,7 +121,7 @@ pub async fn verify<K: ContactKind>(
             .then_some(())
             .ok_or_else(|| ApiError::NotFound(format!("The user has no such {}", K::NAME)))
     };
-    change_profile(&auth, &state, &user_id, change).await?;
+    change_profile(&auth, &state, &user_id, change, K::VERIFY).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -135,6 +149,6 @@ pub async fn remove_secondary<K: ContactKind>(
         }
         Ok(())
     };
-    change_profile(&auth, &state, &user_id, change).await?;
+    change_profile(&auth, &state, &user_id, change, K::REMOVE).await?;
     Ok(HttpResponse::NoContent().finish())
 }

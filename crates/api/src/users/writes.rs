@@ -8,6 +8,7 @@ use idstore_domain::scope::{Reach, Scope};
 use idstore_domain::user::{Profile, ProfilePatch, Touches};
 use idstore_store::StoreError;
 use idstore_store::applications;
+use idstore_store::audit::Action;
 use idstore_store::users::{self, Delegation, NewUser, PasswordHash, UserRow};
 
 use super::input::{self, CreateUserInput, UpdateUserInput};
@@ -40,7 +41,8 @@ pub async fn create_user(
             temporary: *temporary,
         }),
     };
-    let user = users::create(&state.pool, &auth.scope, new_user, input.app).await?;
+    let actor = auth.actor();
+    let user = users::create(&state.pool, &auth.scope, new_user, input.app, &actor).await?;
     Ok(one(&user, StatusCode::CREATED))
 }
 
@@ -58,7 +60,8 @@ pub async fn update_user(
         profile.apply(patch, users::now_millis());
         input::check_totals(profile)
     };
-    let user = users::update(&state.pool, &auth.scope, &path, change, app).await?;
+    let audit = (&auth.actor(), Action::UserUpdate);
+    let user = users::update(&state.pool, &auth.scope, &path, change, app, audit).await?;
     Ok(one(&user, StatusCode::OK))
 }
 
@@ -118,7 +121,7 @@ pub async fn remove_from_app(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("user_id", &path)?;
-    users::remove_from_app(&state.pool, &auth.scope, &path).await?;
+    users::remove_from_app(&state.pool, &auth.scope, &path, &auth.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -128,6 +131,6 @@ pub async fn delete_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("user_id", &path)?;
-    users::delete(&state.pool, &auth.scope, &path).await?;
+    users::delete(&state.pool, &auth.scope, &path, &auth.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
