@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cluster;
 pub mod db;
+pub mod load;
 pub mod proxy;
 pub mod spec;
 pub mod tokens;

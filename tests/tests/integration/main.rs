@@ -4,6 +4,7 @@ mod applications;
 mod attacks;
 mod client_limits;
 mod deploy;
+mod faults;
 mod groups;
 mod overload;
 mod permissions;
