@@ -4,10 +4,12 @@
 //! the tenant, as its clients list it, must hold every one of them and
 //! nothing half written.
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use idstore_tests::app::random_kek;
 use idstore_tests::cluster::OwnCluster;
+use idstore_tests::db::fresh_database;
 use idstore_tests::load::{Event, Found, Load, Op, Record, Tokens};
 use idstore_tests::tokens::new_client_secret;
 use serde_json::{Value, json};
@@ -251,5 +253,78 @@ async fn a_postgresql_crash_under_load_is_answered_503_then_recovered_from_witho
     let mut conn = PgConnection::connect_with(&cluster.options())
         .await
         .unwrap();
+    assert_eq!(users_without_their_application(&mut conn, &app_id).await, 0);
+}
+
+#[actix_web::test]
+async fn kill_9_of_idstore_under_write_load_then_a_restart_loses_no_acknowledged_write_and_leaves_no_partial_rows()
+ {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (kek, secret) = (random_kek(), new_client_secret());
+    let mut first = serve(dir.path(), &db.url(), &kek, &secret).await;
+    let (tokens, app_id) = tokens(&first.url(""), &secret).await;
+    let group = post(
+        &first.url(""),
+        "/v1/admin/groups",
+        Some(&tokens.admin),
+        json!({"name": "load"}),
+    )
+    .await;
+    let group_id = group["result"]["group_id"].as_str().unwrap().to_owned();
+
+    // Many workers, and the kill when most of them are writing: as many
+    // writes as may be cut in the middle.
+    let load = Load::start(&first.url(""), tokens.clone(), Some(group_id), 2 * WORKERS);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    load.until_writes_in_flight(WORKERS + 2).await;
+    let killed = Instant::now();
+    first.signal("KILL");
+    let exit = first.wait(Duration::from_secs(10)).await;
+    assert_eq!(exit.signal(), Some(9), "{exit:?}");
+
+    let second = serve(dir.path(), &db.url(), &kek, &secret).await;
+    load.point_at(&second.url(""));
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let record = load.stop().await;
+    let events = &record.events;
+
+    // Only requests between the kill and the new process go unanswered.
+    let unexpected: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            let unanswered_in_the_gap = e.status().is_none() && e.spans(killed, restarted);
+            !e.ok() && !unanswered_in_the_gap
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "answers other than 2xx:\n{}\nlog:\n{}",
+        listed(&unexpected),
+        tail(&second.log())
+    );
+    let cut = events
+        .iter()
+        .filter(|e| e.op.writes() && e.status().is_none() && e.sent < killed)
+        .count();
+    assert!(cut > 0, "the kill cut no write in flight");
+    let served_after = events
+        .iter()
+        .filter(|e| e.sent >= restarted && e.ok())
+        .count();
+    assert!(served_after > 0, "the new process served none of the load");
+    let batches = record.ledger.batches.len();
+    eprintln!(
+        "{} requests, {cut} writes cut by the kill, {} acknowledged creates, {} updates, \
+         {batches} batches of members; {served_after} answered by the new process",
+        events.len(),
+        record.ledger.users.len(),
+        record.ledger.acked_updates,
+    );
+    assert!(batches > 0, "the load added no members");
+
+    assert_nothing_lost_or_half_written(&second.url(""), &tokens, &record).await;
+    let mut conn = db.connect().await;
     assert_eq!(users_without_their_application(&mut conn, &app_id).await, 0);
 }
