@@ -3,7 +3,9 @@
 //! talk to it.
 
 pub mod app;
+pub mod cluster;
 pub mod db;
+pub mod load;
 pub mod proxy;
 pub mod spec;
 pub mod tokens;

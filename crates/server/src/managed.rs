@@ -241,11 +241,16 @@ impl ManagedCluster {
         Ok(())
     }
 
-    fn log_file(&self) -> PathBuf {
+    /// The server's log (`pg_ctl start -l`).
+    pub fn log_file(&self) -> PathBuf {
         self.pgdata.join("server.log")
     }
 
-    fn run_pg_ctl(&self, args: &[&str]) -> Result<Output, ManagedError> {
+    /// Runs `pg_ctl -D <pgdata> args...` as the account the cluster runs
+    /// as: what an operator (or a test stopping and restarting the cluster
+    /// under load) uses to act on it. A `start` must name the log with
+    /// `-l`, or the server inherits this process's output.
+    pub fn run_pg_ctl(&self, args: &[&str]) -> Result<Output, ManagedError> {
         let pgdata = self.pgdata.to_string_lossy().into_owned();
         let mut all = vec!["-D", &pgdata];
         all.extend_from_slice(args);

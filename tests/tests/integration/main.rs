@@ -6,6 +6,7 @@ mod audit;
 mod client_limits;
 mod crafted_input;
 mod deploy;
+mod faults;
 mod groups;
 mod idempotency;
 mod metrics;

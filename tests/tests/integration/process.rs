@@ -112,6 +112,11 @@ impl Served {
         assert!(ok.success(), "kill -{name} {pid} failed");
     }
 
+    /// Whether the process is still running (it was never restarted).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the process to exit and for its last log lines to be read.
     pub async fn wait(&mut self, within: Duration) -> ExitStatus {
         let status = match tokio::time::timeout(within, self.child.wait()).await {
