@@ -2,6 +2,7 @@
 
 mod applications;
 mod attacks;
+mod chart;
 mod client_limits;
 mod deploy;
 mod groups;
