@@ -15,16 +15,16 @@ fn repo() -> PathBuf {
 }
 
 const INSTALL_HINT: &str = "install the chart tools with `bash scripts/chart-tools` (a venv in \
-     /var/tmp/idstore-ci-tools, as .ci/run does; IDSTORE_TOOLS_DIR moves it), or point \
-     IDSTORE_CHART_PYTHON at a python3 with the packages of deploy/helm/requirements.txt";
+     /var/tmp/idstore-ci-tools, as .ci/run does; CHART_TOOLS_DIR moves it), or point \
+     CHART_PYTHON at a python3 with the packages of deploy/helm/requirements.txt";
 
-/// The python that has the chart tools: IDSTORE_CHART_PYTHON, else the
+/// The python that has the chart tools: CHART_PYTHON, else the
 /// venv scripts/chart-tools makes, else python3.
 fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("IDSTORE_CHART_PYTHON") {
+    if let Some(python) = std::env::var_os("CHART_PYTHON") {
         return python.into();
     }
-    let dir = std::env::var_os("IDSTORE_TOOLS_DIR")
+    let dir = std::env::var_os("CHART_TOOLS_DIR")
         .map_or_else(|| PathBuf::from("/var/tmp/idstore-ci-tools"), PathBuf::from);
     let venv = dir.join("venv/bin/python");
     if venv.is_file() {
