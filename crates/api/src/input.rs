@@ -72,6 +72,20 @@ pub fn json_has_nul(v: &Value) -> bool {
     }
 }
 
+/// Adds each given field of `$input` to the JSON map `$map` under its own
+/// name: the vendor settings idstore keeps as given.
+macro_rules! keep {
+    ($map:ident, $input:ident, $($field:ident),+ $(,)?) => {
+        $(if let Some(v) = &$input.$field {
+            $map.insert(
+                stringify!($field).to_owned(),
+                serde_json::to_value(v).map_err($crate::ApiError::internal)?,
+            );
+        })+
+    };
+}
+pub(crate) use keep;
+
 /// Settings kept as given hold no NUL (see [`json_has_nul`]).
 pub fn no_nul(settings: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
     if settings.values().any(json_has_nul) {

@@ -15,7 +15,7 @@ use idstore_tests::tokens::new_client_secret;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
-use crate::process::{Served, serve_on};
+use crate::process::{Served, client_token, serve_on};
 
 const ADMIN_ID: &str = "faults-admin";
 const WORKERS: usize = 4;
@@ -50,25 +50,10 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> Value
     answer
 }
 
-async fn token(base: &str, id: &str, secret: &str) -> String {
-    let mut res = awc::Client::default()
-        .post(format!("{base}/oidc/token"))
-        .send_form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .await
-        .expect("token request answered");
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(res.status(), 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 /// An admin token, and the token of a new application's client; the
 /// application's id.
 async fn tokens(base: &str, secret: &str) -> (Tokens, String) {
-    let admin = token(base, ADMIN_ID, secret).await;
+    let admin = client_token(base, ADMIN_ID, secret).await;
     let app = post(
         base,
         "/v1/applications",
@@ -77,7 +62,7 @@ async fn tokens(base: &str, secret: &str) -> (Tokens, String) {
     )
     .await;
     let app = &app["result"];
-    let client = token(
+    let client = client_token(
         base,
         app["client_id"].as_str().unwrap(),
         app["client_secret"].as_str().unwrap(),

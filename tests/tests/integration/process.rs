@@ -132,3 +132,19 @@ impl Served {
         status
     }
 }
+
+/// An access token from the idstore at `base` for client `id`.
+pub async fn client_token(base: &str, id: &str, secret: &str) -> String {
+    let mut res = awc::Client::default()
+        .post(format!("{base}/oidc/token"))
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .await
+        .expect("token request answered");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}

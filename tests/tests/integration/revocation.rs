@@ -8,7 +8,7 @@ use idstore_tests::app::{ClientCredentials, TestApp, random_kek};
 use idstore_tests::db::fresh_database;
 use serde_json::{Value, json};
 
-use crate::process::{Served, idstore};
+use crate::process::{Served, client_token, idstore};
 
 const APPS: &str = "/v1/applications";
 
@@ -118,21 +118,6 @@ async fn send(method: Method, url: String, token: &str, body: Option<Value>) -> 
     )
 }
 
-async fn token(base: &str, id: &str, secret: &str) -> String {
-    let mut res = awc::Client::default()
-        .post(format!("{base}/oidc/token"))
-        .send_form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(res.status(), 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 #[actix_web::test]
 async fn a_client_deleted_through_one_replica_is_refused_by_another_within_five_seconds() {
     let db = fresh_database().await;
@@ -152,7 +137,7 @@ async fn a_client_deleted_through_one_replica_is_refused_by_another_within_five_
     let mut a = start().await;
     let mut b = start().await;
     let (base_a, base_b) = (a.url(""), b.url(""));
-    let admin = token(&base_a, "replica-admin", &secret).await;
+    let admin = client_token(&base_a, "replica-admin", &secret).await;
 
     let (status, created) = send(
         Method::POST,
@@ -165,7 +150,7 @@ async fn a_client_deleted_through_one_replica_is_refused_by_another_within_five_
     let app_id = created["result"]["app_id"].as_str().unwrap();
     let client_id = created["result"]["client_id"].as_str().unwrap();
     let client_secret = created["result"]["client_secret"].as_str().unwrap();
-    let client_token = token(&base_b, client_id, client_secret).await;
+    let client_token = client_token(&base_b, client_id, client_secret).await;
     let users_on_b = || {
         send(
             Method::GET,

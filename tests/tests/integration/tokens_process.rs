@@ -6,22 +6,7 @@ use idstore_tests::app::random_kek;
 use idstore_tests::db::{empty_database, fresh_database};
 use serde_json::Value;
 
-use crate::process::{Served, idstore, serve_on};
-
-async fn token(base: &str, id: &str, secret: &str) -> String {
-    let mut res = awc::Client::default()
-        .post(format!("{base}/oidc/token"))
-        .send_form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(res.status(), 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
+use crate::process::{Served, client_token, idstore, serve_on};
 
 async fn list_apps(base: &str, token: &str) -> u16 {
     awc::Client::default()
@@ -56,8 +41,8 @@ async fn two_processes_on_one_database_accept_each_others_tokens() {
     };
     let (mut a, mut b) = tokio::join!(start(1), start(2));
     let (base_a, base_b) = (a.url(""), b.url(""));
-    let from_a = token(&base_a, "replica-admin", &secret).await;
-    let from_b = token(&base_b, "replica-admin", &secret).await;
+    let from_a = client_token(&base_a, "replica-admin", &secret).await;
+    let from_b = client_token(&base_b, "replica-admin", &secret).await;
     assert_eq!(
         list_apps(&base_b, &from_a).await,
         200,
@@ -280,7 +265,7 @@ async fn serve_leaves_a_generated_admin_secret_in_an_owner_only_file_never_in_th
         served.log().contains(path.to_str().unwrap()),
         "the log names the file"
     );
-    token(&served.url(""), id, secret).await;
+    client_token(&served.url(""), id, secret).await;
     served.signal("TERM");
     assert!(served.wait(Duration::from_secs(20)).await.success());
 }
@@ -367,7 +352,7 @@ async fn a_replica_whose_key_encryption_key_opens_no_signing_key_is_not_ready_an
 
     let res = client.get(good.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 200, "{}", good.log());
-    token(&good.url(""), id, secret).await;
+    client_token(&good.url(""), id, secret).await;
     for served in [&mut good, &mut bad] {
         served.signal("TERM");
         assert!(served.wait(Duration::from_secs(20)).await.success());

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::ApiError;
 use crate::clients::input::{ClientInput, ClientSpec, Whole, one_of, web_uri};
-use crate::input::{no_nul, optional_text, text};
+use crate::input::{keep, no_nul, optional_text, text};
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -80,18 +80,6 @@ pub struct AppSpec {
     pub settings: Map<String, Value>,
     /// What the body says of the default client.
     pub client: ClientSpec,
-}
-
-/// Adds each given field to `map` under its own name.
-macro_rules! keep {
-    ($map:ident, $input:ident, $($field:ident),+ $(,)?) => {
-        $(if let Some(v) = &$input.$field {
-            $map.insert(
-                stringify!($field).to_owned(),
-                serde_json::to_value(v).map_err(ApiError::internal)?,
-            );
-        })+
-    };
 }
 
 impl AppInput {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
-use crate::input::{no_nul, optional_text, text};
+use crate::input::{keep, no_nul, optional_text, text};
 use crate::oidc::valid_resource;
 
 /// Most redirect URIs or resources one client may list.
@@ -186,18 +186,6 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<Option<i32>>,
     /// The kept settings that were given, by the vendor's names.
     pub settings: Map<String, Value>,
-}
-
-/// Adds each given field to `map` under its own name.
-macro_rules! keep {
-    ($map:ident, $input:ident, $($field:ident),+ $(,)?) => {
-        $(if let Some(v) = &$input.$field {
-            $map.insert(
-                stringify!($field).to_owned(),
-                serde_json::to_value(v).map_err(ApiError::internal)?,
-            );
-        })+
-    };
 }
 
 impl ClientInput {
