@@ -241,7 +241,6 @@ async fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> 
         .map(|_| ())
 }
 
-
 fn unique_name() -> String {
     format!("{TEST_DB_PREFIX}{}", uuid::Uuid::now_v7().simple())
 }
