@@ -67,7 +67,8 @@ def pct(sorted_values, p):
 class Stats:
     """Everything measured, by minute of due time."""
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, wall0):
+        self.wall0 = wall0  # UTC seconds at the first due time
         self.lock = threading.Lock()
         self.lat = [[] for _ in range(minutes)]
         self.op_lat = {op: [] for op in OPS}
@@ -77,12 +78,16 @@ class Stats:
         self.answered_at = []  # completion times, for the achieved rate
         self.error_samples = []
         self.error_kinds = {}
-        self.slowest = []  # (latency ms, minute, op, path, service ms), the 10 slowest
+        self.slowest = []  # (latency ms, due s, op, path, service ms), the 10 slowest
 
-    def record(self, minute, op, latency_ms, ok, detail, finished, path, service_ms):
+    def utc(self, due_s):
+        return time.strftime("%H:%M:%S", time.gmtime(self.wall0 + due_s))
+
+    def record(self, due_s, op, latency_ms, ok, detail, finished, path, service_ms):
+        minute = int(due_s // 60)
         with self.lock:
             if len(self.slowest) < 10 or latency_ms > self.slowest[-1][0]:
-                self.slowest.append((latency_ms, minute, op, path, service_ms))
+                self.slowest.append((latency_ms, due_s, op, path, service_ms))
                 self.slowest.sort(reverse=True)
                 del self.slowest[10:]
             self.lat[minute].append(latency_ms)
@@ -94,7 +99,9 @@ class Stats:
                 kind = f"{op}: {detail.split(':')[0]}"
                 self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
                 if len(self.error_samples) < 20:
-                    self.error_samples.append(f"minute {minute + 1}, {op}: {detail}")
+                    self.error_samples.append(
+                        f"{self.utc(due_s)} UTC (minute {minute + 1}, due {due_s:.1f} s), {op}: "
+                        f"{detail} (after {latency_ms:.0f} ms)")
 
 
 class Worker(threading.Thread):
@@ -158,8 +165,7 @@ class Worker(threading.Thread):
                 self.conn = None
             finished = time.monotonic()
             self.last_used = finished
-            minute = int((due - self.t0) // 60)
-            self.stats.record(minute, op, (finished - due) * 1000, ok, detail, finished, path,
+            self.stats.record(due - self.t0, op, (finished - due) * 1000, ok, detail, finished, path,
                               (finished - sent) * 1000)
 
 
@@ -185,6 +191,15 @@ def pg_connections(args):
         return int(out.stdout.strip())
     except (subprocess.SubprocessError, ValueError):
         return -1
+
+
+def io_pressure_us():
+    """Microseconds some task waited for IO (PSI), or None without PSI."""
+    try:
+        with open("/proc/pressure/io") as f:
+            return int(f.readline().split("total=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def loadavg():
@@ -249,7 +264,7 @@ def main():
     minutes = (args.duration + 59) // 60
     jobs = queue.Queue()
     t0 = time.monotonic() + 0.5
-    stats = Stats(minutes)
+    stats = Stats(minutes, time.time() + 0.5)
     workers = [Worker(args, jobs, stats, t0, args.nonce) for _ in range(args.connections)]
     for w in workers:
         w.start()
@@ -281,14 +296,18 @@ def main():
 
     rows = []
     header = ("minute", "requests", "errors", "answered/s", "p50 ms", "p99 ms", "max ms",
-              "RSS MB", "PG conns", "load 1m", "other cores", "dispatch lag p99 ms")
+              "RSS MB", "PG conns", "load 1m", "other cores", "IO wait %", "dispatch lag p99 ms")
     print("  ".join(header), flush=True)
     snap, snap_t = cpu_other.processes(), time.monotonic()
+    io_before = io_pressure_us()
     for m in range(minutes):
         start, end = t0 + 60 * m, min(t0 + 60 * (m + 1), t0 + args.duration)
         time.sleep(max(0.0, end - time.monotonic()))
         rss = read_rss_kb(args.pid)
         load = loadavg()
+        io_now = io_pressure_us()
+        io_stall = (io_now - io_before) / 1e6 / (time.monotonic() - snap_t) * 100 if io_now is not None else float("nan")
+        io_before = io_now
         snap, other = other_cores(snap, snap_t, ours_pids, args.database)
         snap_t = time.monotonic()
         # The minute's row waits for its last requests (at most the timeout).
@@ -319,11 +338,12 @@ def main():
             "load": load,
             "other": other,
             "lag99": pct(lag, 99),
+            "io": io_stall,
         }
         rows.append(row)
         print(f"{row['minute']:>6}  {row['requests']:>8}  {row['errors']:>6}  {row['rate']:>10.1f}  "
               f"{row['p50']:>6.2f}  {row['p99']:>6.2f}  {row['max']:>7.1f}  {row['rss_mb']:>6.1f}  "
-              f"{row['conns']:>8}  {row['load']:>7.2f}  {row['other']:>11.2f}  {row['lag99']:>6.2f}",
+              f"{row['conns']:>8}  {row['load']:>7.2f}  {row['other']:>11.2f}  {row['io']:>9.1f}  {row['lag99']:>6.2f}",
               flush=True)
     sampler.stop.set()
     for _ in workers:
@@ -344,13 +364,13 @@ def main():
     ]
     ok = all(c for _, c in checks)
     out = []
-    out.append("| minute | requests | errors | answered/s | p50 ms | p99 ms | max ms | RSS MB | PG conns (max) | load 1m | other cores |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| minute | requests | errors | answered/s | p50 ms | p99 ms | max ms | RSS MB | PG conns (max) | load 1m | other cores | IO wait % |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         label = str(r["minute"]) if r["seconds"] >= 59.5 else f"{r['minute']} ({r['seconds']:.0f} s)"
         out.append(f"| {label} | {r['requests']:,} | {r['errors']} | {r['rate']:.1f} | {r['p50']:.2f} | "
                    f"{r['p99']:.2f} | {r['max']:.1f} | {r['rss_mb']:.1f} | {r['conns']} | {r['load']:.2f} | "
-                   f"{r['other']:.2f} |")
+                   f"{r['other']:.2f} | {r['io']:.1f} |")
     out.append("")
     out.append("Per operation, over the whole run (latency from each request's due time):")
     out.append("")
@@ -368,10 +388,11 @@ def main():
     out.append("")
     out.append("The slowest requests (service time: from sending to the answer, without any wait for a connection):")
     out.append("")
-    out.append("| latency ms | service ms | minute | operation | path |")
-    out.append("|---:|---:|---:|---|---|")
-    for latency, minute, op, path, service in stats.slowest:
-        out.append(f"| {latency:.1f} | {service:.1f} | {minute + 1} | {op} | `{urllib.parse.unquote(path)}` |")
+    out.append("| latency ms | service ms | due (UTC) | minute | operation | path |")
+    out.append("|---:|---:|---|---:|---|---|")
+    for latency, due_s, op, path, service in stats.slowest:
+        out.append(f"| {latency:.1f} | {service:.1f} | {stats.utc(due_s)} | {int(due_s // 60) + 1} | {op} | "
+                   f"`{urllib.parse.unquote(path)}` |")
     out.append("")
     if stats.error_kinds:
         out.append("Errors by kind:")
