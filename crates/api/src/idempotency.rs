@@ -40,17 +40,18 @@ pub async fn idempotency(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let key = req
-        .headers()
-        .get(&IDEMPOTENCY_KEY)
-        .map(|v| v.to_str().map(str::to_owned));
-    let applies = req.method() == Method::POST
-        && req
-            .match_pattern()
-            .is_some_and(|p| CREATES.contains(&p.as_str()));
-    let (Some(key), true) = (key, applies) else {
-        return Ok(next.call(req).await?.map_into_boxed_body());
+    // Every request passes here: the route is matched (an allocation)
+    // only for a POST that carries a key.
+    let key = match req.headers().get(&IDEMPOTENCY_KEY) {
+        Some(v) if req.method() == Method::POST => v.to_str().map(str::to_owned),
+        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
     };
+    let applies = req
+        .match_pattern()
+        .is_some_and(|p| CREATES.contains(&p.as_str()));
+    if !applies {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let key = match key {
         Ok(k) if valid_key(&k) => k,
         _ => {
