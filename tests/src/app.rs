@@ -360,12 +360,24 @@ pub fn random_kek() -> String {
     Kek::generate().unwrap().to_base64().to_string()
 }
 
+/// `database_url` as the serving role reaches the same database: the
+/// suite serves as `serve` does in a deployment, confined by row-level
+/// security, so a query that leaves its tenant context out fails here.
+pub fn serving_url(database_url: &str) -> String {
+    let mut url = url::Url::parse(database_url).expect("a database URL");
+    url.set_username(idstore_store::serving_role::DEFAULT_NAME)
+        .expect("a URL with a host");
+    url.set_password(None).expect("a URL with a host");
+    url.to_string()
+}
+
 /// Settings for an in-process test application: its own KEK and a fixed
 /// admin client, as a deployment would configure them.
 pub fn test_config(database_url: &str) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned().into()),
+        runtime_database_url: Some(serving_url(database_url).into()),
         key_encryption_key: Some(random_kek().into()),
         bootstrap_client_id: Some(format!("admin-{}", idstore_domain::id::new_id())),
         bootstrap_client_secret: Some(idstore_auth::secret::generate_client_secret().unwrap()),

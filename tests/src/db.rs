@@ -32,6 +32,19 @@ impl TestDb {
         self.options.to_url_lossy().to_string()
     }
 
+    /// The database as the serving role (`idstore_runtime`, made by the
+    /// migrations' grant step) reaches it: what `serve` connects with.
+    pub fn serving_options(&self) -> PgConnectOptions {
+        self.options
+            .clone()
+            .username(idstore_store::serving_role::DEFAULT_NAME)
+    }
+
+    /// [`Self::serving_options`] as a URL, for `runtime_database_url`.
+    pub fn serving_url(&self) -> String {
+        self.serving_options().to_url_lossy().to_string()
+    }
+
     pub async fn connect(&self) -> PgConnection {
         PgConnection::connect_with(&self.options)
             .await
@@ -140,7 +153,11 @@ async fn ensure_template(server: &PgConnectOptions) -> String {
         execute(&mut conn, &format!("CREATE DATABASE {building}"))
             .await
             .unwrap();
-        idstore_store::migrate(&server.clone().database(&building))
+        let serving = idstore_store::serving_role::ServingRole {
+            name: idstore_store::serving_role::DEFAULT_NAME,
+            password: None,
+        };
+        idstore_store::migrate_serving(&server.clone().database(&building), Some(serving))
             .await
             .expect("migrate the template database");
         execute(

@@ -51,6 +51,19 @@ pub struct AppState {
     pub list_body_limit: usize,
 }
 
+impl AppState {
+    /// Runs `work` in a transaction row-level security confines to
+    /// `tenant_id`'s rows (`idstore_store::tenancy`), and commits it: the
+    /// form of every statement a handler runs that does not confine itself.
+    pub async fn within<T>(
+        &self,
+        tenant_id: &str,
+        work: impl AsyncFnOnce(&mut idstore_store::PgConnection) -> Result<T, idstore_store::StoreError>,
+    ) -> Result<T, idstore_store::StoreError> {
+        idstore_store::tenancy::within(&self.pool, tenant_id, work).await
+    }
+}
+
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiSettings {

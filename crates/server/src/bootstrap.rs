@@ -8,7 +8,7 @@ use idstore_store::applications::{self, NewApplication};
 use idstore_store::audit::Actor;
 use idstore_store::clients::{self, NewClient};
 use idstore_store::signing_keys::{self, NewKey};
-use idstore_store::{PgPool, tenants};
+use idstore_store::{PgPool, tenancy, tenants};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -72,7 +72,8 @@ pub async fn run(
         let s = client_secret.clone();
         tokio::task::spawn_blocking(move || secret::hash_secret(&s)).await?
     };
-    let mut tx = pool.begin().await?;
+    // Whether any tenant exists is a question across tenants.
+    let mut tx = tenancy::begin_service(pool).await?;
     tenants::lock_bootstrap(&mut *tx).await?;
     if let Some(existing) = tenants::first(&mut *tx).await? {
         return Ok(Outcome::Existing {
@@ -103,6 +104,9 @@ pub async fn provision_tenant(
 ) -> anyhow::Result<Credentials> {
     let tenant_id = new_id();
     let app_id = new_id();
+    // What follows writes the new tenant's rows, as row-level security
+    // checks for an owner that is no superuser.
+    tenancy::confine(&mut *conn, &tenant_id).await?;
     tenants::create(&mut *conn, &tenant_id, name).await?;
     applications::create(
         &mut *conn,
@@ -182,7 +186,8 @@ pub async fn rotate_keys(
 ) -> anyhow::Result<Vec<Rotation>> {
     let actor = Actor::cli("idstore keys rotate");
     let mut rotated = Vec::new();
-    for tenant in tenants::list(pool).await? {
+    let all = tenancy::service(pool, async |conn| tenants::list(conn).await).await?;
+    for tenant in all {
         if only.is_some_and(|t| t != tenant.tenant_id) {
             continue;
         }

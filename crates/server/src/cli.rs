@@ -186,7 +186,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let database = postgres::resolve(&config).await?;
-    let report = idstore_store::migrate(&database.options).await;
+    database.require_owner("`idstore migrate`")?;
+    let role = database.serving.as_ref().map(postgres::Serving::role);
+    let report = idstore_store::migrate_serving(&database.options, role).await;
     if let Some(cluster) = database.managed {
         cluster.stop().await?;
     }
@@ -202,6 +204,20 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
         }
         println!("database schema now at version {}", report.version);
     }
+    if let Some(serving) = &database.serving {
+        let created = if report.serving_role_created {
+            "created; "
+        } else {
+            ""
+        };
+        println!(
+            "serving role {}: {created}granted DML on every table",
+            serving.role
+        );
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 
@@ -212,6 +228,7 @@ async fn with_database<T>(
     work: impl AsyncFnOnce(&idstore_store::PgPool) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let database = postgres::resolve(config).await?;
+    database.require_owner("this command")?;
     let result = async {
         idstore_store::migrate(&database.options).await?;
         let pool = idstore_store::connect_pool(

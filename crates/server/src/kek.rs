@@ -23,7 +23,7 @@ pub fn load(config: &Config) -> anyhow::Result<Kek> {
         return Kek::from_base64(text.expose_secret())
             .context("invalid configuration: `key_encryption_key`");
     }
-    if config.database_url.is_some() {
+    if config.database_url.is_some() || config.runtime_database_url.is_some() {
         anyhow::bail!(missing());
     }
     let path = config.data_dir.join(DEV_KEK_FILE);

@@ -17,8 +17,87 @@ use crate::managed::{ManagedCluster, ManagedError};
 /// The database in use, and the private cluster behind it if idstore runs one.
 #[derive(Debug)]
 pub struct Database {
+    /// The owner's connection: migrations, bootstrap, commands.
     pub options: PgConnectOptions,
     pub managed: Option<ManagedCluster>,
+    /// The role `serve` connects as, when it is not the owner.
+    pub serving: Option<Serving>,
+    /// Whether `options` are the owner's: not when only
+    /// `runtime_database_url` is given (a replica that never migrates).
+    pub owner: bool,
+}
+
+impl Database {
+    /// Refuses `what` (migrating, bootstrapping) without the owner's URL.
+    pub fn require_owner(&self, what: &str) -> Result<(), PostgresError> {
+        if self.owner {
+            Ok(())
+        } else {
+            Err(PostgresError::NoOwner(what.to_owned()))
+        }
+    }
+}
+
+/// The serving role's connection and what preparing it takes.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub options: PgConnectOptions,
+    pub role: String,
+    /// Given to the role when migrating creates it.
+    pub password: Option<String>,
+    /// Chosen by idstore on a PostgreSQL it did not get a URL for: when
+    /// that server refuses the role a login (peer authentication, say),
+    /// `serve` falls back to the owner and says so.
+    pub chosen: bool,
+}
+
+impl Serving {
+    pub fn role(&self) -> idstore_store::serving_role::ServingRole<'_> {
+        idstore_store::serving_role::ServingRole {
+            name: &self.role,
+            password: self.password.as_deref(),
+        }
+    }
+
+    /// The role named by `runtime_database_url`.
+    fn from_url(url: &str) -> Result<Self, PostgresError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| PostgresError::BadRuntimeUrl(e.to_string()))?;
+        let parsed =
+            url::Url::parse(url).map_err(|e| PostgresError::BadRuntimeUrl(e.to_string()))?;
+        let password = parsed.password().map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        Ok(Self {
+            role: options.get_username().to_owned(),
+            options,
+            password,
+            chosen: false,
+        })
+    }
+
+    /// `idstore_runtime` on the server `owner` reaches, the same way
+    /// (socket or host) and without a password: for the PostgreSQL
+    /// idstore runs or found locally, whose authentication is local.
+    fn local(owner: &PgConnectOptions) -> Self {
+        let role = idstore_store::serving_role::DEFAULT_NAME;
+        let base = PgConnectOptions::new_without_pgpass()
+            .port(owner.get_port())
+            .username(role)
+            .database(owner.get_database().unwrap_or("postgres"));
+        let options = match owner.get_socket() {
+            Some(dir) => base.socket(dir),
+            None => base.host(owner.get_host()),
+        };
+        Self {
+            options,
+            role: role.to_owned(),
+            password: None,
+            chosen: true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +117,16 @@ pub enum PostgresError {
          or set DATABASE_URL"
     )]
     NothingAvailable { tried: String },
+    #[error(
+        "runtime_database_url is not a valid PostgreSQL URL ({0}); expected \
+         postgres://idstore_runtime:password@host:5432/dbname"
+    )]
+    BadRuntimeUrl(String),
+    #[error(
+        "{0} needs the database owner's URL: set database_url (runtime_database_url is the \
+         serving role's), or start serve with --no-migrate where a migration job migrates"
+    )]
+    NoOwner(String),
     #[error(transparent)]
     Managed(#[from] ManagedError),
     #[error(transparent)]
@@ -45,6 +134,27 @@ pub enum PostgresError {
 }
 
 pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
+    if config.database_url.is_none()
+        && let Some(url) = &config.runtime_database_url
+    {
+        let serving = Serving::from_url(url.expose_secret())?;
+        return Ok(Database {
+            options: serving.options.clone(),
+            managed: None,
+            serving: Some(serving),
+            owner: false,
+        });
+    }
+    let mut database = resolve_owner(config).await?;
+    database.serving = match &config.runtime_database_url {
+        Some(url) => Some(Serving::from_url(url.expose_secret())?),
+        None if config.database_url.is_none() => Some(Serving::local(&database.options)),
+        None => None,
+    };
+    Ok(database)
+}
+
+async fn resolve_owner(config: &Config) -> Result<Database, PostgresError> {
     if let Some(url) = &config.database_url {
         let options = PgConnectOptions::from_str(url.expose_secret())
             // sqlx's message does not repeat the URL, so no password leaks here.
@@ -52,6 +162,8 @@ pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
         return Ok(Database {
             options,
             managed: None,
+            serving: None,
+            owner: true,
         });
     }
     let (server, managed) = match config.postgres {
@@ -79,7 +191,12 @@ pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
     }
     let options = server.database(&config.database_name);
     tracing::info!(database = %describe(&options), "using PostgreSQL");
-    Ok(Database { options, managed })
+    Ok(Database {
+        options,
+        managed,
+        serving: None,
+        owner: true,
+    })
 }
 
 async fn start_managed(

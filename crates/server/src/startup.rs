@@ -21,7 +21,7 @@ use idstore_store::{PgPool, PoolSettings, SchemaState};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::postgres::{self, Database};
+use crate::postgres::{self, Database, Serving};
 use crate::{bootstrap, kek};
 
 pub struct Application {
@@ -39,17 +39,14 @@ impl Application {
         let kek = kek::load(config)?;
         let database = postgres::resolve(config).await?;
         if config.migrate {
-            let report = idstore_store::migrate(&database.options).await?;
-            for (version, name) in &report.applied {
-                tracing::info!(version, name = %name, "applied migration");
-            }
-            tracing::info!(
-                schema_version = report.version,
-                "database schema is current"
-            );
+            database.require_owner("migrating at start-up")?;
+            let role = database.serving.as_ref().map(Serving::role);
+            let report = idstore_store::migrate_serving(&database.options, role).await?;
+            log_migration(&report);
         }
-        let pool = idstore_store::connect_pool(&database.options, &pool_settings(config));
-        let readiness = idstore_store::connect_pool(&database.options, &READINESS_POOL);
+        let serving = serving_options(&database).await;
+        let pool = idstore_store::connect_pool(&serving, &pool_settings(config));
+        let readiness = idstore_store::connect_pool(&serving, &READINESS_POOL);
         if !config.migrate {
             refuse_newer_schema(&pool).await?;
         }
@@ -61,8 +58,14 @@ impl Application {
         })?;
         let address = listener.local_addr()?;
         if config.bootstrap && config.migrate {
-            bootstrap_on_first_start(&pool, &kek, config).await?;
+            // As the owner, like `idstore bootstrap`.
+            let owner =
+                idstore_store::connect_pool(&database.options, &PoolSettings::for_commands(1));
+            let done = bootstrap_on_first_start(&owner, &kek, config).await;
+            owner.close().await;
+            done?;
         }
+        warn_if_unconfined(&pool).await;
         let settings = token_settings(config, address);
         // The timing dummy is hashed now, off the async workers, rather
         // than by the first unknown client's request.
@@ -158,6 +161,63 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// What a migration did, in the log.
+pub fn log_migration(report: &idstore_store::MigrationReport) {
+    for (version, name) in &report.applied {
+        tracing::info!(version, name = %name, "applied migration");
+    }
+    if report.serving_role_created {
+        tracing::info!("created the serving role");
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        schema_version = report.version,
+        "database schema is current"
+    );
+}
+
+/// The connection `serve` makes: the serving role's, or the owner's when
+/// there is none, or when the local PostgreSQL idstore chose the role on
+/// refuses it a login.
+async fn serving_options(database: &Database) -> idstore_store::PgConnectOptions {
+    let Some(serving) = &database.serving else {
+        return database.options.clone();
+    };
+    if serving.chosen
+        && let Err(e) = idstore_store::ping(&serving.options, Duration::from_secs(2)).await
+    {
+        tracing::warn!(
+            error = %e,
+            role = %serving.role,
+            "the local PostgreSQL refused the serving role a login; serving as the owner, which \
+             row-level security does not confine if it is a superuser: allow the role a local \
+             login (pg_hba.conf) or set runtime_database_url"
+        );
+        return database.options.clone();
+    }
+    serving.options.clone()
+}
+
+/// Row-level security confines no superuser and no BYPASSRLS role: say so
+/// when `serve` runs as one. Quiet when the database is not up yet.
+async fn warn_if_unconfined(pool: &PgPool) {
+    let unconfined: Result<(String, bool), _> = sqlx::query_as(
+        "SELECT rolname::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok((role, true)) = unconfined {
+        tracing::warn!(
+            %role,
+            "serving as a role that bypasses row-level security: tenants are kept apart by the \
+             queries' predicates alone; set runtime_database_url to a role without SUPERUSER \
+             and BYPASSRLS (migrating creates it)"
+        );
     }
 }
 

@@ -9,7 +9,7 @@ use crate::audit::{self, Action, Actor, Event};
 use crate::clients::{self, Client, ClientChange, NewClient, given_fields};
 use crate::error::Entity;
 use crate::revocations::{self, Cut};
-use crate::{StoreError, keyed};
+use crate::{StoreError, keyed, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {
@@ -103,7 +103,7 @@ pub async fn create_with_client(
     let event = Event::new(app.tenant_id, actor, Action::ApplicationCreate, app.app_id)
         .changed(changed)
         .refs(serde_json::json!({ "client_id": client.client_id }));
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, app.tenant_id).await?;
     let app = create(&mut *tx, app).await?;
     let client = clients::create(&mut *tx, client, None).await?;
     audit::record(&mut *tx, &event).await?;
@@ -159,7 +159,7 @@ pub async fn update(
     actor: &Actor,
 ) -> Result<(Application, Option<Client>), StoreError> {
     let empty = Value::Object(Default::default());
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     let app: Application = sqlx::query_as(concat!(
         "UPDATE applications SET
              name = COALESCE($3, name),
@@ -219,7 +219,7 @@ pub async fn set_client_user_permissions(
     actor: &Actor,
 ) -> Result<Application, StoreError> {
     let [edit_profiles, change_identifiers, change_status] = permissions;
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     let app = sqlx::query_as(concat!(
         "UPDATE applications SET
              clients_edit_profiles = COALESCE($3, clients_edit_profiles),
@@ -268,7 +268,7 @@ pub async fn delete(
     app_id: &str,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     if get(&mut *tx, tenant_id, app_id).await?.is_management {
         return Err(StoreError::Invalid(
             "The management application cannot be deleted".into(),

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::StoreError;
+use crate::{StoreError, tenancy};
 
 /// Who acted, and through which request.
 #[derive(Debug, Clone, Default)]
@@ -251,7 +251,8 @@ pub async fn record(executor: impl PgExecutor<'_>, event: &Event<'_>) -> Result<
 /// answered as a refusal whatever the database does.
 pub async fn record_denial(pool: &PgPool, tenant_id: &str, actor: &Actor, policy: &str) {
     let event = Event::new(tenant_id, actor, Action::AccessDenied, policy);
-    if let Err(e) = record(pool, &event).await {
+    let recorded = tenancy::within(pool, tenant_id, async |conn| record(conn, &event).await);
+    if let Err(e) = recorded.await {
         tracing::warn!(error = %e, policy, "could not record a permission denial");
     }
 }
@@ -375,18 +376,19 @@ pub async fn list(
         horizon!(),
         " ORDER BY txn, event_id LIMIT $2"
     );
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     let Some(after) = after else {
         return Ok(sqlx::query_as(FIRST)
             .bind(tenant_id)
             .bind(limit)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?);
     };
     let events: Vec<AuditEvent> = sqlx::query_as(AFTER)
         .bind(tenant_id)
         .bind(limit)
         .bind(after)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     // Nothing after it, or no such event: only an empty page asks which.
     if events.is_empty() {
@@ -395,7 +397,7 @@ pub async fn list(
         )
         .bind(tenant_id)
         .bind(after)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
         if !known {
             return Err(StoreError::Invalid(

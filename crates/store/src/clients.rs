@@ -8,7 +8,7 @@ use sqlx::{PgExecutor, PgPool};
 use crate::audit::{self, Action, Actor, Event, audited};
 use crate::error::Entity;
 use crate::revocations::{self, Cut};
-use crate::{StoreError, keyed};
+use crate::{StoreError, keyed, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Client {
@@ -276,7 +276,7 @@ pub async fn delete(
     client_id: Option<&str>,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     // The application's row lock orders concurrent deletes, so two of them
     // cannot each leave the other's client as the last one and take it.
     let is_management: bool = sqlx::query_scalar(
@@ -338,7 +338,7 @@ pub async fn rotate_secret(
     secret_hash: &str,
     actor: &Actor,
 ) -> Result<Client, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     let client = sqlx::query_as(concat!(
         "UPDATE clients SET secret_hash = $4, rotated_at = now(), updated_at = now()
           WHERE tenant_id = $1 AND app_id = $2 AND client_id = $3 RETURNING ",
@@ -374,19 +374,36 @@ pub struct KnownClient {
     pub resources: Vec<String>,
 }
 
-/// The client a token request names, if it exists.
+/// The client a token request names, if it exists. The tenant is not
+/// known yet: the transaction first sees this one client whatever its
+/// tenant (row-level security's `presented_client` policy), then is
+/// confined to the tenant it belongs to.
 pub async fn for_authentication(
-    executor: impl PgExecutor<'_>,
+    pool: &PgPool,
     client_id: &str,
 ) -> Result<Option<KnownClient>, StoreError> {
-    Ok(sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    tenancy::reveal_client(&mut tx, client_id).await?;
+    let tenant_id: Option<String> =
+        sqlx::query_scalar("SELECT tenant_id FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(tenant_id) = tenant_id else {
+        return Ok(None);
+    };
+    tenancy::confine(&mut tx, &tenant_id).await?;
+    let known = sqlx::query_as(
         "SELECT c.tenant_id, c.app_id, a.is_management, c.secret_hash, c.access_token_ttl,
                 c.resources
            FROM clients c
            JOIN applications a ON a.tenant_id = c.tenant_id AND a.app_id = c.app_id
-          WHERE c.client_id = $1",
+          WHERE c.tenant_id = $1 AND c.client_id = $2",
     )
+    .bind(&tenant_id)
     .bind(client_id)
-    .fetch_optional(executor)
-    .await?)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(known)
 }

@@ -8,7 +8,7 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
-use crate::{StoreError, keyed};
+use crate::{StoreError, keyed, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Group {
@@ -135,7 +135,7 @@ pub async fn add_members(
     user_ids: &[String],
     actor: &Actor,
 ) -> Result<AddMembers, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
     // Key-share locks hold the group and the users until commit, so a
     // concurrent delete can't turn the insert below into a foreign-key error.
     sqlx::query("SELECT 1 FROM groups WHERE tenant_id = $1 AND group_id = $2 FOR KEY SHARE")

@@ -1,9 +1,9 @@
 //! Idempotency keys of create operations: the first request with a key
 //! reserves it, its answer is kept, and a retry gets that answer back.
 
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgPool};
 
-use crate::StoreError;
+use crate::{StoreError, tenancy};
 
 /// Who uses a key, and how.
 pub struct KeyUse<'a> {
@@ -33,7 +33,20 @@ const ABANDONED_AFTER_SECS: f64 = 60.0;
 
 /// Reserves `key` for this request, or says what the earlier one left.
 pub async fn reserve(
-    executor: impl PgExecutor<'_> + Copy,
+    pool: &PgPool,
+    k: &KeyUse<'_>,
+    lifetime_secs: i64,
+) -> Result<Reservation, StoreError> {
+    // Committed at once (each statement its own snapshot), so a retry
+    // arriving meanwhile finds the reservation.
+    tenancy::within(pool, k.tenant_id, async |conn| {
+        reserve_in(conn, k, lifetime_secs).await
+    })
+    .await
+}
+
+async fn reserve_in(
+    conn: &mut PgConnection,
     k: &KeyUse<'_>,
     lifetime_secs: i64,
 ) -> Result<Reservation, StoreError> {
@@ -54,7 +67,7 @@ pub async fn reserve(
     .bind(k.fingerprint)
     .bind(lifetime_secs as f64)
     .bind(ABANDONED_AFTER_SECS)
-    .fetch_optional(executor)
+    .fetch_optional(&mut *conn)
     .await?;
     if taken.is_some() {
         return Ok(Reservation::Fresh);
@@ -66,7 +79,7 @@ pub async fn reserve(
     .bind(k.tenant_id)
     .bind(k.principal)
     .bind(k.key)
-    .fetch_optional(executor)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(match earlier {
         // Released between the two statements: the caller may retry.
@@ -93,11 +106,12 @@ struct Earlier {
 
 /// Keeps the first request's answer for the retries.
 pub async fn complete(
-    executor: impl PgExecutor<'_>,
+    pool: &PgPool,
     k: &KeyUse<'_>,
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
+    let mut tx = tenancy::begin(pool, k.tenant_id).await?;
     sqlx::query(
         "UPDATE idempotency_keys SET status = $4, body = $5
           WHERE tenant_id = $1 AND principal = $2 AND key = $3",
@@ -107,31 +121,37 @@ pub async fn complete(
     .bind(k.key)
     .bind(status as i16)
     .bind(body)
-    .execute(executor)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(())
 }
 
 /// Frees the key of a request that failed on the server's side, so that
 /// a retry runs again.
-pub async fn release(executor: impl PgExecutor<'_>, k: &KeyUse<'_>) -> Result<(), StoreError> {
+pub async fn release(pool: &PgPool, k: &KeyUse<'_>) -> Result<(), StoreError> {
+    let mut tx = tenancy::begin(pool, k.tenant_id).await?;
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND principal = $2 AND key = $3",
     )
     .bind(k.tenant_id)
     .bind(k.principal)
     .bind(k.key)
-    .execute(executor)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok(())
 }
 
 /// Forgets expired keys.
-pub async fn purge(executor: impl PgExecutor<'_>) -> Result<u64, StoreError> {
-    Ok(
-        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
-            .execute(executor)
-            .await?
-            .rows_affected(),
-    )
+pub async fn purge(pool: &PgPool) -> Result<u64, StoreError> {
+    tenancy::service(pool, async |conn| {
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        )
+    })
+    .await
 }

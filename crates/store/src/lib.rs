@@ -15,7 +15,9 @@ pub mod migrate;
 pub mod revocations;
 pub mod roles;
 pub mod seed;
+pub mod serving_role;
 pub mod signing_keys;
+pub mod tenancy;
 pub mod tenants;
 pub mod user_filter;
 pub mod users;
@@ -24,8 +26,10 @@ pub use database::{
     APPLICATION_NAME, DatabaseError, PoolSettings, connect_pool, ensure_database, ping,
 };
 pub use error::{Entity, Identifier, StoreError};
-pub use migrate::{MigrateError, MigrationReport, SchemaState, migrate, schema_state};
+pub use migrate::{
+    MigrateError, MigrationReport, SchemaState, migrate, migrate_serving, schema_state,
+};
 pub use sqlx::Error as DbError;
-pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;
 pub use sqlx::types::Json;
+pub use sqlx::{PgConnection, PgPool};

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::database::{DatabaseError, ping};
+use crate::serving_role::{self, ServingRole};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -34,6 +35,8 @@ pub enum MigrateError {
     Database(#[from] DatabaseError),
     #[error("migration failed: {0}")]
     Migration(#[source] Box<RefineryError>),
+    #[error(transparent)]
+    ServingRole(#[from] crate::serving_role::RoleError),
     #[error(
         "the database schema is at version {database}, newer than this idstore binary knows ({binary}); \
          run the idstore release that migrated it, or a newer one"
@@ -52,6 +55,10 @@ pub struct MigrationReport {
     /// Versions applied by this run, oldest first (empty when already current).
     pub applied: Vec<(i32, String)>,
     pub version: i32,
+    /// Whether this run created the serving role.
+    pub serving_role_created: bool,
+    /// What the operator should know (e.g. searches that cannot be indexed).
+    pub warnings: Vec<String>,
 }
 
 /// Where the database schema stands against this binary's migrations.
@@ -82,13 +89,31 @@ pub fn binary_version() -> i32 {
 
 /// Applies every pending migration. Waits for any concurrent runner.
 pub async fn migrate(options: &PgConnectOptions) -> Result<MigrationReport, MigrateError> {
+    migrate_serving(options, None).await
+}
+
+/// [`migrate`], then prepares the role `serve` runs as (see
+/// [`crate::serving_role`]), under the same lock.
+pub async fn migrate_serving(
+    options: &PgConnectOptions,
+    serving: Option<ServingRole<'_>>,
+) -> Result<MigrationReport, MigrateError> {
     let conn = ping(options, Duration::from_secs(10)).await?;
     let mut driver = SqlxDriver(conn);
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut driver.0)
         .await?;
-    let result = run_locked(&mut driver).await;
+    let mut result = run_locked(&mut driver).await;
+    if let (Ok(report), Some(role)) = (&mut result, serving) {
+        match serving_role::prepare(&mut driver.0, role).await {
+            Ok(prepared) => {
+                report.serving_role_created = prepared.created;
+                report.warnings = prepared.warnings;
+            }
+            Err(e) => result = Err(e.into()),
+        }
+    }
     // Closing the session would release the lock too; unlocking says so explicitly.
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK_KEY)
@@ -118,6 +143,8 @@ async fn run_locked(driver: &mut SqlxDriver) -> Result<MigrationReport, MigrateE
     Ok(MigrationReport {
         applied,
         version: binary,
+        serving_role_created: false,
+        warnings: Vec::new(),
     })
 }
 

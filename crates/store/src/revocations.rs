@@ -2,9 +2,9 @@
 //! are refused by every replica, which reads the changes every second.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
-use crate::StoreError;
+use crate::{StoreError, tenancy};
 
 /// How far a revocation reaches into the current second. Token times
 /// (`iat`) are whole seconds, so a cut inside a second either spares the
@@ -68,29 +68,36 @@ pub async fn revoke_clients(
 /// Rows are re-read from a minute before `since`: a transaction that
 /// recorded one may commit after a later one was already read.
 pub async fn changed_since(
-    executor: impl PgExecutor<'_>,
+    pool: &PgPool,
     since: Option<DateTime<Utc>>,
     horizon_secs: i64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT subject_kind, subject_id, not_before, recorded_at FROM token_revocations
-          WHERE CASE WHEN $1::timestamptz IS NULL
-                     THEN not_before > now() - make_interval(secs => $2)
-                     ELSE recorded_at > $1 - interval '60 seconds' END",
-    )
-    .bind(since)
-    .bind(horizon_secs as f64)
-    .fetch_all(executor)
-    .await?)
+    // Every replica enforces every tenant's revocations.
+    tenancy::service(pool, async |conn| {
+        Ok(sqlx::query_as(
+            "SELECT subject_kind, subject_id, not_before, recorded_at FROM token_revocations
+              WHERE CASE WHEN $1::timestamptz IS NULL
+                         THEN not_before > now() - make_interval(secs => $2)
+                         ELSE recorded_at > $1 - interval '60 seconds' END",
+        )
+        .bind(since)
+        .bind(horizon_secs as f64)
+        .fetch_all(conn)
+        .await?)
+    })
+    .await
 }
 
 /// Forgets revocations older than every token they could still refuse.
-pub async fn purge(executor: impl PgExecutor<'_>, horizon_secs: i64) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
-        "DELETE FROM token_revocations WHERE not_before < now() - make_interval(secs => $1)",
-    )
-    .bind(horizon_secs as f64)
-    .execute(executor)
-    .await?
-    .rows_affected())
+pub async fn purge(pool: &PgPool, horizon_secs: i64) -> Result<u64, StoreError> {
+    tenancy::service(pool, async |conn| {
+        Ok(sqlx::query(
+            "DELETE FROM token_revocations WHERE not_before < now() - make_interval(secs => $1)",
+        )
+        .bind(horizon_secs as f64)
+        .execute(conn)
+        .await?
+        .rows_affected())
+    })
+    .await
 }

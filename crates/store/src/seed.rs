@@ -12,8 +12,8 @@ use idstore_domain::id::new_id;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use crate::StoreError;
 use crate::applications::{self, Application, NewApplication};
+use crate::{StoreError, tenancy};
 
 /// Rows per `COPY` and per transaction: large enough that per-statement
 /// costs vanish, small enough that a failure loses little and progress
@@ -148,25 +148,28 @@ pub async fn ensure_application(
     tenant_id: &str,
     name: &str,
 ) -> Result<Application, StoreError> {
-    let existing = applications::list(pool, tenant_id)
-        .await?
-        .into_iter()
-        .find(|a| a.name == name && !a.is_management);
-    if let Some(app) = existing {
-        return Ok(app);
-    }
-    applications::create(
-        pool,
-        NewApplication {
-            tenant_id,
-            app_id: &new_id(),
-            name,
-            description: Some("Users loaded by `idstore seed`"),
-            is_management: false,
-            created_by: None,
-            settings: None,
-        },
-    )
+    tenancy::within(pool, tenant_id, async |conn| {
+        let existing = applications::list(&mut *conn, tenant_id)
+            .await?
+            .into_iter()
+            .find(|a| a.name == name && !a.is_management);
+        if let Some(app) = existing {
+            return Ok(app);
+        }
+        applications::create(
+            &mut *conn,
+            NewApplication {
+                tenant_id,
+                app_id: &new_id(),
+                name,
+                description: Some("Users loaded by `idstore seed`"),
+                is_management: false,
+                created_by: None,
+                settings: None,
+            },
+        )
+        .await
+    })
     .await
 }
 
@@ -196,7 +199,13 @@ async fn seed_locked(
     plan: Plan<'_>,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Seeded, SeedError> {
-    let next = next_seed(conn, plan.tenant_id).await?;
+    let next = {
+        let mut tx = conn.begin().await?;
+        tenancy::confine(&mut tx, plan.tenant_id).await?;
+        let next = next_seed(&mut tx, plan.tenant_id).await?;
+        tx.commit().await?;
+        next
+    };
     let Some(last) = (next + plan.users)
         .checked_sub(1)
         .filter(|&l| l <= MAX_SEED)
@@ -262,6 +271,7 @@ async fn copy_batch(
     now_ms: i64,
 ) -> Result<(), SeedError> {
     let mut tx = conn.begin().await?;
+    tenancy::confine(&mut tx, plan.tenant_id).await?;
     copy(
         &mut tx,
         "COPY users (tenant_id, user_id, email, email_normalized, phone_number, name,

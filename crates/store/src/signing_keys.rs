@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::StoreError;
 use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
+use crate::{StoreError, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedKey {
@@ -65,11 +65,14 @@ pub async fn active(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
 ) -> Result<SealedKey, StoreError> {
+    // Confined in the statement (see `tenancy`): a token request's round trip.
     sqlx::query_as(
-        "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
-          WHERE tenant_id = $1 AND activates_at <= now()
-            AND (retired_at IS NULL OR retired_at > now())
-          ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+        "SELECT q.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
+         CROSS JOIN LATERAL (
+             SELECT k.tenant_id, k.kid, k.private_key_sealed FROM signing_keys k
+              WHERE k.tenant_id = ctx.tenant_id AND k.activates_at <= now()
+                AND (k.retired_at IS NULL OR k.retired_at > now())
+              ORDER BY k.activates_at DESC, k.created_at DESC LIMIT 1 OFFSET 0) q",
     )
     .bind(tenant_id)
     .fetch_optional(executor)
@@ -79,13 +82,16 @@ pub async fn active(
 
 /// Every tenant's keys that sign new tokens now or will: what a
 /// key-encryption key must be able to open.
-pub async fn signing(executor: impl PgExecutor<'_>) -> Result<Vec<SealedKey>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
-          WHERE retired_at IS NULL OR retired_at > now()",
-    )
-    .fetch_all(executor)
-    .await?)
+pub async fn signing(pool: &PgPool) -> Result<Vec<SealedKey>, StoreError> {
+    tenancy::service(pool, async |conn| {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, kid, private_key_sealed FROM signing_keys
+              WHERE retired_at IS NULL OR retired_at > now()",
+        )
+        .fetch_all(conn)
+        .await?)
+    })
+    .await
 }
 
 /// Installs `key` as the tenant's next signing key, published at once and
@@ -98,7 +104,7 @@ pub async fn rotate(
     ahead: Duration,
     actor: &Actor,
 ) -> Result<DateTime<Utc>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, key.tenant_id).await?;
     let retired: Vec<String> = sqlx::query_scalar(
         "UPDATE signing_keys SET retired_at = now() + make_interval(secs => $2)
           WHERE tenant_id = $1 AND retired_at IS NULL
@@ -119,16 +125,16 @@ pub async fn rotate(
 /// Every key that may still verify a token: unretired (including one not
 /// signing yet, so that verifiers know it before its first token), or
 /// retired less than `lifetime_secs` ago.
-pub async fn published(
-    executor: impl PgExecutor<'_>,
-    lifetime_secs: i64,
-) -> Result<Vec<PublishedKey>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, kid, public_key, retired_at FROM signing_keys
-          WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
-          ORDER BY created_at DESC",
-    )
-    .bind(lifetime_secs as f64)
-    .fetch_all(executor)
-    .await?)
+pub async fn published(pool: &PgPool, lifetime_secs: i64) -> Result<Vec<PublishedKey>, StoreError> {
+    tenancy::service(pool, async |conn| {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, kid, public_key, retired_at FROM signing_keys
+              WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
+              ORDER BY created_at DESC",
+        )
+        .bind(lifetime_secs as f64)
+        .fetch_all(conn)
+        .await?)
+    })
+    .await
 }

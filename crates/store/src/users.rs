@@ -18,7 +18,7 @@ use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, 
 use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
 use crate::user_filter;
-use crate::{StoreError, keyed};
+use crate::{StoreError, keyed, tenancy};
 
 /// A user as read, with the caller's application's view of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -207,34 +207,57 @@ fn reaches(scope: &Scope, user_id: &str, missing: Entity) -> Result<(), StoreErr
     }
 }
 
+/// One user, in one statement that confines itself to the scope's tenant
+/// (the hot read: no transaction round trips of its own).
 pub async fn get(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
     lookup: Lookup<'_>,
 ) -> Result<UserRow, StoreError> {
-    let mut qb = scoped(select_users!(), scope, Reading::One)?;
-    lookup.push(&mut qb);
-    qb.push(lookup.tail());
-    qb.build_query_as()
+    confined(scope, lookup, "")?
+        .build_query_as()
         .fetch_optional(executor)
         .await?
         .ok_or(StoreError::NotFound(Entity::User))
 }
 
 /// Reads a user and locks its row until the transaction ends, so that
-/// concurrent updates apply one after the other and none is lost.
+/// concurrent updates apply one after the other and none is lost. The
+/// statement confines the transaction to the scope's tenant, for what
+/// follows too.
 async fn lock(
     conn: &mut PgConnection,
     scope: &Scope,
     user_id: &str,
 ) -> Result<UserRow, StoreError> {
-    let mut qb = scoped(select_users!(), scope, Reading::One)?;
-    Lookup::Id(user_id).push(&mut qb);
-    qb.push(" FOR NO KEY UPDATE OF u");
-    qb.build_query_as()
+    confined(scope, Lookup::Id(user_id), " FOR NO KEY UPDATE OF u")?
+        .build_query_as()
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound(Entity::User))
+}
+
+/// The user `lookup` names, read by a statement that first confines its
+/// transaction to the scope's tenant (see [`tenancy`]).
+fn confined(
+    scope: &Scope,
+    lookup: Lookup<'_>,
+    locking: &str,
+) -> Result<QueryBuilder<Postgres>, StoreError> {
+    const HEAD: &str = concat!(
+        "SELECT q.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
+         CROSS JOIN LATERAL (",
+        select_users!()
+    );
+    let mut qb = scoped(HEAD, scope, Reading::One)?;
+    // The reference to `ctx` makes the body wait for `set_config`.
+    qb.push(" AND u.tenant_id = ctx.tenant_id");
+    lookup.push(&mut qb);
+    qb.push(lookup.tail());
+    qb.push(" OFFSET 0");
+    qb.push(locking);
+    qb.push(") q");
+    Ok(qb)
 }
 
 /// A password as stored: a PHC string and whether it must be replaced.
@@ -410,7 +433,7 @@ pub async fn create(
         return insert(pool, &scope.tenant_id, user, &event).await;
     }
     let user_id = user.user_id;
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     if let Some(delegation) = user.delegated_access {
         lock_actor(&mut tx, &scope.tenant_id, delegation.actor_id).await?;
     }
@@ -462,7 +485,7 @@ async fn insert(
                                 external_user_id, name, address, birthday, picture, language,
                                 custom_data, delegated_access, status, password_hash,
                                 password_temporary, password_updated_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $22, $10, $11, $12, $13, $14, $15,
+             VALUES (set_config('idstore.tenant_id', $1, true), $2, $3, $3, $4, $5, $6, $7, $8, $9, $22, $10, $11, $12, $13, $14, $15,
                      $16, $17, $18, $19, $20, CASE WHEN $19::text IS NULL THEN NULL ELSE $21 END,
                      $21, $21)
              RETURNING user_id, email, email_verified_at, phone_number, phone_verified_at,
@@ -541,6 +564,7 @@ pub async fn update<E: From<StoreError>>(
     app: AppData,
     (actor, action): (&Actor, Action),
 ) -> Result<UserRow, E> {
+    // `lock`, the first statement, confines the transaction to the tenant.
     let mut tx = pool.begin().await.map_err(StoreError::from)?;
     let current = lock(&mut tx, scope, user_id).await?;
     let before = current.profile();
@@ -736,7 +760,7 @@ pub async fn delete(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     reaches(scope, user_id, Entity::User)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     // Locked first, so that a dependent being created with this actor
     // (which key-share locks it) is committed before its delegation is
     // looked for below.
@@ -874,10 +898,12 @@ pub async fn search_page<E: From<StoreError>>(
     mut each: impl FnMut(UserRow) -> Result<(), E>,
 ) -> Result<i64, E> {
     let mut tx = pool.begin().await.map_err(StoreError::from)?;
+    // Before the first statement: the isolation level can't change later.
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+    tenancy::confine(&mut tx, &scope.tenant_id).await?;
     let total = count(&mut *tx, scope, search).await?;
     let mut qb = page_query(
         concat!("DECLARE user_page NO SCROLL CURSOR FOR ", select_users!()),

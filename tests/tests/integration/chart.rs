@@ -115,6 +115,7 @@ fn variant_values() -> Value {
         "secrets": {
             "create": true,
             "databaseUrl": {"value": "postgres://idstore:pw@db:5432/idstore"},
+            "runtimeDatabaseUrl": {"value": "postgres://idstore_runtime:pw2@db:5432/idstore"},
             "keyEncryptionKey": {"value": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
             "bootstrapClientSecret": {"value": "0123456789abcdef-secret"},
         },
@@ -159,8 +160,10 @@ fn secret_ref(container: &Value, name: &str) -> (String, String) {
     )
 }
 
+/// What the replicas read from Secrets. The owner's `DATABASE_URL` is
+/// the migration Job's alone.
 const SECRET_VARS: [&str; 3] = [
-    "DATABASE_URL",
+    "IDSTORE_RUNTIME_DATABASE_URL",
     "IDSTORE_KEY_ENCRYPTION_KEY",
     "IDSTORE_BOOTSTRAP_CLIENT_SECRET",
 ];
@@ -252,6 +255,10 @@ fn the_chart_with_default_values_renders_valid_hardened_manifests() {
             "{var} from the existing Secret named for the release"
         );
     }
+    assert!(
+        env(server, "DATABASE_URL").is_none(),
+        "the replicas serve as the runtime role and never hold the owner's URL"
+    );
     let config = r.one("ConfigMap");
     assert_eq!(
         server["envFrom"][0]["configMapRef"]["name"],
@@ -314,6 +321,11 @@ fn the_chart_with_default_values_renders_valid_hardened_manifests() {
         for var in SECRET_VARS {
             assert_eq!(secret_ref(step, var), secret_ref(server, var), "{var}");
         }
+        assert_eq!(
+            secret_ref(step, "DATABASE_URL"),
+            ("idstore".to_owned(), "database-url".to_owned()),
+            "the Job migrates and bootstraps as the owner"
+        );
         assert_eq!(
             env(step, "IDSTORE_BOOTSTRAP_CLIENT_ID").unwrap()["value"],
             env(server, "IDSTORE_BOOTSTRAP_CLIENT_ID").unwrap()["value"]
@@ -498,6 +510,7 @@ fn every_configuration_key_is_set_by_the_chart_or_accepted_in_its_config() {
         "bootstrap",
         "data_dir",
         "database_url",
+        "runtime_database_url",
         "key_encryption_key",
         "bootstrap_client_id",
         "bootstrap_client_secret",

@@ -132,6 +132,11 @@ fn compose_passes_every_secret_as_a_docker_secret_file() {
         ("idstore", "IDSTORE_DATABASE_URL_FILE", "database_url"),
         (
             "idstore",
+            "IDSTORE_RUNTIME_DATABASE_URL_FILE",
+            "runtime_database_url",
+        ),
+        (
+            "idstore",
             "IDSTORE_KEY_ENCRYPTION_KEY_FILE",
             "key_encryption_key",
         ),
@@ -179,6 +184,7 @@ fn compose_passes_every_secret_as_a_docker_secret_file() {
     };
     for (var, key) in [
         ("IDSTORE_DATABASE_URL_FILE", "database_url"),
+        ("IDSTORE_RUNTIME_DATABASE_URL_FILE", "runtime_database_url"),
         ("IDSTORE_KEY_ENCRYPTION_KEY_FILE", "key_encryption_key"),
         (
             "IDSTORE_BOOTSTRAP_CLIENT_SECRET_FILE",

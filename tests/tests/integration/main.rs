@@ -15,6 +15,7 @@ mod overload;
 mod permissions;
 mod process;
 mod revocation;
+mod row_security;
 mod search_plans;
 mod seed;
 mod spine_http;

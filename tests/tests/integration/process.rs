@@ -33,6 +33,8 @@ pub fn serve_on(cwd: &std::path::Path, database_url: &str) -> Command {
         "127.0.0.1:0",
         "--database-url",
         database_url,
+        "--runtime-database-url",
+        &idstore_tests::app::serving_url(database_url),
     ]);
     cmd
 }

@@ -12,7 +12,7 @@ use idstore_store::user_filter::push_filter;
 use idstore_store::users::{self, Page, Search, SortField};
 use idstore_tests::TestDb;
 use idstore_tests::db::fresh_database;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use tokio::sync::OnceCell;
 
 const TENANT: &str = "t-search";
@@ -115,7 +115,20 @@ async fn seeded() -> PgConnection {
             db
         })
         .await;
-    db.connect().await
+    // As `serve` reads: the serving role, confined by row-level security
+    // to the tenant (set for the session here; `serve` sets it per
+    // transaction). The plans below are then the plans it gets, and a
+    // predicate PostgreSQL may not evaluate before the policy shows up as a
+    // scan of the tenant.
+    let mut conn = PgConnection::connect_with(&db.serving_options())
+        .await
+        .expect("connect as the serving role");
+    sqlx::query("SELECT set_config('idstore.tenant_id', $1, false)")
+        .bind(TENANT)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
 }
 
 /// The list query's shape: `$1` is the viewer's application, `$2` the tenant.

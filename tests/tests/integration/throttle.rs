@@ -111,19 +111,21 @@ async fn one_source_cannot_send_more_token_requests_than_its_rate() {
     })
     .await;
     // Unknown ids cost a full hash each: the limiter stops them first.
-    let mut statuses = Vec::new();
-    for i in 0..30 {
-        let client = ClientCredentials {
+    // Sent at once, so that the bucket cannot refill between them however
+    // slow a loaded machine makes each hash.
+    let clients: Vec<ClientCredentials> = (0..30)
+        .map(|i| ClientCredentials {
             client_id: format!("made-up-{i}"),
             client_secret: "x".into(),
-        };
-        statuses.push(
-            app.authenticate_from(ATTACKER, &client)
-                .await
-                .status
-                .as_u16(),
-        );
-    }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        clients
+            .iter()
+            .map(|client| app.authenticate_from(ATTACKER, client)),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert!(limited >= 15, "{statuses:?}");
     let res = app.authenticate_from(OWNER, &app.admin).await;

@@ -57,7 +57,11 @@ pub(crate) async fn app_of(
     app_id: &str,
 ) -> Result<Application, ApiError> {
     path_id("app_id", app_id)?;
-    Ok(applications::get(&state.pool, tenant_id, app_id).await?)
+    Ok(state
+        .within(tenant_id, async |db| {
+            applications::get(db, tenant_id, app_id).await
+        })
+        .await?)
 }
 
 /// The application and the id of one of its clients or roles, both named
@@ -124,8 +128,16 @@ async fn list_apps(
     auth: Authorized<AppsList>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let apps = applications::list(&state.pool, auth.tenant_id()).await?;
-    let defaults = clients::defaults(&state.pool, auth.tenant_id()).await?;
+    let apps = state
+        .within(auth.tenant_id(), async |db| {
+            applications::list(db, auth.tenant_id()).await
+        })
+        .await?;
+    let defaults = state
+        .within(auth.tenant_id(), async |db| {
+            clients::defaults(db, auth.tenant_id()).await
+        })
+        .await?;
     let default_of = |a: &Application| defaults.iter().find(|c| c.app_id == a.app_id);
     Ok(HttpResponse::Ok().json(Many::of(
         apps.iter().map(|a| ApiApp::new(a, default_of(a), false)),
@@ -136,13 +148,21 @@ async fn list_basic_apps(
     auth: Authorized<AppsListBasic>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let apps = applications::list(&state.pool, auth.tenant_id()).await?;
+    let apps = state
+        .within(auth.tenant_id(), async |db| {
+            applications::list(db, auth.tenant_id()).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Many::of(apps.iter().map(ApiBasicApp::from))))
 }
 
 /// The application's first client, the vendor's "default client".
 async fn default_client(state: &AppState, app: &Application) -> Result<Option<Client>, ApiError> {
-    let list = clients::list(&state.pool, &app.tenant_id, &app.app_id).await?;
+    let list = state
+        .within(&app.tenant_id, async |db| {
+            clients::list(db, &app.tenant_id, &app.app_id).await
+        })
+        .await?;
     Ok(list.into_iter().next())
 }
 

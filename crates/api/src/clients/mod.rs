@@ -90,19 +90,23 @@ async fn create_client(
     let app = app_of(&state, auth.tenant_id(), &path).await?;
     let (client_id, client_secret, secret_hash) = new_credentials(&state).await?;
     let settings = spec.settings_value();
-    let client = clients::create(
-        &state.pool,
-        NewClient {
-            tenant_id: auth.tenant_id(),
-            app_id: &app.app_id,
-            client_id: &client_id,
-            name: spec.name.as_deref().unwrap_or_default(),
-            secret_hash: &secret_hash,
-            options: spec.options(&settings),
-        },
-        Some(&auth.actor()),
-    )
-    .await?;
+    let client = state
+        .within(auth.tenant_id(), async |db| {
+            clients::create(
+                db,
+                NewClient {
+                    tenant_id: auth.tenant_id(),
+                    app_id: &app.app_id,
+                    client_id: &client_id,
+                    name: spec.name.as_deref().unwrap_or_default(),
+                    secret_hash: &secret_hash,
+                    options: spec.options(&settings),
+                },
+                Some(&auth.actor()),
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Created().json(ApiOidcClient::with_secret(
         &client,
         lifetime(&state),
@@ -116,7 +120,11 @@ async fn list_clients(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    let list = clients::list(&state.pool, auth.tenant_id(), &app.app_id).await?;
+    let list = state
+        .within(auth.tenant_id(), async |db| {
+            clients::list(db, auth.tenant_id(), &app.app_id).await
+        })
+        .await?;
     let lifetime = lifetime(&state);
     Ok(HttpResponse::Ok().json(
         list.iter()
@@ -132,7 +140,11 @@ async fn get_client(
 ) -> Result<HttpResponse, ApiError> {
     let (app, client_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
-    let client = clients::get(&state.pool, auth.tenant_id(), &app.app_id, &client_id).await?;
+    let client = state
+        .within(auth.tenant_id(), async |db| {
+            clients::get(db, auth.tenant_id(), &app.app_id, &client_id).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(ApiOidcClient::new(&client, lifetime(&state))))
 }
 
@@ -148,15 +160,19 @@ async fn update_client(
     let (app, client_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "client_id").await?;
     let settings = spec.settings_value();
-    let client = clients::update(
-        &state.pool,
-        auth.tenant_id(),
-        &app.app_id,
-        &client_id,
-        &spec.change(&settings),
-        Some(&auth.actor()),
-    )
-    .await?;
+    let client = state
+        .within(auth.tenant_id(), async |db| {
+            clients::update(
+                db,
+                auth.tenant_id(),
+                &app.app_id,
+                &client_id,
+                &spec.change(&settings),
+                Some(&auth.actor()),
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(ApiOidcClient::new(&client, lifetime(&state))))
 }
 

@@ -44,18 +44,22 @@ async fn create_group(
     body: Body<CreateGroupInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
-    let group = groups::create(
-        &state.pool,
-        NewGroup {
-            tenant_id: auth.tenant_id(),
-            group_id: &new_id(),
-            name: &input.name,
-            description: input.description.as_deref(),
-            custom_data: &input.custom_data,
-        },
-        &auth.actor(),
-    )
-    .await?;
+    let group = state
+        .within(auth.tenant_id(), async |db| {
+            groups::create(
+                db,
+                NewGroup {
+                    tenant_id: auth.tenant_id(),
+                    group_id: &new_id(),
+                    name: &input.name,
+                    description: input.description.as_deref(),
+                    custom_data: &input.custom_data,
+                },
+                &auth.actor(),
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Created().json(One::of(ApiGroup::from(&group))))
 }
 
@@ -63,7 +67,11 @@ async fn list_groups(
     auth: Authorized<GroupsList>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = groups::list(&state.pool, auth.tenant_id()).await?;
+    let list = state
+        .within(auth.tenant_id(), async |db| {
+            groups::list(db, auth.tenant_id()).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiGroup::from))))
 }
 
@@ -73,7 +81,11 @@ async fn get_group(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("group_id", &path)?;
-    let group = groups::get(&state.pool, auth.tenant_id(), &path).await?;
+    let group = state
+        .within(auth.tenant_id(), async |db| {
+            groups::get(db, auth.tenant_id(), &path).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiGroup::from(&group))))
 }
 
@@ -83,7 +95,11 @@ async fn delete_group(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("group_id", &path)?;
-    groups::delete(&state.pool, auth.tenant_id(), &path, &auth.actor()).await?;
+    state
+        .within(auth.tenant_id(), async |db| {
+            groups::delete(db, auth.tenant_id(), &path, &auth.actor()).await
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -111,16 +127,17 @@ async fn remove_member(
     let (group_id, user_id) = path.into_inner();
     path_id("user_id", &user_id)?;
     path_id("group_id", &group_id)?;
-    let group = groups::get(&state.pool, auth.tenant_id(), &group_id).await?;
+    let group = state
+        .within(auth.tenant_id(), async |db| {
+            groups::get(db, auth.tenant_id(), &group_id).await
+        })
+        .await?;
     let actor = auth.actor();
-    groups::remove_member(
-        &state.pool,
-        auth.tenant_id(),
-        &group.group_id,
-        &user_id,
-        &actor,
-    )
-    .await?;
+    state
+        .within(auth.tenant_id(), async |db| {
+            groups::remove_member(db, auth.tenant_id(), &group.group_id, &user_id, &actor).await
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -132,6 +149,10 @@ async fn user_groups(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("user_id", &path)?;
-    let list = groups::of_user(&state.pool, auth.tenant_id(), &path).await?;
+    let list = state
+        .within(auth.tenant_id(), async |db| {
+            groups::of_user(db, auth.tenant_id(), &path).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiGroup::from))))
 }

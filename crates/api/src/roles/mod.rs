@@ -39,20 +39,24 @@ async fn create_role(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    let role = roles::create(
-        &state.pool,
-        NewRole {
-            tenant_id: auth.tenant_id(),
-            app_id: &app.app_id,
-            role_id: &new_id(),
-            name: &input.role_name,
-            display_name: input.display_name.as_deref(),
-            description: input.description.as_deref(),
-            permissions: &input.permissions,
-        },
-        &auth.actor(),
-    )
-    .await?;
+    let role = state
+        .within(auth.tenant_id(), async |db| {
+            roles::create(
+                db,
+                NewRole {
+                    tenant_id: auth.tenant_id(),
+                    app_id: &app.app_id,
+                    role_id: &new_id(),
+                    name: &input.role_name,
+                    display_name: input.display_name.as_deref(),
+                    description: input.description.as_deref(),
+                    permissions: &input.permissions,
+                },
+                &auth.actor(),
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Created().json(One::of(ApiRole::from(&role))))
 }
 
@@ -62,7 +66,11 @@ async fn list_roles(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_of(&state, auth.tenant_id(), &path).await?;
-    let list = roles::list(&state.pool, auth.tenant_id(), &app.app_id).await?;
+    let list = state
+        .within(auth.tenant_id(), async |db| {
+            roles::list(db, auth.tenant_id(), &app.app_id).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiRole::from))))
 }
 
@@ -74,6 +82,10 @@ async fn delete_role(
     let (app, role_id) =
         app_and_child(&state, auth.tenant_id(), path.into_inner(), "role_id").await?;
     let actor = auth.actor();
-    roles::delete(&state.pool, auth.tenant_id(), &app.app_id, &role_id, &actor).await?;
+    state
+        .within(auth.tenant_id(), async |db| {
+            roles::delete(db, auth.tenant_id(), &app.app_id, &role_id, &actor).await
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -140,7 +140,11 @@ pub async fn count_users(
         prefix: None,
     };
     let _slot = state.searches.acquire(&auth.principal)?;
-    let n = users::count(&state.pool, &auth.scope, &search).await?;
+    let n = state
+        .within(&auth.scope.tenant_id, async |db| {
+            users::count(db, &auth.scope, &search).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "result": { "user_count": n } })))
 }
 

@@ -75,7 +75,12 @@ pub(crate) async fn clients_may(
     let Reach::App(app_id) = &scope.reach else {
         return Ok(());
     };
-    let may = match applications::get(&state.pool, &scope.tenant_id, app_id).await {
+    let may = match state
+        .within(&scope.tenant_id, async |db| {
+            applications::get(db, &scope.tenant_id, app_id).await
+        })
+        .await
+    {
         Ok(app) => app.clients_may,
         // The token outlived its application (revocation will refuse it).
         Err(StoreError::NotFound(_)) => {
@@ -121,7 +126,11 @@ pub async fn remove_from_app(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     path_id("user_id", &path)?;
-    users::remove_from_app(&state.pool, &auth.scope, &path, &auth.actor()).await?;
+    state
+        .within(&auth.scope.tenant_id, async |db| {
+            users::remove_from_app(db, &auth.scope, &path, &auth.actor()).await
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

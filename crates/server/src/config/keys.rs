@@ -26,6 +26,18 @@ config_keys! {
         flag: Every("URL"),
         env: SecretAlso("DATABASE_URL"),
     }
+    runtime_database_url: Option<SecretString> {
+        help: "PostgreSQL URL `serve` connects with: a role that is no superuser and lacks \
+               BYPASSRLS, so row-level security confines it. Migrating (as `database_url`'s \
+               role, the owner) creates it if missing, with this URL's password, and grants it \
+               DML only. Unset: on idstore's own or the local PostgreSQL the role \
+               `idstore_runtime`, else `database_url`'s role (warned about when it bypasses \
+               row-level security)",
+        accepts: "a PostgreSQL URL, e.g. postgres://idstore_runtime:password@host:5432/idstore",
+        default: Unset("`idstore_runtime` on a local or private PostgreSQL; else `database_url`"),
+        flag: Every("URL"),
+        env: Secret,
+    }
     postgres: PostgresMode {
         help: "Where to find PostgreSQL without a URL: `auto` (local server, else a private \
                cluster), `system` (local server only) or `managed` (private cluster only)",

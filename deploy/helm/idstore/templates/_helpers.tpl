@@ -69,13 +69,24 @@ which runs before the ConfigMap exists), as a dict.
 {{- toYaml $data }}
 {{- end }}
 
-{{/* Environment from Secrets: DATABASE_URL, the key-encryption key, the bootstrap client. */}}
+{{/* Environment from Secrets: the serving role's URL, the owner's URL where
+migrating ("owner": the Job, or pods that migrate), the key-encryption key,
+the bootstrap client. Called with (dict "root" $ "owner" bool). */}}
 {{- define "idstore.secretEnv" -}}
+{{- $owner := .owner -}}
+{{- with .root -}}
+- name: IDSTORE_RUNTIME_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "idstore.secretName" (dict "root" . "secret" .Values.secrets.runtimeDatabaseUrl) }}
+      key: {{ .Values.secrets.runtimeDatabaseUrl.key }}
+{{- if $owner }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "idstore.secretName" (dict "root" . "secret" .Values.secrets.databaseUrl) }}
       key: {{ .Values.secrets.databaseUrl.key }}
+{{- end }}
 - name: IDSTORE_KEY_ENCRYPTION_KEY
   valueFrom:
     secretKeyRef:
@@ -89,6 +100,7 @@ which runs before the ConfigMap exists), as a dict.
     secretKeyRef:
       name: {{ include "idstore.secretName" (dict "root" . "secret" .Values.secrets.bootstrapClientSecret) }}
       key: {{ .Values.secrets.bootstrapClientSecret.key }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -133,7 +145,7 @@ which runs before the ConfigMap exists), as a dict.
     - name: {{ $name }}
       value: {{ $value | quote }}
     {{- end }}
-    {{- include "idstore.secretEnv" $root | nindent 4 }}
+    {{- include "idstore.secretEnv" (dict "root" $root "owner" true) | nindent 4 }}
     {{- with $root.Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
