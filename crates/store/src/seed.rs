@@ -131,13 +131,22 @@ pub enum SeedError {
         "seeding {users} more users would pass seed number {MAX_SEED} (this tenant's next is {next})"
     )]
     Exhausted { users: u64, next: u64 },
+    #[error(
+        "PostgreSQL refuses COPY into tables under row-level security to this role: seed as a \
+         superuser or a BYPASSRLS role (database_url)"
+    )]
+    CopyPoliced,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl From<sqlx::Error> for SeedError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::from(e))
+        // feature_not_supported: "COPY FROM not supported with row-level security".
+        match e.as_database_error().and_then(|d| d.code()) {
+            Some(code) if code == "0A000" => Self::CopyPoliced,
+            _ => Self::Store(StoreError::from(e)),
+        }
     }
 }
 

@@ -20,7 +20,8 @@ config_keys! {
         flag: Serve("HOST:PORT"),
     }
     database_url: Option<SecretString> {
-        help: "PostgreSQL URL",
+        help: "PostgreSQL URL of the database's owner: migrations, bootstrap and the commands \
+               run as it, and `serve` too unless `runtime_database_url` is set",
         accepts: "a PostgreSQL URL, e.g. postgres://user:password@host:5432/idstore",
         default: Unset("the local PostgreSQL, see `postgres`"),
         flag: Every("URL"),
