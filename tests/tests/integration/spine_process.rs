@@ -336,12 +336,23 @@ async fn without_a_database_url_it_serves_from_the_local_postgresql() {
         served.log()
     );
     assert!(dir.path().join(".idstore/kek").is_file());
-    served.signal("TERM");
-    assert!(served.wait(Duration::from_secs(20)).await.success());
-
+    // It serves as the role migrating made, which row-level security
+    // confines, not as the superuser it found.
     let mut admin = PgConnection::connect_with(&server_options().await)
         .await
         .unwrap();
+    let serving: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT usename::text FROM pg_stat_activity
+          WHERE datname = $1 AND application_name = 'idstore'",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(serving, ["idstore_runtime"], "log:\n{}", served.log());
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+
     let created: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)
