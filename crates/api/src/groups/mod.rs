@@ -64,7 +64,7 @@ pub fn routes(r: &mut Routes) {
     responses(
         (status = 201, description = "`{\"result\": ApiGroup}`", body = inline(One<crate::openapi::ApiGroup>)),
         (status = 400, body = BadRequestMessages),
-        (status = 409, description = "A group of that name exists", body = ErrorMessage),
+        (status = 409, description = "A group of that name exists", body = ref("#/components/schemas/IdentifierIsTakenHttpError")),
     ),
     security(("AdminAccessToken" = [])),
 )]

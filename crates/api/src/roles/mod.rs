@@ -51,7 +51,7 @@ pub fn routes(r: &mut Routes) {
         (status = 201, description = "`{\"result\": ApiRole}`", body = inline(One<crate::openapi::ApiRole>)),
         (status = 400, body = BadRequestMessages),
         (status = 404, description = "No such application", body = ErrorMessage),
-        (status = 409, description = "The application has a role of that name", body = ErrorMessage),
+        (status = 409, description = "The application has a role of that name", body = ref("#/components/schemas/IdentifierIsTakenHttpError")),
     ),
     security(("AdminAccessToken" = [])),
     extensions(("x-idstore-note" = json!(["SPEC_READINGS #31: an application's own roles, in the vendor's `ApiRole` shape (`display_name` is the name when unset)"]))),
