@@ -550,3 +550,30 @@ async fn every_extension_answers_as_its_document_says() {
         "extensions this test does not call: {unchecked:?}"
     );
 }
+
+/// A reading the document cites is one `docs/SPEC_READINGS.md` has.
+#[test]
+fn every_reading_the_document_cites_exists() {
+    let readings = include_str!("../../../docs/SPEC_READINGS.md");
+    let numbered: std::collections::BTreeSet<u32> = readings
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(numbered.len() >= 30, "{numbered:?}");
+    let text = SNAPSHOT;
+    let cited: std::collections::BTreeSet<u32> = text
+        .split("SPEC_READINGS #")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect();
+    assert!(cited.len() >= 20, "{cited:?}");
+    let unknown: Vec<_> = cited.difference(&numbered).collect();
+    assert!(
+        unknown.is_empty(),
+        "the document cites readings that do not exist: {unknown:?}"
+    );
+}
