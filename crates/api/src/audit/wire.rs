@@ -8,9 +8,8 @@ use utoipa::ToSchema;
 
 use crate::input::date_time;
 
-/// `{"result": [events], "next_after": id}`.
+/// `{"result": [events], "next_after": id}`, oldest first.
 #[derive(Serialize, ToSchema)]
-/// One page of events, oldest first; `next_after` is the `after` of the next page.
 pub struct AuditPage<'a> {
     pub result: Vec<ApiAuditEvent<'a>>,
     /// The `after` for the next page; `null` until there is an event.

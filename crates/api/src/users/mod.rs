@@ -67,6 +67,7 @@ mod generic {
         ]))),
     )]
     fn get_user_by_id() {}
+
     #[utoipa::path(
         get,
         path = "/v1/users/email/{email}",
@@ -78,6 +79,7 @@ mod generic {
         ]))),
     )]
     fn get_user_by_email() {}
+
     #[utoipa::path(
         get,
         path = "/v1/users/external-user-id/{external_user_id}",
@@ -89,6 +91,7 @@ mod generic {
         ]))),
     )]
     fn get_user_by_external_user_id() {}
+
     #[utoipa::path(
         get,
         path = "/v1/users/username/{username}",
@@ -100,6 +103,7 @@ mod generic {
         ]))),
     )]
     fn get_user_by_username() {}
+
     #[utoipa::path(
         get,
         path = "/v1/users/phone-number/{phone_number}",
@@ -112,6 +116,7 @@ mod generic {
         ]))),
     )]
     fn get_user_by_phone() {}
+
     #[utoipa::path(
         get,
         path = "/v1/users/phone/{phone_number}",
@@ -124,6 +129,7 @@ mod generic {
         ]))),
     )]
     fn deprecated_get_user_by_phone() {}
+
     #[utoipa::path(
         delete,
         path = "/v1/users/{user_id}/emails/{email}",
@@ -135,6 +141,7 @@ mod generic {
         ]))),
     )]
     fn remove_user_secondary_email() {}
+
     #[utoipa::path(
         delete,
         path = "/v1/users/{user_id}/phone-numbers/{phone_number}",
@@ -146,6 +153,7 @@ mod generic {
         ]))),
     )]
     fn remove_user_secondary_phone_number() {}
+
     #[utoipa::path(
         post,
         path = "/v1/users/{user_id}/emails/{email}/verify",
@@ -162,6 +170,7 @@ mod generic {
         ]))),
     )]
     fn verify_user_email() {}
+
     #[utoipa::path(
         post,
         path = "/v1/users/{user_id}/phone-numbers/{phone_number}/verify",
