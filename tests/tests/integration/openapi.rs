@@ -65,6 +65,11 @@ async fn the_docs_page_and_its_assets_load_with_their_content_types() {
         assert_eq!(res.header("content-type"), Some(content_type), "{asset}");
         assert!(res.text.len() > 100, "{asset} is empty");
     }
+    // The assets change only with the binary; the page and its
+    // configuration are refetched.
+    let bundle = app.get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.header("cache-control"), Some("public, max-age=3600"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
     // The page reads this server's document.
     let initializer = app.get("/docs/swagger-initializer.js").await;
     assert!(
