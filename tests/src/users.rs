@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use serde_json::{Value, json};
 
-use crate::spec::users_spec;
+use crate::spec::idstore_spec;
 use crate::{TestApp, TestDb, TestResponse};
 
 pub struct World {
@@ -53,7 +53,7 @@ impl World {
         body: Option<&Value>,
     ) -> TestResponse {
         let res = self.app.call(method, path, Some(token), body).await;
-        users_spec().assert_http_response(operation_id, &res);
+        idstore_spec().assert_http_response(operation_id, &res);
         res
     }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use idstore_store::SchemaState;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::routes::Routes;
 use crate::{ApiError, AppState};
@@ -13,20 +14,48 @@ use crate::{ApiError, AppState};
 /// Readiness must answer quickly even when the database hangs.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz), components(schemas(Probe)))]
+pub struct Doc;
+
+/// What a probe answers: `ok`, `ready`, or (with a 503) `not_ready`.
+#[derive(Serialize, ToSchema)]
+pub struct Probe {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
 pub fn routes(r: &mut Routes) {
     r.at("/healthz").public(Method::GET, healthz);
     r.at("/readyz").public(Method::GET, readyz);
 }
 
 /// The process is up and serving HTTP. Touches nothing else.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "getLiveness",
+    tag = "idstore extension",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Probe))
+)]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Probe { status: "ok" })
 }
 
 /// The database answers, its schema is the one this binary expects, and
 /// the key-encryption key opens signing keys.
 /// Anyone may ask, so the answer is only ready or not: why not is in the
 /// log line of the request (with its id), for the operator.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "getReadiness",
+    tag = "idstore extension",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Probe),
+        (status = 503, description = "`{\"status\": \"not_ready\"}`", body = Probe),
+    )
+)]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let checked = actix_web::rt::time::timeout(
         READINESS_TIMEOUT,
@@ -38,9 +67,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         Some(Ok(SchemaState::Current(_))) if state.auth.kek_opens_none() => {
             Err(ApiError::NotReady(crate::auth::KEK_OPENS_NONE.to_owned()))
         }
-        Some(Ok(SchemaState::Current(_))) => {
-            Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
-        }
+        Some(Ok(SchemaState::Current(_))) => Ok(HttpResponse::Ok().json(Probe { status: "ready" })),
         Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::NotReady(format!(
             "database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
             database.map_or_else(|| "none".to_owned(), |v| v.to_string())

@@ -16,6 +16,7 @@ pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod oidc;
+pub mod openapi;
 pub mod prometheus;
 pub mod revocation;
 pub mod roles;
@@ -119,6 +120,7 @@ pub fn routes() -> routes::Routes {
     users::routes(&mut r);
     groups::routes(&mut r);
     audit::routes(&mut r);
+    openapi::routes(&mut r);
     r
 }
 

@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use utoipa::OpenApi;
+
 use crate::AppState;
+use crate::openapi::ErrorMessage;
 use crate::routes::Routes;
 
 /// Request latency buckets, in seconds: from a cached lookup to a timeout.
@@ -41,11 +44,27 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(scrape))]
+pub struct Doc;
+
 pub fn routes(r: &mut Routes) {
     r.at("/metrics")
         .public(actix_web::http::Method::GET, scrape);
 }
 
+/// Prometheus's text format; open without a token, like the probes (keep it
+/// off the public listener).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "idstore extension",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "No metrics recorder in this process", body = ErrorMessage),
+    )
+)]
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let Some(handle) = handle() else {
         return HttpResponse::ServiceUnavailable().body("no metrics recorder in this process\n");

@@ -11,7 +11,7 @@ use actix_web::web::Bytes;
 use serde::Serialize;
 
 /// `{"result": item}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct One<T> {
     result: T,
 }
@@ -23,7 +23,7 @@ impl<T: Serialize> One<T> {
 }
 
 /// `{"result": [items]}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Many<T> {
     result: Vec<T>,
 }

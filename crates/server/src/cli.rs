@@ -54,6 +54,8 @@ pub enum Command {
     },
     /// Print the version and the database schema version this binary expects.
     Version,
+    /// Print idstore's OpenAPI 3.1 document (what `GET /openapi.json` serves) and exit.
+    Openapi,
     /// Print README.md's configuration table, generated from the key definitions.
     #[command(hide = true)]
     ConfigTable,
@@ -137,6 +139,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kek {
             command: KekCommand::Generate,
         } => crate::kek::generate(),
+        Command::Openapi => {
+            print!("{}", idstore_api::openapi::document_text());
+            Ok(())
+        }
         Command::ConfigTable => {
             print!("{}", config::markdown_table());
             Ok(())

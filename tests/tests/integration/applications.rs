@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use idstore_tests::app::{ClientCredentials, TestApp, TestResponse};
-use idstore_tests::spec::applications_spec;
+use idstore_tests::spec::idstore_spec;
 use serde_json::{Value, json};
 
 const APPS: &str = "/v1/applications";
@@ -30,7 +30,7 @@ async fn checked(
     body: Option<Value>,
 ) -> TestResponse {
     let res = call(app, method, path, token, body).await;
-    applications_spec().assert_http_response(operation_id, &res);
+    idstore_spec().assert_http_response(operation_id, &res);
     res
 }
 
@@ -594,7 +594,7 @@ async fn roles_answer_in_the_vendors_api_role_shape() {
     .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let role = created.json()["result"].clone();
-    applications_spec().check_schema("ApiRole", &role).unwrap();
+    idstore_spec().check_schema("ApiRole", &role).unwrap();
     assert_eq!(
         (&role["role_name"], &role["display_name"], &role["app_id"]),
         (&json!("editor"), &json!("Editor"), &json!(app_id))
@@ -609,7 +609,7 @@ async fn roles_answer_in_the_vendors_api_role_shape() {
     .await;
     let listed = call(&app, Method::GET, &roles, &admin, None).await;
     for role in listed.json()["result"].as_array().unwrap() {
-        applications_spec().check_schema("ApiRole", role).unwrap();
+        idstore_spec().check_schema("ApiRole", role).unwrap();
     }
     assert_eq!(listed.json()["result"][1]["display_name"], "viewer");
     let old_shape = call(

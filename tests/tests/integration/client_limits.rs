@@ -4,7 +4,7 @@
 
 use actix_web::http::Method;
 use idstore_tests::app::TestApp;
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use serde_json::{Value, json};
 
 async fn limits(app: &TestApp, admin: &str, app_id: &str, body: Value) -> Value {
@@ -29,7 +29,7 @@ async fn update(app: &TestApp, token: &str, user_id: &str, body: Value) -> u16 {
             Some(&body),
         )
         .await;
-    users_spec().assert_http_response("updateUser", &res);
+    idstore_spec().assert_http_response("updateUser", &res);
     res.status.as_u16()
 }
 

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use actix_web::http::Method;
 use idstore_tests::TestResponse;
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use idstore_tests::users::World;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -628,7 +628,7 @@ async fn call(
     }
     let json: serde_json::Value = serde_json::from_str(&res.text)
         .map_err(|e| format!("{}: not JSON ({e}): {}", shown(), res.text))?;
-    users_spec()
+    idstore_spec()
         .check_response(operation, res.status.as_u16(), Some(&json))
         .map_err(|v| format!("{}: {} {}: {v}", shown(), res.status, res.text))
 }

@@ -2,7 +2,7 @@
 //! `getUserGroups`.
 
 use actix_web::http::Method;
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use idstore_tests::tokens::read_claims;
 use idstore_tests::{TestApp, TestResponse};
 use serde_json::{Value, json};
@@ -52,11 +52,12 @@ fn tenant_of(admin: &str) -> String {
 async fn create_group(app: &TestApp, token: &str, body: Value) -> Value {
     let res = app.with_body(Method::POST, GROUPS, token, &body).await;
     assert_eq!(res.status, 201, "{}", res.text);
+    idstore_spec().assert_http_response("createGroup", &res);
     api_group(&res.json()["result"])
 }
 
 fn api_group(value: &Value) -> Value {
-    users_spec()
+    idstore_spec()
         .check_schema("ApiGroup", value)
         .unwrap_or_else(|v| panic!("not an ApiGroup:\n{v}\n{value}"));
     value.clone()
@@ -81,7 +82,7 @@ async fn user_groups(app: &TestApp, token: &str, user_id: &str) -> TestResponse 
     let res = app
         .with_token(Method::GET, &format!("/v1/users/{user_id}/groups"), token)
         .await;
-    users_spec().assert_http_response("getUserGroups", &res);
+    idstore_spec().assert_http_response("getUserGroups", &res);
     res
 }
 

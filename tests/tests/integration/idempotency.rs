@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use idstore_tests::app::{TestApp, TestResponse};
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -66,7 +66,7 @@ async fn a_retry_with_the_same_key_gets_the_first_answer_and_creates_nothing() {
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(again.json(), first.json(), "the very same answer");
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    users_spec().assert_http_response("createUser", &again);
+    idstore_spec().assert_http_response("createUser", &again);
     assert_eq!(users_with_email(&app, "once@example.com").await, 1);
 
     // The same key with another body is another request: 422.

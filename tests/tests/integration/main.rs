@@ -11,6 +11,7 @@ mod faults;
 mod groups;
 mod idempotency;
 mod metrics;
+mod openapi;
 mod overload;
 mod permissions;
 mod process;

@@ -49,6 +49,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/oidc/token"),
     ("GET", "/oidc/jwks"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/{file:.*}"),
 ];
 
 /// Values for placeholders that name no resource the test creates.
@@ -57,6 +60,7 @@ const VALUES: &[(&str, &str)] = &[
     ("{phone_number}", "+12125550100"),
     ("{username}", "u1"),
     ("{external_user_id}", "e1"),
+    ("{file:.*}", "index.html"),
 ];
 
 /// Query strings routes need to reach their handler's body.

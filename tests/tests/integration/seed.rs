@@ -6,7 +6,7 @@ use idstore_server::Config;
 use idstore_tests::TestApp;
 use idstore_tests::app::test_config;
 use idstore_tests::db::{self, TestDb};
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -143,7 +143,7 @@ async fn the_api_serves_seeded_users_to_the_admin_and_to_a_client_of_the_seeded_
 async fn get(app: &TestApp, operation_id: &str, path: &str, token: &str) -> Value {
     let res = app.with_token(Method::GET, path, token).await;
     assert_eq!(res.status, 200, "{path}: {}", res.text);
-    users_spec().assert_http_response(operation_id, &res);
+    idstore_spec().assert_http_response(operation_id, &res);
     res.json()["result"].clone()
 }
 

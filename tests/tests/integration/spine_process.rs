@@ -172,6 +172,21 @@ async fn version_prints_the_release_and_schema_version() {
 }
 
 #[actix_web::test]
+async fn openapi_prints_the_committed_document_without_a_database() {
+    let out = output_of(&["openapi"], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let committed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/idstore.json"
+    ))
+    .unwrap();
+    assert!(
+        out.stdout == committed,
+        "`idstore openapi` is not openapi/idstore.json"
+    );
+}
+
+#[actix_web::test]
 async fn two_concurrent_migrate_commands_both_succeed_and_apply_once() {
     let db = idstore_tests::db::empty_database().await;
     let url = db.url();

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use idstore_tests::TestResponse;
 use idstore_tests::app::random_kek;
 use idstore_tests::db::fresh_database;
-use idstore_tests::spec::users_spec;
+use idstore_tests::spec::idstore_spec;
 use idstore_tests::tokens::new_client_secret;
 use idstore_tests::users::{World, messages, seed_maximal_users};
 use serde_json::Value;
@@ -131,7 +131,7 @@ async fn list(served: &Served, token: &str, query: &str) -> Result<TestResponse,
         headers: res.headers().clone(),
         text: String::from_utf8_lossy(&body).into_owned(),
     };
-    users_spec().assert_http_response("getUsers", &res);
+    idstore_spec().assert_http_response("getUsers", &res);
     Ok(res)
 }
 
@@ -278,7 +278,7 @@ async fn a_page_being_sent_to_a_slow_reader_holds_its_clients_search_slot() {
             .with_token(Method::GET, "/v1/users?page_limit=1", &w.admin)
             .await;
         if res.status != 429 {
-            users_spec().assert_http_response("getUsers", &res);
+            idstore_spec().assert_http_response("getUsers", &res);
             assert_eq!(res.status, 200, "{}", start(&res.text));
             break;
         }

@@ -291,7 +291,8 @@ impl AppInput {
 }
 
 /// What an application's clients may change about users (an extension).
-#[derive(Debug, Deserialize)]
+/// A permission left out keeps its value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPermissionsInput {
     pub edit_profiles: Option<bool>,

@@ -14,15 +14,33 @@ use idstore_store::applications::{self, AppChange, Application, NewApplication};
 use idstore_store::clients::{self, Client, NewClient};
 use secrecy::SecretString;
 use serde_json::Value;
+use utoipa::OpenApi;
 
 use self::input::{AppInput, UserPermissionsInput};
 use self::wire::{ApiApp, ApiBasicApp, UserPermissions};
 use crate::auth::Authorized;
 use crate::clients::lifetime;
 use crate::input::{Body, path_id};
+use crate::openapi::{BadRequestMessages, ErrorMessage};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        create_app,
+        list_apps,
+        list_basic_apps,
+        get_app,
+        update_app,
+        delete_app,
+        get_user_permissions,
+        set_user_permissions
+    ),
+    components(schemas(UserPermissions, UserPermissionsInput))
+)]
+pub struct Doc;
 
 policy!(AppsCreate = "apps:create");
 policy!(AppsList = "apps:read", "apps:list");
@@ -88,6 +106,20 @@ pub(crate) async fn new_credentials(
 
 /// Creates an application with a default client; the client secret is in
 /// this response only.
+#[utoipa::path(
+    post,
+    path = "/v1/applications",
+    operation_id = "createApp",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+        "SPEC_READINGS #15: the deprecated `client_display_name` is accepted, not required",
+        "SPEC_READINGS #28: the deprecated `client_*`, `redirect_uris`, `resources`, `device_authorization`, `ciba_authorization` fields describe the default client, or `first_client` does (not both)",
+        "SPEC_READINGS #24: the default client's `client_secret` is shown in this answer only",
+        "SPEC_READINGS #32: counting `number` fields take whole numbers only",
+        "SPEC_READINGS, per field: SAML, an authentication hub, application signing keys, `pkce`, `enforce_par: true`, FAPI, device and CIBA flows, ID token encryption and client authentication other than `client_secret_basic` are refused with a 400 naming the field",
+    ]))),
+)]
 async fn create_app(
     auth: Authorized<AppsCreate>,
     state: web::Data<AppState>,
@@ -124,6 +156,15 @@ async fn create_app(
 }
 
 /// Each application with its default client (`ApiAppWithoutLogo`).
+#[utoipa::path(
+    get,
+    path = "/v1/applications",
+    operation_id = "getAllApps",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+    ]))),
+)]
 async fn list_apps(
     auth: Authorized<AppsList>,
     state: web::Data<AppState>,
@@ -144,6 +185,15 @@ async fn list_apps(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/applications/list",
+    operation_id = "getAppsList",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+    ]))),
+)]
 async fn list_basic_apps(
     auth: Authorized<AppsListBasic>,
     state: web::Data<AppState>,
@@ -166,6 +216,15 @@ async fn default_client(state: &AppState, app: &Application) -> Result<Option<Cl
     Ok(list.into_iter().next())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{app_id}",
+    operation_id = "getAppById",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+    ]))),
+)]
 async fn get_app(
     auth: Authorized<AppsRead>,
     state: web::Data<AppState>,
@@ -180,6 +239,18 @@ async fn get_app(
 /// vendor's document says); fields left out keep their values. The
 /// deprecated client fields change the default client, in the same
 /// transaction.
+#[utoipa::path(
+    put,
+    path = "/v1/applications/{app_id}",
+    operation_id = "updateApp",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+        "SPEC_READINGS #29: a given field replaces the stored one (objects whole), a field left out keeps its value; the default client changes only when a `client_*`-style field is given (400 when the application has no client left); `first_client` is refused",
+        "SPEC_READINGS #28: the deprecated client fields describe the default client (its oldest)",
+        "SPEC_READINGS #32: counting `number` fields take whole numbers only",
+    ]))),
+)]
 async fn update_app(
     auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,
@@ -209,6 +280,15 @@ async fn update_app(
     Ok(HttpResponse::Ok().json(One::of(ApiApp::new(&app, client.as_ref(), true))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/applications/{app_id}",
+    operation_id = "deleteApp",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage applications; `[appId]:read/edit/delete` are not honoured",
+    ]))),
+)]
 async fn delete_app(
     auth: Authorized<AppsDelete>,
     state: web::Data<AppState>,
@@ -222,6 +302,19 @@ async fn delete_app(
 
 /// What the application's clients may change about the tenant's users (an
 /// extension; docs/SPEC_READINGS.md #33).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/applications/{app_id}/user-permissions",
+    operation_id = "getAppUserPermissions",
+    tag = "idstore extension",
+    params(("app_id" = String, Path)),
+    responses(
+        (status = 200, description = "`{\"result\": UserPermissions}`", body = inline(One<UserPermissions>)),
+        (status = 404, description = "No such application", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+    extensions(("x-idstore-note" = json!(["SPEC_READINGS #33"]))),
+)]
 async fn get_user_permissions(
     auth: Authorized<AppsRead>,
     state: web::Data<AppState>,
@@ -232,6 +325,21 @@ async fn get_user_permissions(
 }
 
 /// A permission left out keeps its value.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/applications/{app_id}/user-permissions",
+    operation_id = "setAppUserPermissions",
+    tag = "idstore extension",
+    params(("app_id" = String, Path)),
+    request_body = UserPermissionsInput,
+    responses(
+        (status = 200, description = "`{\"result\": UserPermissions}`", body = inline(One<UserPermissions>)),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such application", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+    extensions(("x-idstore-note" = json!(["SPEC_READINGS #33"]))),
+)]
 async fn set_user_permissions(
     auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,

@@ -148,7 +148,7 @@ impl<'a> From<&'a Client> for DefaultClient<'a> {
 }
 
 /// What an application's clients may change about users.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserPermissions {
     edit_profiles: bool,
     change_identifiers: bool,

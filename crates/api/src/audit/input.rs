@@ -10,10 +10,15 @@ const DEFAULT_PAGE_LIMIT: i64 = 100;
 const MAX_PAGE_LIMIT: i64 = 1000;
 
 /// As text, so that each bad value gets a message naming it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// The `event_id` of the last event already read; the first page without it.
+    #[param(value_type = Option<i64>)]
     after: Option<String>,
+    /// 1 to 1000; 100 when left out.
+    #[param(value_type = Option<i64>)]
     page_limit: Option<String>,
 }
 

@@ -9,13 +9,19 @@ mod wire;
 use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_store::audit;
+use utoipa::OpenApi;
 
 use self::input::PageParams;
 use self::wire::{ApiAuditEvent, AuditPage};
 use crate::auth::Authorized;
 use crate::input::Params;
+use crate::openapi::BadRequestMessages;
 use crate::routes::Routes;
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(paths(list_events), components(schemas(AuditPage)))]
+pub struct Doc;
 
 policy!(
     /// Admin tokens only: the trail names every client and user that acted.
@@ -28,6 +34,18 @@ pub fn routes(r: &mut Routes) {
 
 /// One page of events after `after`; `next_after` is what to pass for the
 /// next one (the same value when nothing new was there yet).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit-events",
+    operation_id = "getAuditEvents",
+    tag = "idstore extension",
+    params(PageParams),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 400, body = BadRequestMessages),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn list_events(
     auth: Authorized<AuditRead>,
     state: web::Data<AppState>,

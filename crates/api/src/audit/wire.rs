@@ -4,18 +4,19 @@
 use idstore_store::audit::AuditEvent;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::input::date_time;
 
-/// `{"result": [events], "next_after": id}`.
-#[derive(Serialize)]
+/// `{"result": [events], "next_after": id}`, oldest first.
+#[derive(Serialize, ToSchema)]
 pub struct AuditPage<'a> {
     pub result: Vec<ApiAuditEvent<'a>>,
     /// The `after` for the next page; `null` until there is an event.
     pub next_after: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiAuditEvent<'a> {
     event_id: i64,
     occurred_at: String,
@@ -29,7 +30,7 @@ pub struct ApiAuditEvent<'a> {
     refs: Option<&'a Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ApiActor<'a> {
     kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,7 +39,7 @@ struct ApiActor<'a> {
     subject: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Diff<'a> {
     /// The names of the fields that changed.
     changed: &'a [String],

@@ -11,14 +11,28 @@ use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_store::clients::{self, ClientChange, ClientOptions, NewClient};
 use serde_json::Value;
+use utoipa::OpenApi;
 
 use self::input::{ClientInput, ClientSpec};
 use self::wire::ApiOidcClient;
 use crate::applications::{AppsEdit, AppsRead, app_and_child, app_of, new_credentials};
 use crate::auth::Authorized;
 use crate::input::Body;
+use crate::openapi::ErrorMessage;
 use crate::routes::Routes;
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    create_client,
+    list_clients,
+    get_client,
+    update_client,
+    delete_client,
+    delete_clients,
+    rotate_client_secret
+))]
+pub struct Doc;
 
 policy!(ClientsWrite = "apps:create", "apps:edit");
 policy!(ClientsDelete = "apps:delete", "apps:create", "apps:edit");
@@ -80,6 +94,21 @@ impl ClientSpec {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/applications/{app_id}/clients",
+    operation_id = "createAppClient",
+    tag = "Applications",
+    responses(
+        (status = 404, description = "No such application (SPEC_READINGS #26)", body = ref("#/components/schemas/NotFoundHttpError")),
+    ),
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #25: answers the bare client, without `{\"result\": ...}`",
+        "SPEC_READINGS #26: an unknown application is a 404",
+        "SPEC_READINGS, per field: SAML clients and the features idstore lacks are refused with a 400 naming the field",
+    ]))),
+)]
 async fn create_client(
     auth: Authorized<ClientsWrite>,
     state: web::Data<AppState>,
@@ -114,6 +143,20 @@ async fn create_client(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{app_id}/clients",
+    operation_id = "getAppClients",
+    tag = "Applications",
+    responses(
+        (status = 404, description = "No such application (SPEC_READINGS #26)", body = ref("#/components/schemas/NotFoundHttpError")),
+    ),
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #24: `client_secret` is left out (only a hash of it is stored); only createAppClient, createApp and the rotate-secret extension show it",
+        "SPEC_READINGS #26: an unknown application is a 404",
+    ]))),
+)]
 async fn list_clients(
     auth: Authorized<AppsRead>,
     state: web::Data<AppState>,
@@ -133,6 +176,17 @@ async fn list_clients(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{app_id}/clients/{client_id}",
+    operation_id = "getAppClientById",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #25: answers the bare client, without `{\"result\": ...}`",
+        "SPEC_READINGS #24: `client_secret` is left out (only a hash of it is stored); only createAppClient, createApp and the rotate-secret extension show it",
+    ]))),
+)]
 async fn get_client(
     auth: Authorized<AppsRead>,
     state: web::Data<AppState>,
@@ -150,6 +204,19 @@ async fn get_client(
 
 /// Fields given replace the stored ones whole (objects too, as the
 /// vendor's document says); fields left out keep their values.
+#[utoipa::path(
+    put,
+    path = "/v1/applications/{app_id}/clients/{client_id}",
+    operation_id = "updateAppClient",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #25: answers the bare client, without `{\"result\": ...}`",
+        "SPEC_READINGS #24: `client_secret` is left out (only a hash of it is stored); only createAppClient, createApp and the rotate-secret extension show it",
+        "SPEC_READINGS #29: a given field replaces the stored one (objects whole), a field left out keeps its value",
+        "SPEC_READINGS #32: counting `number` fields take whole numbers only",
+    ]))),
+)]
 async fn update_client(
     auth: Authorized<ClientsWrite>,
     state: web::Data<AppState>,
@@ -176,6 +243,16 @@ async fn update_client(
     Ok(HttpResponse::Ok().json(ApiOidcClient::new(&client, lifetime(&state))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/applications/{app_id}/clients/{client_id}",
+    operation_id = "deleteAppClient",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #30: refused (400) on the management application when it would leave it no client",
+    ]))),
+)]
 async fn delete_client(
     auth: Authorized<ClientsDelete>,
     state: web::Data<AppState>,
@@ -196,6 +273,16 @@ async fn delete_client(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/applications/{app_id}/clients",
+    operation_id = "deleteAppClients",
+    tag = "Applications",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #27: only admin tokens manage clients; `[appId]:*` permissions are not honoured",
+        "SPEC_READINGS #30: refused (400) on the management application",
+    ]))),
+)]
 async fn delete_clients(
     auth: Authorized<ClientsDelete>,
     state: web::Data<AppState>,
@@ -208,6 +295,21 @@ async fn delete_clients(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Gives the client a new secret, shown in this answer only; the old one
+/// stops working at once.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/applications/{app_id}/clients/{client_id}/rotate-secret",
+    operation_id = "rotateAppClientSecret",
+    tag = "idstore extension",
+    params(("app_id" = String, Path), ("client_id" = String, Path)),
+    responses(
+        (status = 200, description = "The vendor's `ApiOidcClient`, bare, with its new `client_secret`", body = ref("#/components/schemas/ApiOidcClient")),
+        (status = 404, description = "No such application or client", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+    extensions(("x-idstore-note" = json!(["SPEC_READINGS #24"]))),
+)]
 async fn rotate_client_secret(
     auth: Authorized<AppsEdit>,
     state: web::Data<AppState>,

@@ -11,7 +11,7 @@ const MAX_CUSTOM_DATA_BYTES: usize = idstore_domain::user::MAX_CUSTOM_DATA_BYTES
 /// Most users one request may add.
 const MAX_MEMBERS_PER_REQUEST: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupInput {
     pub name: String,
@@ -61,7 +61,7 @@ fn custom_data(data: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersInput {
     user_ids: Vec<String>,

@@ -10,14 +10,31 @@ use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_domain::id::new_id;
 use idstore_store::groups::{self, AddMembers, NewGroup};
+use utoipa::OpenApi;
 
 use self::input::{AddMembersInput, CreateGroupInput};
 use self::wire::{ApiGroup, users_not_found};
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
+use crate::openapi::{BadRequestMessages, ErrorMessage};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        create_group,
+        list_groups,
+        get_group,
+        delete_group,
+        add_members,
+        remove_member,
+        user_groups
+    ),
+    components(schemas(CreateGroupInput, AddMembersInput))
+)]
+pub struct Doc;
 
 policy!(GroupsCreate = "groups:create");
 policy!(GroupsList = "groups:list");
@@ -38,6 +55,19 @@ pub fn routes(r: &mut Routes) {
     r.at("/v1/users/{user_id}/groups").get(user_groups);
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/groups",
+    operation_id = "createGroup",
+    tag = "idstore extension",
+    request_body = CreateGroupInput,
+    responses(
+        (status = 201, description = "`{\"result\": ApiGroup}`", body = inline(One<crate::openapi::ApiGroup>)),
+        (status = 400, body = BadRequestMessages),
+        (status = 409, description = "A group of that name exists", body = ref("#/components/schemas/IdentifierIsTakenHttpError")),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn create_group(
     auth: Authorized<GroupsCreate>,
     state: web::Data<AppState>,
@@ -63,6 +93,16 @@ async fn create_group(
     Ok(HttpResponse::Created().json(One::of(ApiGroup::from(&group))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/groups",
+    operation_id = "getGroups",
+    tag = "idstore extension",
+    responses(
+        (status = 200, description = "`{\"result\": [ApiGroup]}`", body = inline(Many<crate::openapi::ApiGroup>)),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn list_groups(
     auth: Authorized<GroupsList>,
     state: web::Data<AppState>,
@@ -75,6 +115,19 @@ async fn list_groups(
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiGroup::from))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/groups/{group_id}",
+    operation_id = "getGroupById",
+    tag = "idstore extension",
+    params(("group_id" = String, Path)),
+    responses(
+        (status = 200, description = "`{\"result\": ApiGroup}`", body = inline(One<crate::openapi::ApiGroup>)),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such group", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn get_group(
     auth: Authorized<GroupsRead>,
     state: web::Data<AppState>,
@@ -89,6 +142,19 @@ async fn get_group(
     Ok(HttpResponse::Ok().json(One::of(ApiGroup::from(&group))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/groups/{group_id}",
+    operation_id = "deleteGroup",
+    tag = "idstore extension",
+    params(("group_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such group", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn delete_group(
     auth: Authorized<GroupsDelete>,
     state: web::Data<AppState>,
@@ -104,6 +170,20 @@ async fn delete_group(
 }
 
 /// Adds users to a group, all or none; users already in it stay.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/groups/{group_id}/members",
+    operation_id = "addGroupMembers",
+    tag = "idstore extension",
+    params(("group_id" = String, Path)),
+    request_body = AddMembersInput,
+    responses(
+        (status = 204, description = "Added (users already in the group stay)"),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such group, or users not found (named in the message); none is added", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn add_members(
     auth: Authorized<GroupsEdit>,
     state: web::Data<AppState>,
@@ -119,6 +199,19 @@ async fn add_members(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/groups/{group_id}/members/{user_id}",
+    operation_id = "removeGroupMember",
+    tag = "idstore extension",
+    params(("group_id" = String, Path), ("user_id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such group or member", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn remove_member(
     auth: Authorized<GroupsEdit>,
     state: web::Data<AppState>,
@@ -143,6 +236,12 @@ async fn remove_member(
 
 /// `getUserGroups`. Groups are tenant-wide, so an application's client sees
 /// the groups of any user of its tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/groups",
+    operation_id = "getUserGroups",
+    tag = "Users"
+)]
 async fn user_groups(
     auth: Authorized<UserGroupsRead>,
     state: web::Data<AppState>,

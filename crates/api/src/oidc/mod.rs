@@ -7,16 +7,38 @@ mod wire;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use idstore_store::{StoreError, signing_keys};
+use utoipa::{OpenApi, ToSchema};
 
 pub(crate) use self::input::valid_resource;
 use self::input::{TokenRequest, client_credentials};
 use self::wire::{Discovery, Jwks, TokenResponse};
 use crate::auth::{ClientAuthError, IssueError};
 use crate::error::OAuthError;
+use crate::openapi::{ErrorMessage, OAuthErrorBody};
 use crate::prometheus;
 use crate::routes::Routes;
 use crate::source::Source;
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(token, jwks, discovery),
+    components(schemas(TokenForm, TokenResponse, Jwks, Discovery))
+)]
+pub struct Doc;
+
+/// The token request's form (RFC 6749 §4.4). The client authenticates
+/// with HTTP Basic or with `client_id` and `client_secret` in the form.
+#[derive(ToSchema)]
+pub struct TokenForm {
+    /// Only `client_credentials`.
+    pub grant_type: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The audience asked for (RFC 8707): one of the client's `resources`;
+    /// idstore itself when left out.
+    pub resource: Option<String>,
+}
 
 pub fn routes(r: &mut Routes) {
     r.at("/oidc/token").public(Method::POST, token);
@@ -25,6 +47,21 @@ pub fn routes(r: &mut Routes) {
         .public(Method::GET, discovery);
 }
 
+/// Issues an access token to a client (`client_credentials`).
+#[utoipa::path(
+    post,
+    path = "/oidc/token",
+    operation_id = "issueToken",
+    tag = "idstore extension",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `invalid_target`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody),
+        (status = 429, description = "Too many requests or failed authentications; see `Retry-After`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`; see `Retry-After`", body = OAuthErrorBody),
+    )
+)]
 async fn token(
     req: HttpRequest,
     body: web::Bytes,
@@ -102,6 +139,17 @@ fn server_error(e: impl std::fmt::Display) -> OAuthError {
     OAuthError::Server(e.to_string())
 }
 
+/// The public keys tokens are signed with.
+#[utoipa::path(
+    get,
+    path = "/oidc/jwks",
+    operation_id = "getJwks",
+    tag = "idstore extension",
+    responses(
+        (status = 200, body = Jwks),
+        (status = 503, description = "The database is busy or unreachable", body = ErrorMessage),
+    )
+)]
 async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lifetime = state.auth.settings().lifetime.as_secs() as i64;
     let keys = signing_keys::published(&state.pool, lifetime).await?;
@@ -110,6 +158,14 @@ async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .json(Jwks::of(&keys)))
 }
 
+/// OpenID Connect discovery.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    operation_id = "getOpenIdConfiguration",
+    tag = "idstore extension",
+    responses((status = 200, body = Discovery))
+)]
 async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Discovery::for_issuer(&state.auth.settings().issuer))
 }

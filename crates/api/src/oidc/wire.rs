@@ -3,13 +3,15 @@
 use idstore_store::signing_keys::PublishedKey;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::IssuedToken;
 
 /// RFC 6749 §5.1.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse<'a> {
     access_token: &'a str,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
     expires_in: i64,
     scope: &'a str,
@@ -27,8 +29,9 @@ impl<'a> TokenResponse<'a> {
 }
 
 /// RFC 7517 key set.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Jwks {
+    /// JWKs (RFC 7517) of Ed25519 keys.
     keys: Vec<Value>,
 }
 
@@ -44,15 +47,20 @@ impl Jwks {
 }
 
 /// The OpenID Provider metadata idstore can honour.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Discovery<'a> {
     issuer: &'a str,
     token_endpoint: String,
     jwks_uri: String,
+    #[schema(value_type = Vec<String>)]
     grant_types_supported: [&'static str; 1],
+    #[schema(value_type = Vec<String>)]
     token_endpoint_auth_methods_supported: [&'static str; 2],
+    #[schema(value_type = Vec<String>)]
     id_token_signing_alg_values_supported: [&'static str; 1],
+    #[schema(value_type = Vec<String>)]
     response_types_supported: [&'static str; 1],
+    #[schema(value_type = Vec<String>)]
     subject_types_supported: [&'static str; 1],
 }
 

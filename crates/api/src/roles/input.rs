@@ -8,7 +8,8 @@ use crate::input::{optional_text, text};
 /// Most permissions one role may carry.
 const MAX_PERMISSIONS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+/// A role, in the vendor's `ApiRole` names.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleInput {
     pub role_name: String,

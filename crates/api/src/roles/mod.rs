@@ -9,15 +9,24 @@ use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_domain::id::new_id;
 use idstore_store::roles::{self, NewRole};
+use utoipa::OpenApi;
 
 use self::input::CreateRoleInput;
 use self::wire::ApiRole;
 use crate::applications::{app_and_child, app_of};
 use crate::auth::Authorized;
 use crate::input::Body;
+use crate::openapi::{BadRequestMessages, ErrorMessage};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_role, list_roles, delete_role),
+    components(schemas(CreateRoleInput))
+)]
+pub struct Doc;
 
 policy!(RolesCreate = "roles:create");
 policy!(RolesRead = "roles:read");
@@ -31,6 +40,22 @@ pub fn routes(r: &mut Routes) {
         .delete(delete_role);
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/applications/{app_id}/roles",
+    operation_id = "createAppRole",
+    tag = "idstore extension",
+    params(("app_id" = String, Path)),
+    request_body = CreateRoleInput,
+    responses(
+        (status = 201, description = "`{\"result\": ApiRole}`", body = inline(One<crate::openapi::ApiRole>)),
+        (status = 400, body = BadRequestMessages),
+        (status = 404, description = "No such application", body = ErrorMessage),
+        (status = 409, description = "The application has a role of that name", body = ref("#/components/schemas/IdentifierIsTakenHttpError")),
+    ),
+    security(("AdminAccessToken" = [])),
+    extensions(("x-idstore-note" = json!(["SPEC_READINGS #31: an application's own roles, in the vendor's `ApiRole` shape (`display_name` is the name when unset)"]))),
+)]
 async fn create_role(
     auth: Authorized<RolesCreate>,
     state: web::Data<AppState>,
@@ -60,6 +85,19 @@ async fn create_role(
     Ok(HttpResponse::Created().json(One::of(ApiRole::from(&role))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{app_id}/roles",
+    operation_id = "getAppRoles",
+    tag = "idstore extension",
+    params(("app_id" = String, Path)),
+    responses(
+        (status = 200, description = "`{\"result\": [ApiRole]}`", body = inline(Many<crate::openapi::ApiRole>)),
+        (status = 404, description = "No such application", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+    extensions(("x-idstore-note" = json!(["SPEC_READINGS #31"]))),
+)]
 async fn list_roles(
     auth: Authorized<RolesRead>,
     state: web::Data<AppState>,
@@ -74,6 +112,18 @@ async fn list_roles(
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiRole::from))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/applications/{app_id}/roles/{role_id}",
+    operation_id = "deleteAppRole",
+    tag = "idstore extension",
+    params(("app_id" = String, Path), ("role_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such application or role", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
 async fn delete_role(
     auth: Authorized<RolesDelete>,
     state: web::Data<AppState>,

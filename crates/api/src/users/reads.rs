@@ -92,6 +92,17 @@ fn external_id(field: &str, value: &str) -> Result<(), ApiError> {
 /// The identifier names `getUserByIdentifier` accepts.
 const IDENTIFIER_NAMES: &str = "email, phoneNumber, externalUserId, username, idpIdentifier";
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/identifier",
+    operation_id = "getUserByIdentifier",
+    tag = "Users",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #4: `birthday` is answered as YYYY-MM-DD; accepted as YYYY-MM-DD or a full date-time (its date in UTC)",
+        "SPEC_READINGS #21: `ApiAddress.updated_at` is output only; `identity_providers` is never sent; `identities` is always an array; `groupIds` always present",
+        "`identifier_name` is one of email, phoneNumber, externalUserId, username, idpIdentifier (no custom identifiers)",
+    ]))),
+)]
 pub async fn get_by_identifier(
     auth: Authorized<UsersRead>,
     state: web::Data<AppState>,
@@ -129,6 +140,15 @@ fn search_filter(search: Option<&str>) -> Result<Option<Filter>, ApiError> {
     Ok(Some(parsed))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/count",
+    operation_id = "getUsersCount",
+    tag = "Users",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #10: `search` takes the full SCIM filter grammar over the documented fields",
+    ]))),
+)]
 pub async fn count_users(
     auth: Authorized<UsersCount>,
     state: web::Data<AppState>,
@@ -213,6 +233,23 @@ fn page(params: &ListParams) -> Result<Page, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    operation_id = "getUsers",
+    tag = "Users",
+    params(
+        ("organization_id" = Option<String>, Query, description = "Only the members of this organization (an extension, SPEC_READINGS #9)"),
+    ),
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #9: `sort_field=organization_added_at` only with the extension parameter `organization_id` (400 otherwise)",
+        "SPEC_READINGS #10: `search` takes the full SCIM filter grammar (RFC 7644 §3.4.2.2) over the documented fields; dates as ISO 8601 strings",
+        "SPEC_READINGS #16: `page_limit` defaults to 100",
+        "SPEC_READINGS #22: `page_offset` and `page_limit` take whole numbers only",
+        "SPEC_READINGS #4: `birthday` is answered as YYYY-MM-DD; accepted as YYYY-MM-DD or a full date-time (its date in UTC)",
+        "SPEC_READINGS #21: `ApiAddress.updated_at` is output only; `identity_providers` is never sent; `identities` is always an array; `groupIds` always present",
+    ]))),
+)]
 pub async fn list_users(
     auth: Authorized<UsersList>,
     state: web::Data<AppState>,

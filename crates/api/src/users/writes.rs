@@ -17,6 +17,18 @@ use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    operation_id = "createUser",
+    tag = "Users",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #4: `birthday` is answered as YYYY-MM-DD; accepted as YYYY-MM-DD or a full date-time (its date in UTC)",
+        "SPEC_READINGS #5: `maximum` on `ApiUserName`/`ApiAddress` strings bounds their length, on input too (400 beyond)",
+        "SPEC_READINGS #14: `username` only together with `credentials` (400 otherwise)",
+        "SPEC_READINGS #21: `ApiAddress.updated_at` is output only; `identity_providers` is never sent; `identities` is always an array; `groupIds` always present",
+    ]))),
+)]
 pub async fn create_user(
     auth: Authorized<UsersCreate>,
     state: web::Data<AppState>,
@@ -46,6 +58,24 @@ pub async fn create_user(
     Ok(one(&user, StatusCode::CREATED))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/users/{user_id}",
+    operation_id = "updateUser",
+    tag = "Users",
+    responses(
+        (status = 409, description = "SPEC_READINGS #13", body = ref("#/components/schemas/IdentifierIsTakenHttpError")),
+    ),
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #1: `secondary_emails`/`secondary_phone_numbers` are appended and de-duplicated, not replaced",
+        "SPEC_READINGS #2: `custom_data` and `custom_app_data` are shallow-merged; `null` deletes a key",
+        "SPEC_READINGS #13: a change that collides with another user's unique identifier is a 409 `IdentifierIsTaken`",
+        "SPEC_READINGS #4: `birthday` is answered as YYYY-MM-DD; accepted as YYYY-MM-DD or a full date-time (its date in UTC)",
+        "SPEC_READINGS #5: `maximum` on `ApiUserName`/`ApiAddress` strings bounds their length, on input too (400 beyond)",
+        "SPEC_READINGS #21: `ApiAddress.updated_at` is output only; `identity_providers` is never sent; `identities` is always an array; `groupIds` always present",
+        "SPEC_READINGS #33: an application's clients may be denied this change by the extension `PUT /v1/admin/applications/{app_id}/user-permissions` (403, nothing written)",
+    ]))),
+)]
 pub async fn update_user(
     auth: Authorized<UsersEdit>,
     state: web::Data<AppState>,
@@ -120,6 +150,12 @@ fn check_username(current: &UserRow, patch: &ProfilePatch) -> Result<(), ApiErro
     Ok(())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{user_id}/apps",
+    operation_id = "removeUserFromApp",
+    tag = "Users"
+)]
 pub async fn remove_from_app(
     auth: Authorized<UsersEdit>,
     state: web::Data<AppState>,
@@ -134,6 +170,19 @@ pub async fn remove_from_app(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/manage/users/{user_id}",
+    operation_id = "deleteTenantUser",
+    tag = "Users",
+    responses(
+        (status = 400, description = "SPEC_READINGS #19", body = ref("#/components/schemas/BadRequestHttpError")),
+    ),
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #8: admin tokens with `users:delete` only",
+        "SPEC_READINGS #19: a malformed path value or body is a 400 in the `BadRequestHttpError` shape",
+    ]))),
+)]
 pub async fn delete_user(
     auth: Authorized<UsersDelete>,
     state: web::Data<AppState>,
