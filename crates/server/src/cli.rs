@@ -236,7 +236,10 @@ async fn with_database<T>(
     let database = postgres::resolve(config).await?;
     database.require_owner("this command")?;
     let result = async {
-        idstore_store::migrate(&database.options).await?;
+        // As `serve` and `migrate` do, so that no migration leaves a table
+        // the serving role has no grant on.
+        let role = database.serving.as_ref().map(postgres::Serving::role);
+        idstore_store::migrate_serving(&database.options, role).await?;
         let pool = idstore_store::connect_pool(
             &database.options,
             &idstore_store::PoolSettings::for_commands(2),

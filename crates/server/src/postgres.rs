@@ -148,7 +148,13 @@ pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
     let mut database = resolve_owner(config).await?;
     database.serving = match &config.runtime_database_url {
         Some(url) => Some(Serving::from_url(url.expose_secret())?),
-        None if config.database_url.is_none() => Some(Serving::local(&database.options)),
+        None if config.database_url.is_none() => {
+            let mut serving = Serving::local(&database.options);
+            // The private cluster trusts its own 0700 socket: a refused
+            // login there is a fault, never a reason to serve as the owner.
+            serving.chosen = database.managed.is_none();
+            Some(serving)
+        }
         None => None,
     };
     Ok(database)

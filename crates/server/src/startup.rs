@@ -37,11 +37,10 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Before the database is touched: a refused key changes nothing.
         let kek = kek::load(config)?;
-        let database = postgres::resolve(config).await?;
+        let mut database = postgres::resolve(config).await?;
         if config.migrate {
             database.require_owner("migrating at start-up")?;
-            let role = database.serving.as_ref().map(Serving::role);
-            let report = idstore_store::migrate_serving(&database.options, role).await?;
+            let report = migrate_and_prepare(&mut database).await?;
             log_migration(&report);
         }
         let serving = serving_options(&database).await;
@@ -161,6 +160,29 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Migrates and prepares the serving role. On a local PostgreSQL where
+/// idstore chose the role itself and the owner may not create it, `serve`
+/// goes on as the owner (as it would when the role may not log in) and
+/// says why, rather than refusing to start.
+async fn migrate_and_prepare(
+    database: &mut Database,
+) -> anyhow::Result<idstore_store::MigrationReport> {
+    let role = database.serving.as_ref().map(Serving::role);
+    let chosen = database.serving.as_ref().is_some_and(|s| s.chosen);
+    match idstore_store::migrate_serving(&database.options, role).await {
+        Err(idstore_store::MigrateError::ServingRole(e)) if chosen => {
+            tracing::warn!(
+                error = %e,
+                "serving as the owner of the local database, which row-level security does not \
+                 confine if it is a superuser: set runtime_database_url"
+            );
+            database.serving = None;
+            Ok(idstore_store::migrate(&database.options).await?)
+        }
+        other => Ok(other?),
     }
 }
 

@@ -19,11 +19,11 @@ pub struct ServingRole<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
     #[error(
-        "the serving role {0:?} is a superuser or has BYPASSRLS, so row-level security would not \
-         confine it: serve as a role with neither (e.g. `CREATE ROLE idstore_runtime LOGIN \
-         PASSWORD '...'`), named by runtime_database_url"
+        "the serving role {0:?} {1}, so row-level security would not confine it: serve as a \
+         role of its own that may log in and nothing more (e.g. `CREATE ROLE idstore_runtime \
+         LOGIN PASSWORD '...'`), named by runtime_database_url"
     )]
-    Bypasses(String),
+    Unconfined(String, String),
     #[error(
         "the serving role {role:?} does not exist and {owner:?} may not create it ({source}): \
          create it (`CREATE ROLE {role} LOGIN PASSWORD '...'`) or migrate as a role with CREATEROLE"
@@ -93,18 +93,9 @@ pub async fn prepare(
 }
 
 async fn ensure_exists(conn: &mut PgConnection, role: ServingRole<'_>) -> Result<bool, RoleError> {
-    let found: Option<bool> =
-        sqlx::query_scalar("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1")
-            .bind(role.name)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|source| RoleError::Grant {
-                role: role.name.to_owned(),
-                source,
-            })?;
-    match found {
-        Some(true) => return Err(RoleError::Bypasses(role.name.to_owned())),
-        Some(false) => return Ok(false),
+    match unconfinable(conn, role.name).await? {
+        Some(Some(why)) => return Err(RoleError::Unconfined(role.name.to_owned(), why)),
+        Some(None) => return Ok(false),
         None => {}
     }
     // Identifiers and the password cannot be bound in DDL: format's %I and
@@ -129,7 +120,10 @@ async fn ensure_exists(conn: &mut PgConnection, role: ServingRole<'_>) -> Result
         // Another database's migration created it meanwhile (roles are
         // per server): duplicate_object, or the catalog's unique index.
         Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42710" | "23505")) => {
-            Ok(false)
+            match unconfinable(conn, role.name).await? {
+                Some(Some(why)) => Err(RoleError::Unconfined(role.name.to_owned(), why)),
+                _ => Ok(false),
+            }
         }
         Err(source) => {
             let owner: String = sqlx::query_scalar("SELECT current_user::text")
@@ -143,6 +137,34 @@ async fn ensure_exists(conn: &mut PgConnection, role: ServingRole<'_>) -> Result
             })
         }
     }
+}
+
+/// `None` when the role does not exist; else why row-level security
+/// could not confine it, if it could not: it bypasses it, is the owner
+/// (FORCE aside, the owner may disable it), inherits the owner's rights,
+/// or may make itself a member of any role (CREATEROLE).
+async fn unconfinable(
+    conn: &mut PgConnection,
+    role: &str,
+) -> Result<Option<Option<String>>, RoleError> {
+    let found: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT CASE
+                  WHEN rolsuper OR rolbypassrls THEN 'is a superuser or has BYPASSRLS'
+                  WHEN rolname = current_user THEN 'is the owner that migrates'
+                  WHEN pg_has_role(rolname, current_user, 'USAGE') THEN 'inherits the owner''s rights'
+                  WHEN rolcreaterole THEN 'has CREATEROLE, so may grant itself the owner''s rights'
+                  WHEN NOT rolcanlogin THEN 'may not log in'
+                END
+           FROM pg_roles WHERE rolname = $1",
+    )
+    .bind(role)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|source| RoleError::Grant {
+        role: role.to_owned(),
+        source,
+    })?;
+    Ok(found)
 }
 
 async fn grant(conn: &mut PgConnection, role: &str) -> Result<(), sqlx::Error> {

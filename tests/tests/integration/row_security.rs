@@ -235,3 +235,45 @@ async fn every_tenant_table_forces_row_level_security() {
     .unwrap();
     assert!(policed >= 12, "{policed} policed tables");
 }
+
+/// Preparing refuses a serving role that row-level security could not
+/// confine, and changes nothing about it.
+#[actix_web::test]
+async fn a_role_that_could_escape_the_policies_is_refused_as_the_serving_role() {
+    use idstore_store::serving_role::ServingRole;
+    let db = fresh_database().await;
+    let mut owner = db.connect().await;
+    let creator = format!("rls_creator_{}", uuid::Uuid::now_v7().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {creator} LOGIN CREATEROLE"
+    )))
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let superuser: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    for (name, why) in [
+        (superuser.as_str(), "superuser"),
+        (creator.as_str(), "CREATEROLE"),
+    ] {
+        let role = ServingRole {
+            name,
+            password: None,
+        };
+        let refused = idstore_store::migrate_serving(&db.options, Some(role)).await;
+        let message = refused.expect_err(name).to_string();
+        assert!(message.contains(why), "{name}: {message}");
+    }
+    let granted: bool = sqlx::query_scalar("SELECT has_table_privilege($1, 'users', 'SELECT')")
+        .bind(&creator)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert!(!granted, "a refused role was granted access");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {creator}")))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+}
