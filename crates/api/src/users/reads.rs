@@ -139,7 +139,7 @@ pub async fn count_users(
         filter: filter.as_ref(),
         prefix: None,
     };
-    let _slot = state.searches.acquire(&auth.principal)?;
+    let _slot = state.searches.acquire(&auth.principal).await?;
     let n = users::count(&state.pool, &auth.scope, &search).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "result": { "user_count": n } })))
 }
@@ -224,7 +224,7 @@ pub async fn list_users(
         filter: filter.as_ref(),
         prefix: params.search_prefix.as_deref(),
     };
-    let slot = state.searches.acquire(&auth.principal)?;
+    let slot = state.searches.acquire(&auth.principal).await?;
     let mut answer = PageWriter::new(state.list_body_limit);
     let total = users::search_page(&state.pool, &auth.scope, &search, page, |row| {
         answer.push(&row)
