@@ -4,64 +4,123 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use idstore_auth::Principal;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;
 
-/// How many searches (lists and counts) each principal may have in flight.
+/// How many searches (lists and counts) each principal may have in flight,
+/// and how long one more waits for a slot before it is refused.
 #[derive(Clone)]
 pub struct SearchLimit {
     per_principal: usize,
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    queue: Duration,
+    shares: Shares,
+}
+
+type Shares = Arc<Mutex<HashMap<String, Share>>>;
+
+/// One principal's slots, there only while some search holds or awaits one:
+/// the map stays as small as the searches in flight.
+struct Share {
+    slots: Arc<Semaphore>,
+    claims: usize,
 }
 
 /// One search in flight; dropping it frees the slot.
 pub struct SearchSlot {
+    // Fields drop in order: the slot goes back before the claim, so a share
+    // is only ever removed with all of its slots free.
+    _permit: OwnedSemaphorePermit,
+    _claim: Claim,
+}
+
+/// A search holding or awaiting a slot of its principal's share. Dropped
+/// also when a waiting request is abandoned (its client went away), which
+/// is what keeps an idle principal's entry from staying behind.
+struct Claim {
     key: String,
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    shares: Shares,
 }
 
 impl SearchLimit {
+    /// No wait: a search over its principal's share is refused at once.
     pub fn new(per_principal: usize) -> Self {
         Self {
-            per_principal: per_principal.max(1),
-            in_flight: Arc::default(),
+            per_principal: per_principal.clamp(1, Semaphore::MAX_PERMITS),
+            queue: Duration::ZERO,
+            shares: Arc::default(),
         }
     }
 
-    /// A slot for `principal`, or 429 at once when it has all of its own
-    /// searches running in this process: waiting would only hold the
-    /// request longer. Not a 503: the service is fine, this caller is over
+    /// How long a search waits, in arrival order, for one of its
+    /// principal's slots. A waiting search holds no pooled connection, so
+    /// the cap still keeps one client's burst from taking the pool; the
+    /// wait only rides out a stall that briefly fills the slots.
+    pub fn queue_for(self, queue: Duration) -> Self {
+        Self { queue, ..self }
+    }
+
+    /// A slot for `principal`, or 429 once its slots have stayed full for
+    /// the queue time. Not a 503: the service is fine, this caller is over
     /// its share, and load balancers eject backends that answer 5xx.
-    pub fn acquire(&self, principal: &Principal) -> Result<SearchSlot, ApiError> {
+    pub async fn acquire(&self, principal: &Principal) -> Result<SearchSlot, ApiError> {
         self.acquire_for(format!("{}/{}", principal.tenant_id, principal.subject))
+            .await
     }
 
-    fn acquire_for(&self, key: String) -> Result<SearchSlot, ApiError> {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = in_flight.entry(key.clone()).or_insert(0);
-        if *n >= self.per_principal {
-            return Err(ApiError::TooManyRequests(format!(
-                "This client already has {} searches running; retry when one has finished",
-                self.per_principal
-            )));
+    async fn acquire_for(&self, key: String) -> Result<SearchSlot, ApiError> {
+        let (claim, slots) = self.claim(key);
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if self.queue.is_zero() => None,
+            // The semaphore is never closed: Err is the timeout.
+            Err(_) => tokio::time::timeout(self.queue, slots.acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        match permit {
+            Some(permit) => Ok(SearchSlot {
+                _permit: permit,
+                _claim: claim,
+            }),
+            None => Err(ApiError::TooManyRequests(format!(
+                "This client already has {} searches running{}; retry when one has finished",
+                self.per_principal,
+                match self.queue.as_millis() {
+                    0 => String::new(),
+                    ms => format!(" and none finished within {ms} ms"),
+                },
+            ))),
         }
-        *n += 1;
-        Ok(SearchSlot {
+    }
+
+    fn claim(&self, key: String) -> (Claim, Arc<Semaphore>) {
+        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        let share = shares.entry(key.clone()).or_insert_with(|| Share {
+            slots: Arc::new(Semaphore::new(self.per_principal)),
+            claims: 0,
+        });
+        share.claims += 1;
+        let slots = share.slots.clone();
+        let claim = Claim {
             key,
-            in_flight: self.in_flight.clone(),
-        })
+            shares: self.shares.clone(),
+        };
+        (claim, slots)
     }
 }
 
-impl Drop for SearchSlot {
+impl Drop for Claim {
     fn drop(&mut self) {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = in_flight.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                in_flight.remove(&self.key);
+        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(share) = shares.get_mut(&self.key) {
+            share.claims -= 1;
+            if share.claims == 0 {
+                shares.remove(&self.key);
             }
         }
     }
@@ -161,26 +220,98 @@ impl TokenRate {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
-    #[test]
-    fn a_principal_gets_its_share_and_a_freed_slot_back() {
-        let limit = SearchLimit::new(2);
-        let a1 = limit.acquire_for("a".into()).unwrap();
-        let _a2 = limit.acquire_for("a".into()).unwrap();
-        assert!(limit.acquire_for("a".into()).is_err());
-        let _b = limit
-            .acquire_for("b".into())
-            .expect("another principal is not held up");
-        drop(a1);
-        assert!(limit.acquire_for("a".into()).is_ok());
+    fn shares(limit: &SearchLimit) -> usize {
+        limit.shares.lock().unwrap().len()
     }
 
-    #[test]
-    fn idle_principals_leave_no_entry_behind() {
-        let limit = SearchLimit::new(1);
-        drop(limit.acquire_for("a".into()).unwrap());
-        assert!(limit.in_flight.lock().unwrap().is_empty());
+    #[tokio::test]
+    async fn a_principal_gets_its_share_and_a_freed_slot_back() {
+        let limit = SearchLimit::new(2);
+        let a1 = limit.acquire_for("a".into()).await.unwrap();
+        let _a2 = limit.acquire_for("a".into()).await.unwrap();
+        let refused = limit.acquire_for("a".into()).await.err().unwrap();
+        assert!(matches!(refused, ApiError::TooManyRequests(_)), "{refused}");
+        let _b = limit
+            .acquire_for("b".into())
+            .await
+            .expect("another principal is not held up");
+        drop(a1);
+        assert!(limit.acquire_for("a".into()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_search_waits_for_a_slot_freed_within_the_queue_time() {
+        let limit = SearchLimit::new(1).queue_for(Duration::from_secs(5));
+        let held = limit.acquire_for("a".into()).await.unwrap();
+        let started = Instant::now();
+        let (waited, ()) = tokio::join!(limit.acquire_for("a".into()), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(held);
+        });
+        assert!(waited.is_ok(), "the freed slot went to the waiting search");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_search_is_refused_once_the_queue_time_has_passed() {
+        let limit = SearchLimit::new(1).queue_for(Duration::from_millis(200));
+        let _held = limit.acquire_for("a".into()).await.unwrap();
+        let started = Instant::now();
+        let (refused, other) =
+            tokio::join!(limit.acquire_for("a".into()), limit.acquire_for("b".into()));
+        let took = started.elapsed();
+        let refused = refused.err().expect("refused");
+        assert!(
+            matches!(&refused, ApiError::TooManyRequests(m) if m.contains("within 200 ms")),
+            "{refused}"
+        );
+        assert!(
+            (Duration::from_millis(200)..Duration::from_secs(3)).contains(&took),
+            "{took:?}"
+        );
+        assert!(other.is_ok(), "another principal does not wait");
+    }
+
+    #[tokio::test]
+    async fn waiting_searches_get_slots_in_arrival_order() {
+        let limit = SearchLimit::new(1).queue_for(Duration::from_secs(5));
+        let held = limit.acquire_for("a".into()).await.unwrap();
+        let waiter = |limit: &SearchLimit| {
+            let limit = limit.clone();
+            tokio::spawn(async move { limit.acquire_for("a".into()).await })
+        };
+        let first = waiter(&limit);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = waiter(&limit);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        let served = first
+            .await
+            .unwrap()
+            .expect("the first to wait is served first");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "the second waits for the first");
+        drop(served);
+        assert!(second.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn idle_principals_leave_no_entry_behind() {
+        let limit = SearchLimit::new(1).queue_for(Duration::from_millis(50));
+        let held = limit.acquire_for("a".into()).await.unwrap();
+        assert!(limit.acquire_for("a".into()).await.is_err(), "timed out");
+        // A request abandoned while it waits (its client went away).
+        let patient = limit.clone().queue_for(Duration::from_secs(5));
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(20), patient.acquire_for("a".into())).await;
+        assert!(abandoned.is_err(), "still waiting when abandoned");
+        assert_eq!(shares(&limit), 1);
+        drop(held);
+        assert_eq!(shares(&limit), 0);
     }
 
     #[test]

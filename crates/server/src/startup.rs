@@ -87,7 +87,8 @@ impl Application {
             pool: pool.clone(),
             readiness: readiness.clone(),
             auth,
-            searches: SearchLimit::new(config.search_concurrency),
+            searches: SearchLimit::new(config.search_concurrency)
+                .queue_for(Duration::from_millis(config.search_queue_ms)),
             token_rate: std::sync::Arc::new(TokenRate::new(
                 config.token_rate_per_source,
                 config.token_rate_global,

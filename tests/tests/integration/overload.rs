@@ -160,8 +160,9 @@ async fn a_burst_of_searches_on_a_small_pool_is_refused_fast_and_readiness_stays
 async fn one_client_cannot_run_more_than_its_share_of_searches() {
     let app = TestApp::spawn_with(|c| {
         c.search_concurrency = 2;
-        // The two searches admitted hold their slots until the lock times
-        // out; the other eight arrive well within that.
+        c.search_queue_ms = 300;
+        // The two searches admitted hold their slots until the lock goes;
+        // the other eight give up waiting well before that.
         c.lock_timeout_ms = 4000;
     })
     .await;
@@ -177,7 +178,7 @@ async fn one_client_cannot_run_more_than_its_share_of_searches() {
             (res, started.elapsed())
         }
     };
-    // The lock goes after a second: the admitted searches then finish.
+    let held_for = Duration::from_millis(1500);
     let (admins, other, ()) = tokio::join!(
         join_all((0..10).map(|_| timed(&admin))),
         async {
@@ -185,28 +186,69 @@ async fn one_client_cannot_run_more_than_its_share_of_searches() {
             timed(&shop).await
         },
         async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(held_for).await;
             release(lock).await;
         }
     );
-    let refused = admins
+    let refused: Vec<_> = admins
         .iter()
         .filter(|(res, _)| {
             res.status == 429
                 && res.header("retry-after") == Some("2")
                 && res.text.contains("searches running")
         })
-        .count();
+        .collect();
     let served = admins.iter().filter(|(res, _)| res.status == 200).count();
     assert_eq!(
-        (served, refused),
+        (served, refused.len()),
         (2, 8),
         "two of ten run, the rest are refused"
     );
+    for (res, took) in refused {
+        assert!(
+            (Duration::from_millis(300)..held_for).contains(took),
+            "refused after {took:?}, not after waiting search_queue_ms: {}",
+            res.text
+        );
+    }
     // Another client's search is not counted against the admin's share.
     assert_eq!(other.0.status, 200, "{}", other.0.text);
     let (res, _) = timed(&admin).await;
     assert_eq!(res.status, 200, "slots come back: {}", res.text);
+}
+
+#[actix_web::test]
+async fn searches_over_a_clients_share_wait_for_a_slot_holding_no_connection() {
+    let app = TestApp::spawn_with(|c| {
+        c.search_concurrency = 2;
+        c.search_queue_ms = 10_000;
+        c.lock_timeout_ms = 8000;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (lock, _) = holding(&app, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE").await;
+    let searches = join_all((0..10).map(|_| app.with_token(Method::GET, "/v1/users", &admin)));
+    let (answers, at_the_database) = tokio::join!(searches, async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'",
+        )
+        .bind(&app.db.name)
+        .bind(idstore_store::APPLICATION_NAME)
+        .fetch_one(&mut app.db.connect().await)
+        .await
+        .unwrap();
+        release(lock).await;
+        waiting
+    });
+    assert_eq!(
+        at_the_database, 2,
+        "the client's share of searches at the database, the rest waiting for a slot"
+    );
+    for res in &answers {
+        assert_eq!(res.status, 200, "a search that waited: {}", res.text);
+    }
 }
 
 #[actix_web::test]

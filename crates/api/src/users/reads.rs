@@ -159,7 +159,7 @@ pub async fn count_users(
         filter: filter.as_ref(),
         prefix: None,
     };
-    let _slot = state.searches.acquire(&auth.principal)?;
+    let _slot = state.searches.acquire(&auth.principal).await?;
     let n = state
         .within(&auth.scope.tenant_id, async |db| {
             users::count(db, &auth.scope, &search).await
@@ -265,7 +265,7 @@ pub async fn list_users(
         filter: filter.as_ref(),
         prefix: params.search_prefix.as_deref(),
     };
-    let slot = state.searches.acquire(&auth.principal)?;
+    let slot = state.searches.acquire(&auth.principal).await?;
     let mut answer = PageWriter::new(state.list_body_limit);
     let total = users::search_page(&state.pool, &auth.scope, &search, page, |row| {
         answer.push(&row)

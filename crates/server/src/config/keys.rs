@@ -134,11 +134,21 @@ config_keys! {
     }
     search_concurrency: usize {
         help: "Searches (user lists and counts) one client may have running at once in this \
-               process, a list until its answer is sent; more are answered 429 with `Retry-After`",
+               process, a list until its answer is sent; more wait up to `search_queue_ms` for \
+               a slot, then are answered 429 with `Retry-After`",
         accepts: "a whole number from 1 upwards",
         default: Value("4"),
         flag: Serve("N"),
         check: |n| ensure(*n != 0, "must not be 0"),
+    }
+    search_queue_ms: u64 {
+        help: "Milliseconds a search over its client's `search_concurrency` waits, in arrival \
+               order and holding no database connection, for one of them to finish; `0` \
+               answers 429 at once",
+        accepts: "a number of milliseconds up to 60000; 0 answers 429 at once",
+        default: Value("1000"),
+        flag: Serve("MS"),
+        check: |ms| ensure(*ms <= 60_000, "is more than a minute"),
     }
     token_rate_per_source: u32 {
         help: "Token requests per second one source address (an IPv6 /64) may send to this \
