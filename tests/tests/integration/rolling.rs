@@ -25,6 +25,19 @@ const WORKERS: usize = 4;
 /// `idstore serve` with the fixed KEK, admin client and public URL of the
 /// one service every process here is.
 async fn serve(dir: &std::path::Path, database_url: &str, kek: &str, secret: &str) -> Served {
+    Served::start(
+        command(dir, database_url, kek, secret),
+        Duration::from_secs(60),
+    )
+    .await
+}
+
+fn command(
+    dir: &std::path::Path,
+    database_url: &str,
+    kek: &str,
+    secret: &str,
+) -> tokio::process::Command {
     let mut cmd = serve_on(dir, database_url);
     cmd.args(["--workers", "2", "--public-url", "https://id.rolling.test"])
         .env("IDSTORE_DRAIN_DELAY", DRAIN_DELAY.as_secs().to_string())
@@ -32,7 +45,7 @@ async fn serve(dir: &std::path::Path, database_url: &str, kek: &str, secret: &st
         .env("IDSTORE_KEY_ENCRYPTION_KEY", kek)
         .env("IDSTORE_BOOTSTRAP_CLIENT_ID", ADMIN_ID)
         .env("IDSTORE_BOOTSTRAP_CLIENT_SECRET", secret);
-    Served::start(cmd, Duration::from_secs(60)).await
+    cmd
 }
 
 /// A client that opens a connection per request, so that the balancer
@@ -278,4 +291,28 @@ async fn after_sigterm_readiness_is_503_while_other_requests_are_still_served_un
         log.contains("draining") && log.contains("readyz"),
         "the log does not say why readiness is false:\n{log}"
     );
+}
+
+#[actix_web::test]
+async fn a_second_sigterm_during_the_drain_ends_it_early() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path(), &db.url(), &random_kek(), &new_client_secret());
+    cmd.env("IDSTORE_DRAIN_DELAY", "60");
+    let mut served = Served::start(cmd, Duration::from_secs(60)).await;
+    let signalled = Instant::now();
+    served.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = call("GET", &served.url("/readyz"), "", None).await.unwrap();
+    assert_eq!(status, 503, "not draining:\n{}", served.log());
+    served.signal("TERM");
+    let exit = served.wait(Duration::from_secs(15)).await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        signalled.elapsed()
+    );
+    let log = served.log();
+    assert!(log.contains("drain ends early"), "{log}");
 }
