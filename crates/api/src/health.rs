@@ -42,9 +42,9 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Probe { status: "ok" })
 }
 
-/// The database answers, its schema is the one this binary expects, and
-/// the key-encryption key opens signing keys, and the process is not
-/// draining before it stops.
+/// The database answers, its schema is the one this binary expects, the
+/// key-encryption key opens signing keys, and the process is not draining
+/// before it stops.
 /// Anyone may ask, so the answer is only ready or not: why not is in the
 /// log line of the request (with its id), for the operator.
 #[utoipa::path(
