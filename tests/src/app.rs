@@ -93,9 +93,12 @@ impl TestApp {
         let address = app.address();
         let (tx, rx) = oneshot::channel();
         let serving = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
+            app.run_until(
+                async {
+                    let _ = rx.await;
+                },
+                std::future::pending(),
+            )
             .await
             .map_err(|e| format!("{e:#}"))
         });
@@ -384,6 +387,8 @@ pub fn test_config(database_url: &str) -> Config {
         workers: 1,
         max_connections: 4,
         shutdown_timeout: 5,
+        // Nothing balances these: a drain would only slow each stop.
+        drain_delay: 0,
         // Suites fetch tokens faster than any one caller should; the
         // limits' own tests set them low.
         token_rate_per_source: 100_000,

@@ -3,6 +3,7 @@
 //! talk to it.
 
 pub mod app;
+pub mod balancer;
 pub mod cluster;
 pub mod db;
 pub mod load;

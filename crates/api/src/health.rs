@@ -42,8 +42,9 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Probe { status: "ok" })
 }
 
-/// The database answers, its schema is the one this binary expects, and
-/// the key-encryption key opens signing keys.
+/// The database answers, its schema is the one this binary expects, the
+/// key-encryption key opens signing keys, and the process is not draining
+/// before it stops.
 /// Anyone may ask, so the answer is only ready or not: why not is in the
 /// log line of the request (with its id), for the operator.
 #[utoipa::path(
@@ -57,6 +58,11 @@ async fn healthz() -> HttpResponse {
     )
 )]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::NotReady(
+            "draining: shutting down, the listener closes after drain_delay".to_owned(),
+        ));
+    }
     let checked = actix_web::rt::time::timeout(
         READINESS_TIMEOUT,
         idstore_store::schema_state(&state.readiness),

@@ -40,6 +40,9 @@ pub struct AppState {
     /// Readiness checks' own connection, so that a busy main pool does not
     /// take every replica out of its load balancer.
     pub readiness: idstore_store::PgPool,
+    /// Set once shutdown began: `/readyz` then says not ready, so that load
+    /// balancers stop sending requests before the listener closes.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub auth: std::sync::Arc<auth::AuthContext>,
     pub searches: limits::SearchLimit,
     /// The token endpoint's limits, checked before any work.
@@ -210,6 +213,7 @@ mod tests {
             app(
                 AppState {
                     readiness: pool.clone(),
+                    draining: Default::default(),
                     pool,
                     auth,
                     searches: limits::SearchLimit::new(4),

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, CommonFlags, Config, ConfigFlags, ServeFlags};
-use crate::startup::{Application, shutdown_signal};
+use crate::startup::{Application, shutdown_signals};
 use crate::{postgres, telemetry};
 
 #[derive(Debug, Parser)]
@@ -185,9 +185,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal()?;
+    let (shutdown, hurry) = shutdown_signals()?;
     let app = Application::build(&config).await?;
-    app.run_until(shutdown).await
+    app.run_until(shutdown, hurry).await
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

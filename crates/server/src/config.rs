@@ -364,6 +364,7 @@ mod tests {
         assert_eq!((c.workers, c.max_connections), (0, 10));
         assert_eq!(c.body_limit, 256 * 1024);
         assert_eq!((c.shutdown_timeout, c.token_lifetime), (30, 3600));
+        assert_eq!(c.drain_delay, 5);
         assert!(c.database_url.is_none() && c.key_encryption_key.is_none());
         assert!(c.public_url.is_none() && c.bootstrap_client_id.is_none());
         assert!(c.bootstrap_client_secret.is_none());

@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::HttpServer;
 use actix_web::dev::Server;
@@ -31,6 +33,8 @@ pub struct Application {
     readiness: PgPool,
     database: Database,
     revocations: tokio::task::JoinHandle<()>,
+    draining: Arc<AtomicBool>,
+    drain_delay: Duration,
 }
 
 impl Application {
@@ -83,9 +87,11 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
         };
+        let draining = Arc::new(AtomicBool::new(false));
         let state = AppState {
             pool: pool.clone(),
             readiness: readiness.clone(),
+            draining: draining.clone(),
             auth,
             searches: SearchLimit::new(config.search_concurrency)
                 .queue_for(Duration::from_millis(config.search_queue_ms)),
@@ -120,6 +126,8 @@ impl Application {
             readiness,
             database,
             revocations,
+            draining,
+            drain_delay: Duration::from_secs(config.drain_delay),
         })
     }
 
@@ -131,16 +139,23 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets
-    /// in-flight requests finish, closes the pool and stops a private
-    /// PostgreSQL.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Serves until `shutdown` completes, then drains: `/readyz` says not
+    /// ready for `drain_delay` (or until `hurry` completes) while requests
+    /// are still served; then stops accepting, lets in-flight requests
+    /// finish, closes the pool and stops a private PostgreSQL.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()>,
+        hurry: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let Self {
             server,
             pool,
             readiness,
             database,
             revocations,
+            draining,
+            drain_delay,
             ..
         } = self;
         let handle = server.handle();
@@ -148,6 +163,20 @@ impl Application {
         tokio::select! {
             result = &mut serving => result??,
             () = shutdown => {
+                draining.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    drain_delay = drain_delay.as_secs(),
+                    "draining: /readyz answers 503, requests are still served until the \
+                     listener closes"
+                );
+                tokio::select! {
+                    result = &mut serving => {
+                        result??;
+                        anyhow::bail!("the server stopped by itself while draining");
+                    }
+                    () = tokio::time::sleep(drain_delay) => {}
+                    () = hurry => tracing::info!("a second signal: the drain ends early"),
+                }
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");
                 handle.stop(true).await;
                 serving.await??;
@@ -393,18 +422,30 @@ async fn refuse_newer_schema(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// Registers SIGTERM and SIGINT handlers now (so a signal that arrives
-/// during start-up is not fatal), and returns a future that completes on
-/// either.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+/// during start-up is not fatal), and returns two futures: the first
+/// completes on the first of either, the second on the second.
+pub fn shutdown_signals() -> std::io::Result<(impl Future<Output = ()>, impl Future<Output = ()>)> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("received SIGTERM"),
-            _ = int.recv() => tracing::info!("received SIGINT"),
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("received SIGTERM"),
+                _ = int.recv() => tracing::info!("received SIGINT"),
+            }
+            tx.send_modify(|n| *n += 1);
         }
-    })
+    });
+    let nth = |n: u32| {
+        let mut rx = rx.clone();
+        async move {
+            // The sender lives as long as the runtime: an error is its end.
+            let _ = rx.wait_for(|seen| *seen >= n).await;
+        }
+    };
+    Ok((nth(1), nth(2)))
 }
 
 #[cfg(test)]

@@ -281,19 +281,21 @@ fn the_chart_with_default_values_renders_valid_hardened_manifests() {
         );
     }
 
-    // SIGTERM: the pod outlives the preStop pause plus shutdown_timeout.
-    let shutdown: i64 = data["IDSTORE_SHUTDOWN_TIMEOUT"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // SIGTERM: the pod outlives the preStop pause, the drain and
+    // shutdown_timeout.
+    let seconds = |key: &str| -> i64 { data[key].as_str().unwrap().parse().unwrap() };
+    let (drain, shutdown) = (
+        seconds("IDSTORE_DRAIN_DELAY"),
+        seconds("IDSTORE_SHUTDOWN_TIMEOUT"),
+    );
     let pause = server["lifecycle"]["preStop"]["sleep"]["seconds"]
         .as_i64()
         .unwrap_or(0);
     let grace = pod["terminationGracePeriodSeconds"].as_i64().unwrap();
     assert!(
-        grace > shutdown + pause,
-        "terminationGracePeriodSeconds {grace} <= {pause} + shutdown_timeout {shutdown}"
+        grace > pause + drain + shutdown,
+        "terminationGracePeriodSeconds {grace} <= {pause} + drain_delay {drain} + \
+         shutdown_timeout {shutdown}"
     );
 
     // The migration Job: a hook before install and upgrade, same secrets.
@@ -449,6 +451,11 @@ fn the_chart_refuses_values_that_would_break_idstore() {
         (
             json!({"terminationGracePeriodSeconds": 30}),
             "terminationGracePeriodSeconds",
+        ),
+        // Enough for the pause and shutdown_timeout, not for the drain too.
+        (
+            json!({"terminationGracePeriodSeconds": 40}),
+            "config.drain_delay",
         ),
         (
             json!({"secrets": {"create": true, "keyEncryptionKey": {"value": "short"}}}),

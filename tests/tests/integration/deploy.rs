@@ -106,9 +106,12 @@ fn compose_runs_idstore_against_a_healthy_postgresql_15() {
     let grace: u64 = grace.trim_end_matches('s').parse().unwrap();
     let shutdown: u64 = env_value(&env, "IDSTORE_SHUTDOWN_TIMEOUT")
         .map_or(30, |s| s.trim_matches(['"', '\'']).parse().unwrap());
+    let drain: u64 = env_value(&env, "IDSTORE_DRAIN_DELAY")
+        .map_or(5, |s| s.trim_matches(['"', '\'']).parse().unwrap());
     assert!(
-        grace > shutdown,
-        "stop_grace_period {grace}s must exceed shutdown_timeout {shutdown}s"
+        grace > drain + shutdown,
+        "stop_grace_period {grace}s must exceed drain_delay {drain}s + shutdown_timeout \
+         {shutdown}s"
     );
 }
 

@@ -16,6 +16,7 @@ mod overload;
 mod permissions;
 mod process;
 mod revocation;
+mod rolling;
 mod row_security;
 mod search_plans;
 mod seed;

@@ -36,6 +36,9 @@ pub fn serve_on(cwd: &std::path::Path, database_url: &str) -> Command {
         "--runtime-database-url",
         &idstore_tests::app::serving_url(database_url),
     ]);
+    // No load balancer watches these: a drain would only slow each stop.
+    // Tests of the drain set their own.
+    cmd.env("IDSTORE_DRAIN_DELAY", "0");
     cmd
 }
 

@@ -218,8 +218,20 @@ config_keys! {
             format!("{bytes} is too small: the largest single user must fit"),
         ),
     }
+    drain_delay: u64 {
+        help: "Seconds between SIGTERM (or SIGINT) and closing the listener, during which \
+               `/readyz` answers 503 while every other request is served as usual: a load \
+               balancer needs this long (its health-check interval times its unhealthy \
+               threshold) to see readiness go false and stop sending new requests. A second \
+               signal ends the delay early. Before `shutdown_timeout`",
+        accepts: "a number of seconds from 0 to 300",
+        default: Value("5"),
+        flag: Serve("SECONDS"),
+        check: |seconds| ensure(*seconds <= 300, format!("{seconds} is out of range")),
+    }
     shutdown_timeout: u64 {
-        help: "Seconds in-flight requests get to finish after SIGTERM or SIGINT",
+        help: "Seconds in-flight requests get to finish once the listener closes, after \
+               `drain_delay`",
         accepts: "a number of seconds",
         default: Value("30"),
         flag: Serve("SECONDS"),

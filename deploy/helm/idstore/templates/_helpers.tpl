@@ -124,9 +124,10 @@ the bootstrap client. Called with (dict "root" $ "owner" bool). */}}
 {{/* Fails the render when values contradict each other. */}}
 {{- define "idstore.check" -}}
 {{- $shutdown := int (ternary .Values.config.shutdown_timeout 30 (hasKey .Values.config "shutdown_timeout")) }}
-{{- $needed := add $shutdown (int .Values.preStopSleepSeconds) }}
+{{- $drain := int (ternary .Values.config.drain_delay 5 (hasKey .Values.config "drain_delay")) }}
+{{- $needed := add $shutdown $drain (int .Values.preStopSleepSeconds) }}
 {{- if le (int .Values.terminationGracePeriodSeconds) $needed }}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed preStopSleepSeconds + config.shutdown_timeout (%v): in-flight requests would be killed" .Values.terminationGracePeriodSeconds $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed preStopSleepSeconds + config.drain_delay + config.shutdown_timeout (%v): in-flight requests would be killed" .Values.terminationGracePeriodSeconds $needed) }}
 {{- end }}
 {{- if and .Values.bootstrap.enabled (not .Values.bootstrap.clientId) }}
 {{- fail "bootstrap.clientId is required when bootstrap.enabled: a generated admin secret would be printed to the pod's log" }}
