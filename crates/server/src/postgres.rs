@@ -45,10 +45,11 @@ pub struct Serving {
     pub role: String,
     /// Given to the role when migrating creates it.
     pub password: Option<String>,
-    /// Chosen by idstore on a PostgreSQL it did not get a URL for: when
-    /// that server refuses the role a login (peer authentication, say),
+    /// The role idstore chose on the local PostgreSQL it found (not one
+    /// configured, nor its private cluster's): when that server refuses it
+    /// a login (peer authentication, say) or its owner may not create it,
     /// `serve` falls back to the owner and says so.
-    pub chosen: bool,
+    pub may_fall_back: bool,
 }
 
 impl Serving {
@@ -74,14 +75,14 @@ impl Serving {
             role: options.get_username().to_owned(),
             options,
             password,
-            chosen: false,
+            may_fall_back: false,
         })
     }
 
     /// `idstore_runtime` on the server `owner` reaches, the same way
     /// (socket or host) and without a password: for the PostgreSQL
     /// idstore runs or found locally, whose authentication is local.
-    fn local(owner: &PgConnectOptions) -> Self {
+    fn local(owner: &PgConnectOptions, may_fall_back: bool) -> Self {
         let role = idstore_store::serving_role::DEFAULT_NAME;
         let base = PgConnectOptions::new_without_pgpass()
             .port(owner.get_port())
@@ -95,7 +96,7 @@ impl Serving {
             options,
             role: role.to_owned(),
             password: None,
-            chosen: true,
+            may_fall_back,
         }
     }
 }
@@ -148,13 +149,12 @@ pub async fn resolve(config: &Config) -> Result<Database, PostgresError> {
     let mut database = resolve_owner(config).await?;
     database.serving = match &config.runtime_database_url {
         Some(url) => Some(Serving::from_url(url.expose_secret())?),
-        None if config.database_url.is_none() => {
-            let mut serving = Serving::local(&database.options);
-            // The private cluster trusts its own 0700 socket: a refused
-            // login there is a fault, never a reason to serve as the owner.
-            serving.chosen = database.managed.is_none();
-            Some(serving)
-        }
+        // The private cluster trusts its own 0700 socket: a refused login
+        // there is a fault, never a reason to serve as the owner.
+        None if config.database_url.is_none() => Some(Serving::local(
+            &database.options,
+            database.managed.is_none(),
+        )),
         None => None,
     };
     Ok(database)

@@ -201,9 +201,9 @@ async fn migrate_and_prepare(
     database: &mut Database,
 ) -> anyhow::Result<idstore_store::MigrationReport> {
     let role = database.serving.as_ref().map(Serving::role);
-    let chosen = database.serving.as_ref().is_some_and(|s| s.chosen);
+    let may_fall_back = database.serving.as_ref().is_some_and(|s| s.may_fall_back);
     match idstore_store::migrate_serving(&database.options, role).await {
-        Err(idstore_store::MigrateError::ServingRole(e)) if chosen => {
+        Err(idstore_store::MigrateError::ServingRole(e)) if may_fall_back => {
             tracing::warn!(
                 error = %e,
                 "serving as the owner of the local database, which row-level security does not \
@@ -240,7 +240,7 @@ async fn serving_options(database: &Database) -> idstore_store::PgConnectOptions
     let Some(serving) = &database.serving else {
         return database.options.clone();
     };
-    if serving.chosen
+    if serving.may_fall_back
         && let Err(e) = idstore_store::ping(&serving.options, Duration::from_secs(2)).await
     {
         tracing::warn!(

@@ -37,6 +37,16 @@ pub enum RoleError {
     Grant { role: String, source: sqlx::Error },
 }
 
+impl RoleError {
+    /// [`RoleError::Grant`] for `role`, for `map_err`.
+    fn granting(role: &str) -> impl FnOnce(sqlx::Error) -> Self + '_ {
+        move |source| Self::Grant {
+            role: role.to_owned(),
+            source,
+        }
+    }
+}
+
 /// Functions the search compiler's indexable predicates call (`LIKE`,
 /// `lower`, `->>`, `@>`, `?`, `<>` on jsonb). PostgreSQL evaluates a
 /// predicate under row-level security before the policy only if every
@@ -76,16 +86,10 @@ pub async fn prepare(
     };
     grant(conn, role.name)
         .await
-        .map_err(|source| RoleError::Grant {
-            role: role.name.to_owned(),
-            source,
-        })?;
+        .map_err(RoleError::granting(role.name))?;
     if let Some(warning) = mark_leakproof(conn)
         .await
-        .map_err(|source| RoleError::Grant {
-            role: role.name.to_owned(),
-            source,
-        })?
+        .map_err(RoleError::granting(role.name))?
     {
         prepared.warnings.push(warning);
     }
@@ -160,10 +164,7 @@ async fn unconfinable(
     .bind(role)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(|source| RoleError::Grant {
-        role: role.to_owned(),
-        source,
-    })?;
+    .map_err(RoleError::granting(role))?;
     Ok(found)
 }
 

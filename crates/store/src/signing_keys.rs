@@ -66,14 +66,13 @@ pub async fn active(
     tenant_id: &str,
 ) -> Result<SealedKey, StoreError> {
     // Confined in the statement (see `tenancy`): a token request's round trip.
-    sqlx::query_as(
-        "SELECT q.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
-         CROSS JOIN LATERAL (
-             SELECT k.tenant_id, k.kid, k.private_key_sealed FROM signing_keys k
+    sqlx::query_as(concat!(
+        tenancy::confined_head!(),
+        "SELECT k.tenant_id, k.kid, k.private_key_sealed FROM signing_keys k
               WHERE k.tenant_id = ctx.tenant_id AND k.activates_at <= now()
                 AND (k.retired_at IS NULL OR k.retired_at > now())
-              ORDER BY k.activates_at DESC, k.created_at DESC LIMIT 1 OFFSET 0) q",
-    )
+              ORDER BY k.activates_at DESC, k.created_at DESC LIMIT 1 OFFSET 0) q"
+    ))
     .bind(tenant_id)
     .fetch_optional(executor)
     .await?

@@ -28,6 +28,16 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::StoreError;
 
+/// The head of a statement confined in itself (see above): the body that
+/// follows refers to `ctx.tenant_id` and ends with `OFFSET 0) q`.
+macro_rules! confined_head {
+    () => {
+        "SELECT q.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
+         CROSS JOIN LATERAL ("
+    };
+}
+pub(crate) use confined_head;
+
 /// A transaction confined to `tenant_id`'s rows. Commit it to keep what it
 /// wrote; dropping it rolls back.
 pub async fn begin(
@@ -41,11 +51,7 @@ pub async fn begin(
 
 /// Confines the transaction `conn` is in to `tenant_id`'s rows.
 pub async fn confine(conn: &mut PgConnection, tenant_id: &str) -> Result<(), StoreError> {
-    sqlx::query("SELECT set_config('idstore.tenant_id', $1, true)")
-        .bind(tenant_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    set(conn, "idstore.tenant_id", tenant_id).await
 }
 
 /// Runs `work` in a transaction confined to `tenant_id`, and commits it.
@@ -54,10 +60,7 @@ pub async fn within<T>(
     tenant_id: &str,
     work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut tx = begin(pool, tenant_id).await?;
-    let out = work(&mut tx).await?;
-    tx.commit().await.map_err(StoreError::commit)?;
-    Ok(out)
+    commit_after(begin(pool, tenant_id).await?, work).await
 }
 
 /// A transaction that may read across tenants where a policy allows it
@@ -66,9 +69,7 @@ pub async fn within<T>(
 /// clients). For the service's own caches and the owner's commands.
 pub async fn begin_service(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('idstore.all_tenants', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    set(&mut tx, "idstore.all_tenants", "on").await?;
     Ok(tx)
 }
 
@@ -77,18 +78,32 @@ pub async fn service<T>(
     pool: &PgPool,
     work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut tx = begin_service(pool).await?;
-    let out = work(&mut tx).await?;
-    tx.commit().await.map_err(StoreError::commit)?;
-    Ok(out)
+    commit_after(begin_service(pool).await?, work).await
 }
 
 /// Lets the transaction `conn` is in see the client `client_id` whatever
 /// its tenant: `/oidc/token` learns the tenant from the client.
 pub async fn reveal_client(conn: &mut PgConnection, client_id: &str) -> Result<(), StoreError> {
-    sqlx::query("SELECT set_config('idstore.client_id', $1, true)")
-        .bind(client_id)
+    set(conn, "idstore.client_id", client_id).await
+}
+
+/// Sets `name` until the transaction `conn` is in ends.
+async fn set(conn: &mut PgConnection, name: &str, value: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(name)
+        .bind(value)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Runs `work` in `tx`, and commits it when `work` succeeds; on an error
+/// the dropped transaction rolls back.
+async fn commit_after<T>(
+    mut tx: Transaction<'static, Postgres>,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let out = work(&mut tx).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(out)
 }

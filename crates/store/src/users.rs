@@ -244,11 +244,7 @@ fn confined(
     lookup: Lookup<'_>,
     locking: &str,
 ) -> Result<QueryBuilder<Postgres>, StoreError> {
-    const HEAD: &str = concat!(
-        "SELECT q.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
-         CROSS JOIN LATERAL (",
-        select_users!()
-    );
+    const HEAD: &str = concat!(tenancy::confined_head!(), select_users!());
     let mut qb = scoped(HEAD, scope, Reading::One)?;
     // The reference to `ctx` makes the body wait for `set_config`.
     qb.push(" AND u.tenant_id = ctx.tenant_id");
