@@ -3,6 +3,7 @@
 //! secrets. Pure logic: storage comes in through [`token::KeySource`].
 
 pub mod keys;
+pub mod password_policy;
 pub mod permission;
 pub mod principal;
 pub mod secret;
@@ -11,5 +12,6 @@ pub mod token;
 pub use permission::{Grant, Policy};
 pub use principal::{Principal, TokenKind};
 pub use token::{
-    AuthError, Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, TokenSettings, Verifier,
+    AuthError, Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, TokenSettings, UserGrant,
+    Verifier,
 };

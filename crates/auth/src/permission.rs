@@ -53,12 +53,18 @@ pub enum Grant {
     Tenant(&'static str),
     /// `[appId]:action`: the action on the caller's own application.
     OwnApp(&'static str),
+    /// `[me]`: an end user's own token (UserAccessToken), on itself only.
+    Me,
 }
 
 impl Grant {
-    /// Parses the spec's notation: `[appId]:list` or `users:list`.
+    /// Parses the spec's notation: `[appId]:list` or `users:list`, and
+    /// idstore's `[me]` for the `/users/me` operations.
     pub const fn parse(s: &'static str) -> Grant {
         let b = s.as_bytes();
+        if b.len() == 4 && b[0] == b'[' && b[1] == b'm' && b[2] == b'e' && b[3] == b']' {
+            return Grant::Me;
+        }
         if b.len() > 8
             && b[0] == b'['
             && b[1] == b'a'
@@ -110,6 +116,7 @@ mod tests {
         assert_eq!(Grant::parse("[appId]:list"), Grant::OwnApp("list"));
         assert_eq!(Grant::parse("users:list"), Grant::Tenant("users:list"));
         assert_eq!(Grant::parse("[appId]"), Grant::Tenant("[appId]"));
+        assert_eq!(Grant::parse("[me]"), Grant::Me);
     }
 
     policy!(Sample = "users:list", "[appId]:list");

@@ -110,6 +110,7 @@ impl Principal {
             Grant::OwnApp(action) if self.has_own_app(action) => {
                 Some(Reach::App(self.app_id.clone()))
             }
+            Grant::Me if self.kind == TokenKind::User => Some(Reach::Me(self.subject.clone())),
             _ => None,
         })?;
         Some(Scope {
@@ -209,6 +210,18 @@ mod tests {
                     "{kind:?} {p}"
                 );
             }
+        }
+    }
+
+    policy!(Myself = "[me]");
+
+    #[test]
+    fn only_a_user_token_reaches_itself() {
+        let user = principal(TokenKind::User, "");
+        assert_eq!(reach::<Myself>(&user), Some(Reach::Me("c1".into())));
+        for kind in [TokenKind::Admin, TokenKind::Client, TokenKind::OrgAdmin] {
+            let p = principal(kind, &Principal::scope_for(kind, "app1"));
+            assert_eq!(p.authorize::<Myself>(), None, "{kind:?}");
         }
     }
 

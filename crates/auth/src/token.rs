@@ -97,6 +97,47 @@ impl Claims {
     }
 }
 
+/// The user a password login signed in, and the client it signed in at.
+#[derive(Debug, Clone)]
+pub struct UserGrant<'a> {
+    pub tenant_id: &'a str,
+    pub app_id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub org_id: Option<&'a str>,
+    pub roles: Vec<String>,
+    /// Seconds; never longer than the configured token lifetime.
+    pub lifetime: u64,
+}
+
+impl Claims {
+    /// The claims of a UserAccessToken: `sub` is the user, and it holds no
+    /// management permission (its reach is `/users/me`).
+    pub fn for_user(
+        settings: &TokenSettings,
+        user: &UserGrant<'_>,
+        audience: String,
+        now: i64,
+    ) -> Self {
+        Self {
+            iss: settings.issuer.clone(),
+            sub: user.user_id.to_owned(),
+            aud: audience,
+            iat: now,
+            exp: now + user.lifetime.min(settings.lifetime.as_secs()) as i64,
+            nbf: None,
+            jti: idstore_domain::id::new_id(),
+            tid: user.tenant_id.to_owned(),
+            app_id: user.app_id.to_owned(),
+            client_id: user.client_id.to_owned(),
+            roles: user.roles.clone(),
+            scope: String::new(),
+            org_id: user.org_id.map(str::to_owned),
+            kind: TokenKind::User,
+        }
+    }
+}
+
 /// What every token is checked against.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
