@@ -74,7 +74,7 @@ CREATE TABLE device_keys (
     key_id       text        NOT NULL,
     user_id      text        NOT NULL,
     public_jwk   jsonb       NOT NULL,
-    status       text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    status       text        NOT NULL DEFAULT 'Active' CHECK (status IN ('Active', 'Blocked', 'Suspended')),
     display_name text,
     custom_data  jsonb       NOT NULL DEFAULT '{}',
     created_at   timestamptz NOT NULL DEFAULT now(),

@@ -19,7 +19,7 @@ use idstore_auth::secret::{self, HashPool};
 use idstore_auth::token::{self, LoadFuture, PublicKey};
 use idstore_auth::{
     Claims, ClientGrant, KEY_REFRESH, KeyCache, KeySource, Policy, Principal, TokenSettings,
-    Verifier,
+    UserGrant, Verifier,
 };
 use idstore_domain::scope::Scope;
 use idstore_store::audit::{self, Actor};
@@ -293,7 +293,20 @@ impl AuthContext {
         };
         let now = chrono::Utc::now().timestamp();
         let claims = Claims::for_client(self.settings(), &grant, audience, now);
-        let key = signing_keys::active(&self.pool, &client.tenant_id).await?;
+        self.sign(claims).await
+    }
+
+    /// Signs a UserAccessToken for the user a login signed in.
+    pub async fn issue_user_token(&self, user: &UserGrant<'_>) -> Result<IssuedToken, IssueError> {
+        let now = chrono::Utc::now().timestamp();
+        let audience = self.settings().audience.clone();
+        let claims = Claims::for_user(self.settings(), user, audience, now);
+        self.sign(claims).await
+    }
+
+    /// Signs `claims` with the active key of their tenant.
+    async fn sign(&self, claims: Claims) -> Result<IssuedToken, IssueError> {
+        let key = signing_keys::active(&self.pool, &claims.tid).await?;
         let opened = self.kek.open(&key.kid, &key.private_key_sealed);
         self.unsealing.record(opened.is_ok());
         let private = opened.map_err(|_| IssueError::Unsealable {

@@ -34,6 +34,25 @@ pub enum Shape {
     /// `{"status": "not_ready"}`: all a probe's anonymous caller learns; the
     /// reason is logged with the request id.
     Probe,
+    /// `{"error_code": "<code>", "message"}`: the password operations'
+    /// errors, whose `error_code` is a string the spec enumerates.
+    Coded,
+}
+
+/// An error the Users spec names by a string code (`auth_password_weak`).
+#[derive(Debug, Clone)]
+pub struct Coded {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Coded {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 macro_rules! error_codes {
@@ -79,6 +98,12 @@ error_codes! {
     NotReady(String)           => SERVICE_UNAVAILABLE, Shape::Probe;
     /// Anything unexpected; the payload is the cause, for the log.
     Internal(String)           => INTERNAL_SERVER_ERROR, Shape::Hidden;
+    /// The password operations' 400s (`auth_password_weak`, `system_invalid_input`...).
+    CodedBadRequest(Coded)     => BAD_REQUEST, Shape::Coded;
+    /// `user_not_found` of the password operations.
+    CodedNotFound(Coded)       => NOT_FOUND, Shape::Coded;
+    /// `auth_password_already_configured`.
+    CodedConflict(Coded)       => CONFLICT, Shape::Coded;
 }
 
 impl ApiError {
@@ -134,6 +159,9 @@ impl ResponseError for ApiError {
         let code = status.as_u16();
         let body = match (self, shape) {
             (Self::BadRequest(messages), _) => json!({ "message": messages, "error_code": code }),
+            (Self::CodedBadRequest(c) | Self::CodedNotFound(c) | Self::CodedConflict(c), _) => {
+                json!({ "error_code": c.code, "message": c.message })
+            }
             (_, Shape::Probe) => json!({ "status": "not_ready" }),
             (_, Shape::Hidden) => json!({
                 "message": "Internal server error; quote the x-request-id header when reporting it",
@@ -391,6 +419,20 @@ mod tests {
             (status, body),
             (400, json!({"message": ["too big"], "error_code": 400}))
         );
+    }
+
+    #[actix_web::test]
+    async fn password_errors_carry_their_string_code() {
+        let e = ApiError::CodedBadRequest(Coded::new("auth_password_weak", "too short"));
+        assert_eq!(
+            body_of(e).await,
+            (
+                400,
+                json!({"error_code": "auth_password_weak", "message": "too short"})
+            )
+        );
+        let e = ApiError::CodedConflict(Coded::new("auth_password_already_configured", "m"));
+        assert_eq!(body_of(e).await.0, 409);
     }
 
     #[actix_web::test]

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod middleware;
 pub mod oidc;
 pub mod openapi;
+pub mod passwords;
 pub mod prometheus;
 pub mod revocation;
 pub mod roles;
@@ -120,6 +121,8 @@ pub fn routes() -> routes::Routes {
     roles::routes(&mut r);
     // Users first: its fixed paths (`/v1/users/username/{username}`...)
     // must win over groups' `/v1/users/{user_id}/groups`.
+    // Before the Users routes: `/v1/users/me/...` is not a user id.
+    passwords::routes(&mut r);
     users::routes(&mut r);
     groups::routes(&mut r);
     audit::routes(&mut r);

@@ -138,6 +138,7 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::clients::Doc::openapi(),
         crate::roles::Doc::openapi(),
         crate::users::Doc::openapi(),
+        crate::passwords::Doc::openapi(),
         crate::groups::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {

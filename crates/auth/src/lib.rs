@@ -7,6 +7,7 @@ pub mod password_policy;
 pub mod permission;
 pub mod principal;
 pub mod secret;
+pub mod ticket;
 pub mod token;
 
 pub use permission::{Grant, Policy};

@@ -11,6 +11,9 @@ use crate::StoreError;
 pub struct ThrottlePolicy {
     /// Failures in a row checked without delay.
     pub free_attempts: i32,
+    /// The first wait once the free attempts are used up, in seconds; it
+    /// doubles with each further failure.
+    pub first_delay_secs: i64,
     /// Longest wait between two checked attempts, in seconds.
     pub max_delay_secs: i64,
     /// A streak is forgotten after this long without an attempt, in seconds.
@@ -21,6 +24,7 @@ impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self {
             free_attempts: 5,
+            first_delay_secs: 1,
             max_delay_secs: 900,
             forget_after_secs: 3600,
         }
@@ -39,8 +43,8 @@ pub enum Reserved {
 /// Counts an attempt on `client_id` from `source` before its secret is
 /// checked. One atomic upsert (row lock), so concurrent guesses are all
 /// counted. The `failures`-th failure in a row, from `free_attempts` on,
-/// blocks the source for 2^(failures - free_attempts) seconds, at most
-/// `max_delay_secs`.
+/// blocks the source for `first_delay_secs` * 2^(failures - free_attempts)
+/// seconds, at most `max_delay_secs`.
 pub async fn reserve(
     executor: impl PgExecutor<'_>,
     client_id: &str,
@@ -51,7 +55,7 @@ pub async fn reserve(
     // one leaves the row as it was (RETURNING sees only the new row).
     let (checked, retry_after): (bool, i64) = sqlx::query_as(
         "INSERT INTO client_auth_throttle AS t (client_id, source, failures, blocked_until)
-         VALUES ($1, $2, 1, CASE WHEN 1 >= $3 THEN now() + interval '1 second' END)
+         VALUES ($1, $2, 1, CASE WHEN 1 >= $3 THEN now() + make_interval(secs => LEAST($4, $6)) END)
          ON CONFLICT (client_id, source) DO UPDATE SET
              failures = CASE
                  WHEN t.last_attempt < now() - make_interval(secs => $5) THEN 1
@@ -59,10 +63,10 @@ pub async fn reserve(
                  ELSE t.failures + 1 END,
              blocked_until = CASE
                  WHEN t.last_attempt < now() - make_interval(secs => $5) THEN
-                     CASE WHEN 1 >= $3 THEN now() + interval '1 second' END
+                     CASE WHEN 1 >= $3 THEN now() + make_interval(secs => LEAST($4, $6)) END
                  WHEN t.blocked_until > now() THEN t.blocked_until
                  WHEN t.failures + 1 >= $3 THEN
-                     now() + make_interval(secs => LEAST($4, power(2, t.failures + 1 - $3)))
+                     now() + make_interval(secs => LEAST($4, $6 * power(2, t.failures + 1 - $3)))
                  END,
              last_attempt = CASE WHEN t.blocked_until > now()
                                   AND t.last_attempt >= now() - make_interval(secs => $5)
@@ -75,6 +79,7 @@ pub async fn reserve(
     .bind(policy.free_attempts)
     .bind(policy.max_delay_secs as f64)
     .bind(policy.forget_after_secs as f64)
+    .bind(policy.first_delay_secs as f64)
     .fetch_one(executor)
     .await?;
     Ok(if checked {

@@ -64,6 +64,35 @@ pub async fn revoke_clients(
     Ok(())
 }
 
+/// Refuses the user's access tokens issued before now (this second
+/// included with [`Cut::Inclusive`]) and revokes its refresh tokens: a
+/// disabled or deleted user, or one whose password changed, is signed out
+/// everywhere.
+pub async fn revoke_user(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    user_id: &str,
+    cut: Cut,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH refresh AS (
+             UPDATE refresh_tokens SET revoked_at = now()
+              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL
+         )
+         INSERT INTO token_revocations (subject_kind, subject_id, tenant_id, not_before)
+         VALUES ('user', $2, $1, now() + make_interval(secs => $3))
+         ON CONFLICT (tenant_id, subject_kind, subject_id) DO UPDATE
+            SET not_before = GREATEST(token_revocations.not_before, EXCLUDED.not_before),
+                recorded_at = clock_timestamp()",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(cut.seconds())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// Revocations recorded after `since` (all that still matter when `None`).
 /// Rows are re-read from a minute before `since`: a transaction that
 /// recorded one may commit after a later one was already read.

@@ -17,8 +17,9 @@ use sqlx::{Arguments, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, 
 
 use crate::audit::{self, Action, Actor, Event, audited, audited_delete};
 use crate::error::Entity;
-use crate::user_filter;
+use crate::revocations::{self, Cut};
 use crate::{StoreError, keyed, tenancy};
+use crate::{credentials, user_filter};
 
 /// A user as read, with the caller's application's view of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -125,7 +126,7 @@ pub enum Lookup<'a> {
 
 impl Lookup<'_> {
     /// Appends the lookup's condition; the query's `WHERE` is open.
-    fn push(self, qb: &mut QueryBuilder<Postgres>) {
+    pub(crate) fn push(self, qb: &mut QueryBuilder<Postgres>) {
         match self {
             Self::Id(id) => qb.push(" AND u.user_id = ").push_bind(id.to_owned()),
             Self::Email(e) => qb
@@ -423,7 +424,7 @@ pub async fn create(
     }
     let event =
         Event::new(&scope.tenant_id, actor, Action::UserCreate, user.user_id).changed(changed);
-    if !associate && user.delegated_access.is_none() {
+    if !associate && user.delegated_access.is_none() && user.password.is_none() {
         // One statement, atomic by itself, its event included: no
         // transaction round trips on the hot write path.
         return insert(pool, &scope.tenant_id, user, &event).await;
@@ -433,7 +434,11 @@ pub async fn create(
     if let Some(delegation) = user.delegated_access {
         lock_actor(&mut tx, &scope.tenant_id, delegation.actor_id).await?;
     }
+    let password = user.password.as_ref().map(|h| h.phc.to_owned());
     insert(&mut *tx, &scope.tenant_id, user, &event).await?;
+    if let Some(phc) = password {
+        credentials::remember(&mut tx, &scope.tenant_id, user_id, &phc).await?;
+    }
     if associate {
         put_app_data_checked(&mut tx, scope, user_id, app).await?;
     }
@@ -578,6 +583,10 @@ pub async fn update<E: From<StoreError>>(
     let saved = profile != before;
     if saved {
         save(&mut tx, &scope.tenant_id, user_id, &profile, &event).await?;
+    }
+    if profile.status != before.status && profile.status != Status::Active {
+        // A disabled (or pending) user is signed out everywhere.
+        revocations::revoke_user(&mut *tx, &scope.tenant_id, user_id, Cut::Inclusive).await?;
     }
     if writes_app {
         put_app_data_checked(&mut tx, scope, user_id, app).await?;
@@ -778,6 +787,7 @@ pub async fn delete(
     .await?;
     const SQL: &str = "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2";
     keyed::delete(&mut *tx, SQL, &[&scope.tenant_id, user_id], Entity::User).await?;
+    revocations::revoke_user(&mut *tx, &scope.tenant_id, user_id, Cut::Inclusive).await?;
     let event = Event::new(&scope.tenant_id, actor, Action::UserDelete, user_id);
     audit::record(&mut *tx, &event).await?;
     tx.commit().await.map_err(StoreError::commit)

@@ -15,6 +15,8 @@ use super::input::{self, CreateUserInput, UpdateUserInput};
 use super::{UsersCreate, UsersDelete, UsersEdit, one};
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
+use crate::passwords::setting::refusal;
+use crate::passwords::vetted;
 use crate::{ApiError, AppState};
 
 #[utoipa::path(
@@ -36,7 +38,24 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
     let password = match input.password {
-        Some((password, temporary)) => Some((state.auth.hashes.hash(password).await?, temporary)),
+        Some((password, temporary)) => {
+            let context = context_words(&input.patch);
+            let normalized = vetted(
+                &state,
+                auth.tenant_id(),
+                &auth.scope.app_id,
+                &password,
+                &context,
+            )
+            .await?
+            .map_err(|r| match refusal(r) {
+                ApiError::CodedBadRequest(c) => {
+                    ApiError::bad_request(format!("credentials.password: {}", c.message))
+                }
+                other => other,
+            })?;
+            Some((state.auth.hashes.hash(normalized).await?, temporary))
+        }
         None => None,
     };
     let mut profile = Profile::empty();
@@ -138,6 +157,16 @@ pub(crate) async fn clients_may(
              allow it with PUT /v1/admin/applications/{app_id}/user-permissions"
         ))),
     }
+}
+
+/// The words a new user's password may not contain.
+fn context_words(patch: &ProfilePatch) -> Vec<String> {
+    let local = patch
+        .email
+        .as_ref()
+        .map(|e| e.as_str().split('@').next().unwrap_or_default().to_owned());
+    let username = patch.username.as_ref().map(|u| u.as_str().to_owned());
+    local.into_iter().chain(username).collect()
 }
 
 /// A username names a password login (CONTRADICTIONS #14).
