@@ -210,18 +210,20 @@ impl AuthContext {
     /// Forgets revocations that can no longer refuse anything, and
     /// authentication streaks that ended long ago.
     pub async fn purge_expired(&self) {
-        let purged = futures_util::future::try_join3(
+        let purged = futures_util::future::try_join4(
             revocations::purge(&self.pool, self.horizon()),
             auth_throttle::purge(&self.pool, self.throttle),
             idempotency::purge(&self.pool),
+            idstore_store::login::purge(&self.pool),
         )
         .await;
         match purged {
-            Ok((revoked, streaks, keys)) => {
+            Ok((revoked, streaks, keys, tickets)) => {
                 tracing::debug!(
                     revoked,
                     streaks,
                     keys,
+                    tickets,
                     "expired revocations, streaks and keys purged"
                 )
             }

@@ -213,6 +213,10 @@ pub enum OAuthError {
     UnsupportedGrantType(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// A code or refresh token that is unknown, expired, used, or another
+    /// client's (RFC 6749 §5.2).
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
     /// Too many failed authentications for this client in the window.
     #[error("throttled, retry after {retry_after} s")]
     Throttled { retry_after: i64 },
@@ -230,9 +234,10 @@ pub enum OAuthError {
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::UnsupportedGrantType(_) | Self::InvalidTarget(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRequest(_)
+            | Self::UnsupportedGrantType(_)
+            | Self::InvalidTarget(_)
+            | Self::InvalidGrant(_) => StatusCode::BAD_REQUEST,
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::SigningKeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -246,6 +251,7 @@ impl ResponseError for OAuthError {
             Self::InvalidClient(d) => ("invalid_client", d.clone()),
             Self::UnsupportedGrantType(d) => ("unsupported_grant_type", d.clone()),
             Self::InvalidTarget(d) => ("invalid_target", d.clone()),
+            Self::InvalidGrant(d) => ("invalid_grant", d.clone()),
             Self::Throttled { retry_after } => (
                 "invalid_client",
                 format!(

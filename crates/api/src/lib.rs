@@ -8,12 +8,14 @@ pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod clients;
+pub mod devices;
 pub mod error;
 pub mod groups;
 pub mod health;
 pub mod idempotency;
 pub mod input;
 pub mod limits;
+pub mod login;
 pub mod middleware;
 pub mod oidc;
 pub mod openapi;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub idempotency_lifetime_secs: i64,
     /// Largest user list answer, in bytes of JSON.
     pub list_body_limit: usize,
+    /// Lifetimes of what a password login hands out.
+    pub login: login::LoginSettings,
 }
 
 impl AppState {
@@ -123,6 +127,8 @@ pub fn routes() -> routes::Routes {
     // must win over groups' `/v1/users/{user_id}/groups`.
     // Before the Users routes: `/v1/users/me/...` is not a user id.
     passwords::routes(&mut r);
+    login::routes(&mut r);
+    devices::routes(&mut r);
     users::routes(&mut r);
     groups::routes(&mut r);
     audit::routes(&mut r);
@@ -224,6 +230,7 @@ mod tests {
                     proxies: Default::default(),
                     idempotency_lifetime_secs: 60,
                     list_body_limit: 1 << 20,
+                    login: Default::default(),
                 },
                 ApiSettings { body_limit: 1024 },
             )

@@ -139,6 +139,8 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::roles::Doc::openapi(),
         crate::users::Doc::openapi(),
         crate::passwords::Doc::openapi(),
+        crate::login::Doc::openapi(),
+        crate::devices::Doc::openapi(),
         crate::groups::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {

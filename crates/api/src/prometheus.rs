@@ -26,6 +26,12 @@ pub const REQUESTS: &str = "idstore_http_requests_total";
 pub const REQUEST_SECONDS: &str = "idstore_http_request_duration_seconds";
 pub const TOKENS_ISSUED: &str = "idstore_tokens_issued_total";
 pub const CLIENT_AUTH_FAILURES: &str = "idstore_client_auth_failures_total";
+/// Failed password logins, by why (`credentials`, `locked`).
+pub const LOGIN_FAILURES: &str = "idstore_login_failures_total";
+/// Passwords checked against a user's stored hash at login (not the
+/// dummy verifications that make failures cost the same): what a
+/// lockout bounds.
+pub const PASSWORD_CHECKS: &str = "idstore_password_checks_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -107,6 +107,10 @@ impl Application {
             ),
             idempotency_lifetime_secs: i64::from(config.idempotency_key_lifetime),
             list_body_limit: config.list_body_limit,
+            login: idstore_api::login::LoginSettings {
+                user_token_lifetime: config.user_token_lifetime,
+                refresh_token_lifetime: config.refresh_token_lifetime as i64,
+            },
         };
         let settings = ApiSettings {
             body_limit: config.body_limit,

@@ -88,6 +88,7 @@ enum Reference {
     Application,
     User,
     Group,
+    Client,
     Other,
 }
 
@@ -103,6 +104,8 @@ impl Reference {
             Self::User
         } else if ends("_group_id") {
             Self::Group
+        } else if ends("_client_id") {
+            Self::Client
         } else if ends("_tenant_id") {
             Self::Tenant
         } else {
@@ -120,6 +123,7 @@ impl Reference {
             }
             Self::User => "A user this request refers to no longer exists",
             Self::Group => "A group this request refers to no longer exists",
+            Self::Client => "The client this request names no longer exists",
             Self::Other => "Something this request refers to no longer exists",
         }
     }

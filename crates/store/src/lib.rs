@@ -8,6 +8,7 @@ pub mod auth_throttle;
 pub mod clients;
 pub mod credentials;
 pub mod database;
+pub mod device_keys;
 mod error;
 pub mod groups;
 pub mod idempotency;

@@ -72,6 +72,26 @@ pub enum Presented {
     Invalid,
 }
 
+/// The ticket whose digest is `digest`, if it is unused and unexpired,
+/// without using it.
+pub async fn peek_ticket(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    kind: TicketKind,
+    digest: &[u8],
+) -> Result<Option<Ticket>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT user_id, client_id, redirect_uri, org_id FROM login_tickets
+          WHERE tenant_id = $1 AND ticket_hash = $2 AND kind = $3
+            AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(tenant_id)
+    .bind(digest)
+    .bind(kind.as_str())
+    .fetch_optional(executor)
+    .await?)
+}
+
 /// Uses the ticket whose digest is `digest`.
 pub async fn consume_ticket(
     conn: &mut PgConnection,
@@ -217,4 +237,22 @@ pub async fn signed_in(
         .execute(executor)
         .await?;
     Ok(())
+}
+
+/// Forgets expired tickets and refresh tokens, across tenants. A refresh
+/// token's row outlives its use until it expires, so a reuse is still
+/// recognised (and revokes its family) as long as it could be presented.
+pub async fn purge(pool: &sqlx::PgPool) -> Result<u64, StoreError> {
+    crate::tenancy::service(pool, async |conn| {
+        let tickets = sqlx::query("DELETE FROM login_tickets WHERE expires_at < now()")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let refresh = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < now()")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(tickets + refresh)
+    })
+    .await
 }

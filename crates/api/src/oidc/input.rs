@@ -15,18 +15,55 @@ pub struct TokenRequest {
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     resource: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// What a token request asks for.
+pub enum Grant<'a> {
+    ClientCredentials,
+    AuthorizationCode {
+        code: &'a str,
+        redirect_uri: &'a str,
+    },
+    RefreshToken(&'a str),
 }
 
 impl TokenRequest {
-    /// Reads the form and checks the grant type: only `client_credentials`.
+    /// Reads the form and checks the grant type and its parameters.
     pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
         let form = parse_form(req, body)?;
+        let missing = |p: &str| OAuthError::InvalidRequest(format!("{p} is required"));
         match form.grant_type.as_deref() {
-            None => Err(OAuthError::InvalidRequest("grant_type is required".into())),
+            None => Err(missing("grant_type")),
             Some("client_credentials") => Ok(form),
+            Some("authorization_code") if form.code.is_none() => Err(missing("code")),
+            Some("authorization_code") if form.redirect_uri.is_none() => {
+                Err(missing("redirect_uri"))
+            }
+            Some("authorization_code") => Ok(form),
+            Some("refresh_token") if form.refresh_token.is_none() => Err(missing("refresh_token")),
+            Some("refresh_token") => Ok(form),
             Some(other) => Err(OAuthError::UnsupportedGrantType(format!(
                 "grant_type {other:?} is not supported"
             ))),
+        }
+    }
+
+    /// The grant [`TokenRequest::parse`] checked.
+    pub fn grant(&self) -> Grant<'_> {
+        match (
+            self.grant_type.as_deref(),
+            &self.code,
+            &self.redirect_uri,
+            &self.refresh_token,
+        ) {
+            (Some("authorization_code"), Some(code), Some(redirect_uri), _) => {
+                Grant::AuthorizationCode { code, redirect_uri }
+            }
+            (Some("refresh_token"), _, _, Some(token)) => Grant::RefreshToken(token),
+            _ => Grant::ClientCredentials,
         }
     }
 
@@ -71,6 +108,9 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError
                 .replace(SecretString::from(value.into_owned()))
                 .is_some(),
             "resource" => parsed.resource.replace(value.into_owned()).is_some(),
+            "code" => parsed.code.replace(value.into_owned()).is_some(),
+            "redirect_uri" => parsed.redirect_uri.replace(value.into_owned()).is_some(),
+            "refresh_token" => parsed.refresh_token.replace(value.into_owned()).is_some(),
             _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
         };
         if repeated {

@@ -1,4 +1,5 @@
-//! The token endpoint (`client_credentials`), the published keys, and the
+//! The token endpoint (`client_credentials`, and the password login's
+//! `authorization_code` and `refresh_token`), the published keys, and the
 //! discovery document. All three are open without a token.
 
 mod input;
@@ -10,15 +11,15 @@ use idstore_store::{StoreError, signing_keys};
 use utoipa::{OpenApi, ToSchema};
 
 pub(crate) use self::input::valid_resource;
-use self::input::{TokenRequest, client_credentials};
+use self::input::{Grant, TokenRequest, client_credentials};
 use self::wire::{Discovery, Jwks, TokenResponse};
 use crate::auth::{ClientAuthError, IssueError};
 use crate::error::OAuthError;
 use crate::openapi::{ErrorMessage, OAuthErrorBody};
-use crate::prometheus;
 use crate::routes::Routes;
 use crate::source::Source;
 use crate::{ApiError, AppState};
+use crate::{login, prometheus};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,12 +28,20 @@ use crate::{ApiError, AppState};
 )]
 pub struct Doc;
 
-/// The token request's form (RFC 6749 §4.4). The client authenticates
-/// with HTTP Basic or with `client_id` and `client_secret` in the form.
+/// The token request's form (RFC 6749 §4.4, §4.1.3, §6). The client
+/// authenticates with HTTP Basic or with `client_id` and `client_secret`
+/// in the form.
 #[derive(ToSchema)]
 pub struct TokenForm {
-    /// Only `client_credentials`.
+    /// `client_credentials`, `authorization_code` (a password login's code)
+    /// or `refresh_token`.
     pub grant_type: String,
+    /// `authorization_code`: the code of the login's redirect URL.
+    pub code: Option<String>,
+    /// `authorization_code`: the `redirect_uri` the login named.
+    pub redirect_uri: Option<String>,
+    /// `refresh_token`: the refresh token last issued.
+    pub refresh_token: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     /// The audience asked for (RFC 8707): one of the client's `resources`;
@@ -47,7 +56,9 @@ pub fn routes(r: &mut Routes) {
         .public(Method::GET, discovery);
 }
 
-/// Issues an access token to a client (`client_credentials`).
+/// Issues an access token to a client (`client_credentials`), or a
+/// UserAccessToken and a refresh token for a password login
+/// (`authorization_code`, then `refresh_token`).
 #[utoipa::path(
     post,
     path = "/oidc/token",
@@ -56,7 +67,7 @@ pub fn routes(r: &mut Routes) {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `invalid_target`", body = OAuthErrorBody),
+        (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `invalid_target`, `invalid_grant` (a code or refresh token that is unknown, expired, used, or another client's)", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`", body = OAuthErrorBody),
         (status = 429, description = "Too many requests or failed authentications; see `Retry-After`", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`; see `Retry-After`", body = OAuthErrorBody),
@@ -91,6 +102,25 @@ async fn token(
             ClientAuthError::Busy(_) => OAuthError::Unavailable,
             ClientAuthError::Store(e) => store_error(e),
         })?;
+    let user_tokens = match form.grant() {
+        Grant::ClientCredentials => None,
+        Grant::AuthorizationCode { code, redirect_uri } => Some(
+            login::tokens::exchange_code(&state, &client_id, &client, code, redirect_uri).await?,
+        ),
+        Grant::RefreshToken(refresh_token) => {
+            Some(login::tokens::refresh(&state, &client_id, &client, refresh_token).await?)
+        }
+    };
+    if let Some(tokens) = user_tokens {
+        metrics::counter!(prometheus::TOKENS_ISSUED, "kind" => "user").increment(1);
+        return Ok(HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .insert_header(("pragma", "no-cache"))
+            .json(TokenResponse::for_user(
+                &tokens.issued,
+                &tokens.refresh_token,
+            )));
+    }
     if audience != state.auth.settings().audience && !client.resources.contains(&audience) {
         return Err(OAuthError::InvalidTarget(
             "resource is not one this client may ask for: list it in the client's resources".into(),
@@ -124,7 +154,7 @@ async fn token(
         .json(TokenResponse::new(&issued)))
 }
 
-fn store_error(e: StoreError) -> OAuthError {
+pub(crate) fn store_error(e: StoreError) -> OAuthError {
     match e {
         StoreError::Unavailable(cause) => {
             tracing::warn!(error = %cause, "token endpoint: database unavailable");
@@ -134,7 +164,7 @@ fn store_error(e: StoreError) -> OAuthError {
     }
 }
 
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
+pub(crate) fn server_error(e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "token issuance failed");
     OAuthError::Server(e.to_string())
 }

@@ -15,6 +15,9 @@ pub struct TokenResponse<'a> {
     token_type: &'static str,
     expires_in: i64,
     scope: &'a str,
+    /// With a user's tokens: the refresh token (single use, rotating).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
 }
 
 impl<'a> TokenResponse<'a> {
@@ -24,6 +27,14 @@ impl<'a> TokenResponse<'a> {
             token_type: "Bearer",
             expires_in: issued.claims.exp - issued.claims.iat,
             scope: &issued.claims.scope,
+            refresh_token: None,
+        }
+    }
+
+    pub fn for_user(issued: &'a IssuedToken, refresh_token: &'a str) -> Self {
+        Self {
+            refresh_token: Some(refresh_token),
+            ..Self::new(issued)
         }
     }
 }
@@ -53,7 +64,7 @@ pub struct Discovery<'a> {
     token_endpoint: String,
     jwks_uri: String,
     #[schema(value_type = Vec<String>)]
-    grant_types_supported: [&'static str; 1],
+    grant_types_supported: [&'static str; 3],
     #[schema(value_type = Vec<String>)]
     token_endpoint_auth_methods_supported: [&'static str; 2],
     #[schema(value_type = Vec<String>)]
@@ -70,7 +81,7 @@ impl<'a> Discovery<'a> {
             issuer,
             token_endpoint: format!("{issuer}/oidc/token"),
             jwks_uri: format!("{issuer}/oidc/jwks"),
-            grant_types_supported: ["client_credentials"],
+            grant_types_supported: ["client_credentials", "authorization_code", "refresh_token"],
             token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
             id_token_signing_alg_values_supported: ["EdDSA"],
             response_types_supported: ["token"],

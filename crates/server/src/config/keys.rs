@@ -257,6 +257,28 @@ config_keys! {
             format!("{seconds} is out of range"),
         ),
     }
+    user_token_lifetime: u64 {
+        help: "Lifetime in seconds of a UserAccessToken issued after a password login; never \
+               longer than `token_lifetime`",
+        accepts: "a number of seconds from 60 to 86400",
+        default: Value("900"),
+        flag: Serve("SECONDS"),
+        check: |seconds| ensure(
+            (60..=86400).contains(seconds),
+            format!("{seconds} is out of range"),
+        ),
+    }
+    refresh_token_lifetime: u64 {
+        help: "Lifetime in seconds of a refresh token; each use rotates it and issues a new one \
+               valid this long",
+        accepts: "a number of seconds from 300 to 31536000 (a year)",
+        default: Value("1209600"),
+        flag: Serve("SECONDS"),
+        check: |seconds| ensure(
+            (300..=31_536_000).contains(seconds),
+            format!("{seconds} is out of range"),
+        ),
+    }
     token_leeway: u64 {
         help: "Seconds of clock skew tolerated when checking a token's `exp` and `nbf`; a \
                token is refused this long after it expired",

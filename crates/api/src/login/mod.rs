@@ -1,0 +1,470 @@
+//! The password login (extension): an application's backend, with its
+//! client token, signs a user in with an identifier and a password and
+//! gets a redirect URL carrying a one-time code, which the client
+//! exchanges at `/oidc/token` (`grant_type=authorization_code`, in
+//! `tokens.rs`) for a UserAccessToken and a refresh token.
+//!
+//! Every failure (unknown user, wrong password, no password, disabled
+//! user, locked identifier) is one 401 with one body, and costs one hash
+//! verification: the dummy hash stands in where there is nothing to
+//! verify. Failed attempts are counted in PostgreSQL per identifier (the
+//! policy's lockout) and per source address, before the check, so
+//! concurrent guesses cannot slip past the limit.
+
+mod throttle;
+pub(crate) mod tokens;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use idstore_auth::password_policy::{PasswordPolicy, normalize};
+use idstore_auth::policy;
+use idstore_auth::ticket;
+use idstore_domain::contact::{Email, Phone, Username};
+use idstore_store::audit::{Action, Event};
+use idstore_store::credentials::{self, Credential};
+use idstore_store::login::{self, Ticket, TicketKind};
+use idstore_store::users::Lookup;
+use idstore_store::{StoreError, clients, tenancy};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use self::throttle::Attempt;
+use crate::auth::Authorized;
+use crate::input::{Body, path_id};
+use crate::openapi::{BadRequestMessages, ErrorMessage};
+use crate::passwords::setting::policy_for;
+use crate::passwords::{Mode, SetPassword, set_password};
+use crate::prometheus;
+use crate::routes::Routes;
+use crate::source::Source;
+use crate::wire::One;
+use crate::{ApiError, AppState};
+
+policy!(PasswordLogin = "[appId]:read", "apps:read");
+policy!(UsersUnlock = "users:edit");
+
+/// How long what a login hands out lives.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginSettings {
+    /// A UserAccessToken's lifetime, in seconds.
+    pub user_token_lifetime: u64,
+    /// A refresh token's lifetime, in seconds.
+    pub refresh_token_lifetime: i64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            user_token_lifetime: 900,
+            refresh_token_lifetime: 14 * 24 * 3600,
+        }
+    }
+}
+
+/// An authorization code lives this long (RFC 6749 §4.1.2 recommends at
+/// most ten minutes; the exchange follows the redirect at once).
+const CODE_SECS: i64 = 60;
+/// A reset ticket: time to type a new password.
+const RESET_SECS: i64 = 600;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(password_login, password_reset, unlock),
+    components(schemas(LoginInput, ResetInput, LoginAnswer))
+)]
+pub struct Doc;
+
+pub fn routes(r: &mut Routes) {
+    r.at("/v1/auth/password/login").post(password_login);
+    r.at("/v1/auth/password/reset").post(password_reset);
+    r.at("/v1/admin/users/{user_id}/unlock").post(unlock);
+}
+
+/// One of `username`, `email`, `phone_number` names the user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    username: Option<String>,
+    email: Option<String>,
+    phone_number: Option<String>,
+    #[schema(value_type = String)]
+    password: SecretString,
+    /// One of the calling application's clients.
+    client_id: String,
+    /// One of that client's `redirect_uris`, exactly.
+    redirect_uri: String,
+    org_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetInput {
+    /// The `reset_token` a login with a temporary or expired password answered.
+    reset_token: String,
+    /// The new password (the policy applies).
+    #[schema(value_type = String)]
+    password: SecretString,
+}
+
+/// A login's answer: where to send the user, or (`password_change_required`)
+/// the ticket to set a new password with first.
+#[derive(Serialize, ToSchema)]
+pub struct LoginAnswer {
+    /// `redirect_uri` with `code` added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_change_required: Option<bool>,
+    /// `temporary` or `expired`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    /// Single use, for `POST /v1/auth/password/reset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reset_token: Option<String>,
+}
+
+/// The identifier a login names, parsed as stored.
+enum Identifier {
+    Username(Username),
+    Email(Email),
+    Phone(Phone),
+}
+
+impl Identifier {
+    fn of(input: &LoginInput) -> Result<Self, ApiError> {
+        let given = [&input.username, &input.email, &input.phone_number];
+        if given.iter().filter(|g| g.is_some()).count() != 1 {
+            return Err(ApiError::bad_request(
+                "give exactly one of username, email and phone_number",
+            ));
+        }
+        let bad = |field: &str, e: String| ApiError::bad_request(format!("{field}: {e}"));
+        if let Some(u) = &input.username {
+            return Username::parse(u)
+                .map(Self::Username)
+                .map_err(|e| bad("username", e));
+        }
+        if let Some(e) = &input.email {
+            return Email::parse(e)
+                .map(Self::Email)
+                .map_err(|m| bad("email", m));
+        }
+        let phone = input.phone_number.as_deref().unwrap_or_default();
+        Phone::parse(phone)
+            .map(Self::Phone)
+            .map_err(|e| bad("phone_number", e))
+    }
+
+    fn lookup(&self) -> Lookup<'_> {
+        match self {
+            Self::Username(u) => Lookup::Username(u),
+            Self::Email(e) => Lookup::Email(e),
+            Self::Phone(p) => Lookup::Phone(p),
+        }
+    }
+
+    /// What failures are counted under: the identifier as compared.
+    fn key(&self) -> String {
+        match self {
+            Self::Username(u) => format!("username:{}", u.key()),
+            Self::Email(e) => format!("email:{}", e.as_str()),
+            Self::Phone(p) => format!("phone:{}", p.as_str()),
+        }
+    }
+}
+
+/// The one answer of every failed login.
+fn refused() -> ApiError {
+    ApiError::Unauthorized("Invalid credentials".into())
+}
+
+/// The client a login names, when it is one of the caller's application's
+/// and `redirect_uri` is one of its own: checked before any password.
+async fn client_for(
+    state: &AppState,
+    tenant_id: &str,
+    app_id: &str,
+    client_id: &str,
+    redirect_uri: &str,
+) -> Result<(), ApiError> {
+    path_id("client_id", client_id)?;
+    let client = state
+        .within(tenant_id, async |db| {
+            clients::get(db, tenant_id, app_id, client_id).await
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ApiError::bad_request("client_id is not a client of the calling application")
+            }
+            e => e.into(),
+        })?;
+    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(ApiError::bad_request(
+            "redirect_uri is not one of the client's redirect_uris; register it on the client first",
+        ));
+    }
+    Ok(())
+}
+
+/// `redirect_uri` with `code` added to its query.
+fn with_code(redirect_uri: &str, code: &str) -> String {
+    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{separator}code={code}")
+}
+
+/// Signs a user in with a password.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password/login",
+    operation_id = "passwordLogin",
+    tag = "idstore extension",
+    request_body = LoginInput,
+    responses(
+        (status = 200, description = "`{\"result\": LoginAnswer}`", body = inline(One<LoginAnswer>)),
+        (status = 400, description = "Malformed input, or a client or redirect URI the caller may not use", body = BadRequestMessages),
+        (status = 401, description = "Invalid credentials: unknown user, wrong password, disabled user or locked identifier alike", body = ErrorMessage),
+        (status = 429, description = "Too many failed logins from this address; see `Retry-After`", body = ErrorMessage),
+    ),
+    security(("ClientAccessToken" = [])),
+)]
+async fn password_login(
+    auth: Authorized<PasswordLogin>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Body<LoginInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let identifier = Identifier::of(&input)?;
+    let tenant_id = auth.tenant_id();
+    let app_id = &auth.scope.app_id;
+    client_for(
+        &state,
+        tenant_id,
+        app_id,
+        &input.client_id,
+        &input.redirect_uri,
+    )
+    .await?;
+    if input.org_id.is_some() {
+        return Err(ApiError::bad_request(
+            "org_id names no organization of this tenant",
+        ));
+    }
+    let policy = policy_for(&state, tenant_id, Some(app_id)).await?;
+    let source = Source::of(&req, &state.proxies).to_string();
+    let attempt = Attempt::reserve(&state, tenant_id, &identifier.key(), &source, &policy).await?;
+    let password = SecretString::from(normalize(input.password.expose_secret()));
+    let found = state
+        .within(tenant_id, async |db| {
+            credentials::find(db, tenant_id, identifier.lookup()).await
+        })
+        .await;
+    let user = match found {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let verified = attempt
+        .check(&state, user.as_ref(), password.clone())
+        .await?;
+    let Some(user) = user.filter(|u| verified && u.is_active()) else {
+        metrics::counter!(prometheus::LOGIN_FAILURES, "reason" => attempt.reason()).increment(1);
+        tracing::info!(source, "password login refused");
+        return Err(refused());
+    };
+    attempt.succeeded(&state).await?;
+    let ticket = Ticket {
+        user_id: user.user_id.clone(),
+        client_id: input.client_id,
+        redirect_uri: input.redirect_uri,
+        org_id: None,
+    };
+    let answer = if let Some(reason) = change_required(&policy, &user) {
+        let (reset_token, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
+        state
+            .within(tenant_id, async |db| {
+                login::issue_ticket(
+                    db,
+                    tenant_id,
+                    TicketKind::Reset,
+                    &digest,
+                    &ticket,
+                    RESET_SECS,
+                )
+                .await
+            })
+            .await?;
+        LoginAnswer {
+            url: None,
+            password_change_required: Some(true),
+            reason: Some(reason),
+            reset_token: Some(reset_token),
+        }
+    } else {
+        let url = signed_in(&state, tenant_id, &user, Some(password), &ticket).await?;
+        LoginAnswer {
+            url: Some(url),
+            password_change_required: None,
+            reason: None,
+            reset_token: None,
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(One::of(answer)))
+}
+
+/// Why the user must set a new password before it is signed in.
+fn change_required(policy: &PasswordPolicy, user: &Credential) -> Option<&'static str> {
+    let set_at = user.password_updated_at?;
+    let now = chrono::Utc::now();
+    if user.password_temporary == Some(true) {
+        Some("temporary")
+    } else if policy.expired(set_at, now) {
+        Some("expired")
+    } else {
+        None
+    }
+}
+
+/// Records the sign-in (`last_auth`) and issues the code, in one
+/// transaction; answers the URL to redirect to.
+async fn signed_in(
+    state: &AppState,
+    tenant_id: &str,
+    user: &Credential,
+    _verified: Option<SecretString>,
+    ticket: &Ticket,
+) -> Result<String, ApiError> {
+    let (code, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
+    let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
+    login::signed_in(&mut *tx, tenant_id, &user.user_id).await?;
+    login::issue_ticket(
+        &mut *tx,
+        tenant_id,
+        TicketKind::Code,
+        &digest,
+        ticket,
+        CODE_SECS,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(with_code(&ticket.redirect_uri, &code))
+}
+
+/// Sets the new password a login asked for, and completes that login.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password/reset",
+    operation_id = "passwordReset",
+    tag = "idstore extension",
+    request_body = ResetInput,
+    responses(
+        (status = 200, description = "`{\"result\": {\"url\": ...}}`, as a login answers", body = inline(One<LoginAnswer>)),
+        (status = 400, description = "An unknown, used or expired `reset_token` (`system_invalid_input`), or a password the policy refuses (`auth_password_weak`, `auth_password_breached`, `auth_password_recently_used`...), in the `{\"error_code\", \"message\"}` shape"),
+    ),
+    security(("ClientAccessToken" = [])),
+)]
+async fn password_reset(
+    auth: Authorized<PasswordLogin>,
+    state: web::Data<AppState>,
+    body: Body<ResetInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let tenant_id = auth.tenant_id();
+    let digest = ticket::digest(&input.reset_token);
+    let stale =
+        || crate::passwords::invalid("reset_token is unknown, used or expired; log in again");
+    let ticket = state
+        .within(tenant_id, async |db| {
+            login::peek_ticket(db, tenant_id, TicketKind::Reset, &digest).await
+        })
+        .await?
+        .ok_or_else(stale)?;
+    // The ticket belongs to a client of the caller's application.
+    client_for(
+        &state,
+        tenant_id,
+        &auth.scope.app_id,
+        &ticket.client_id,
+        &ticket.redirect_uri,
+    )
+    .await
+    .map_err(|_| stale())?;
+    let actor = auth.actor();
+    set_password(
+        &state,
+        SetPassword {
+            tenant_id,
+            app_id: &auth.scope.app_id,
+            user_id: &ticket.user_id,
+            password: input.password,
+            temporary: false,
+            enforce_complexity: true,
+            username: None,
+            mode: Mode::Reset,
+            actor: &actor,
+            action: Action::UserPasswordReset,
+        },
+    )
+    .await?;
+    let used = state
+        .within(tenant_id, async |db| {
+            login::consume_ticket(db, tenant_id, TicketKind::Reset, &digest).await
+        })
+        .await?;
+    let login::Presented::Fresh(ticket) = used else {
+        return Err(stale());
+    };
+    let user = state
+        .within(tenant_id, async |db| {
+            credentials::find(db, tenant_id, Lookup::Id(&ticket.user_id)).await
+        })
+        .await?;
+    let url = signed_in(&state, tenant_id, &user, None, &ticket).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(One::of(LoginAnswer {
+            url: Some(url),
+            password_change_required: None,
+            reason: None,
+            reset_token: None,
+        })))
+}
+
+/// Ends a user's login lockout at once (it also ends by itself).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{user_id}/unlock",
+    operation_id = "unlockUser",
+    tag = "idstore extension",
+    params(("user_id" = String, Path)),
+    responses(
+        (status = 204, description = "The user's failed logins are forgotten"),
+        (status = 404, description = "No such user", body = ErrorMessage),
+    ),
+    security(("AdminAccessToken" = [])),
+)]
+async fn unlock(
+    auth: Authorized<UsersUnlock>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    path_id("user_id", &path)?;
+    let tenant_id = auth.tenant_id();
+    let user = state
+        .within(tenant_id, async |db| {
+            credentials::find(db, tenant_id, Lookup::Id(&path)).await
+        })
+        .await?;
+    throttle::forget(&state, tenant_id, &user).await?;
+    let actor = auth.actor();
+    let event = Event::new(tenant_id, &actor, Action::UserUnlock, &path);
+    state
+        .within(tenant_id, async |db| {
+            idstore_store::audit::record(db, &event).await
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,152 @@
+//! Counting a login's attempt before its password is checked: per
+//! identifier (the policy's lockout, a growing delay, never a permanent
+//! lock) and per source address (a looser limit against one address
+//! trying many identifiers). Both live in PostgreSQL, in the table client
+//! authentication uses, under keys of their own, so every replica sees
+//! the same counts and a reservation is one atomic upsert.
+
+use idstore_auth::password_policy::PasswordPolicy;
+use idstore_auth::secret;
+use idstore_domain::contact::Username;
+use idstore_store::auth_throttle::{self, Reserved, ThrottlePolicy};
+use idstore_store::credentials::Credential;
+use secrecy::SecretString;
+
+use crate::prometheus;
+use crate::{ApiError, AppState};
+
+/// Failed logins from one address, across identifiers, before its
+/// attempts are delayed: enough for a busy office behind one NAT.
+const SOURCE_POLICY: ThrottlePolicy = ThrottlePolicy {
+    free_attempts: 100,
+    first_delay_secs: 1,
+    max_delay_secs: 300,
+    forget_after_secs: 3600,
+};
+
+/// The `source` column of identifier keys: they count from everywhere.
+const ANY_SOURCE: &str = "*";
+
+fn identifier_policy(policy: &PasswordPolicy) -> ThrottlePolicy {
+    ThrottlePolicy {
+        free_attempts: policy.lockout_threshold as i32,
+        first_delay_secs: i64::from(policy.lockout_duration_secs),
+        max_delay_secs: i64::from(policy.lockout_max_secs),
+        forget_after_secs: 3600,
+    }
+}
+
+fn identifier_key(tenant_id: &str, identifier: &str) -> String {
+    format!("login/{tenant_id}/{identifier}")
+}
+
+fn source_key(tenant_id: &str) -> String {
+    format!("login-source/{tenant_id}")
+}
+
+/// A reserved attempt: counted as failed until [`Attempt::succeeded`].
+pub(super) struct Attempt {
+    identifier: String,
+    source_key: String,
+    source: String,
+    policy: ThrottlePolicy,
+    /// The identifier is locked: nothing is checked, the answer is a failure.
+    locked: bool,
+}
+
+impl Attempt {
+    /// Counts the attempt. A source over its limit is told to wait (429:
+    /// that reveals nothing of any account); a locked identifier is not,
+    /// its answer is the same failure as a wrong password.
+    pub(super) async fn reserve(
+        state: &AppState,
+        tenant_id: &str,
+        identifier: &str,
+        source: &str,
+        policy: &PasswordPolicy,
+    ) -> Result<Self, ApiError> {
+        let source_key = source_key(tenant_id);
+        let pool = &state.pool;
+        if let Reserved::Wait { retry_after } =
+            auth_throttle::reserve(pool, &source_key, source, SOURCE_POLICY).await?
+        {
+            tracing::warn!(source, "password logins from this source throttled");
+            return Err(ApiError::TooManyRequests(format!(
+                "Too many failed logins from this address; retry in {retry_after} seconds"
+            )));
+        }
+        let identifier = identifier_key(tenant_id, identifier);
+        let policy = identifier_policy(policy);
+        let reserved = auth_throttle::reserve(pool, &identifier, ANY_SOURCE, policy).await?;
+        Ok(Self {
+            identifier,
+            source_key,
+            source: source.to_owned(),
+            policy,
+            locked: reserved != Reserved::Go,
+        })
+    }
+
+    /// Verifies `password` against the user's hash; against the dummy hash
+    /// when there is none to check (unknown user, no password, locked), so
+    /// that every answer costs the same. `true` only on a real match.
+    pub(super) async fn check(
+        &self,
+        state: &AppState,
+        user: Option<&Credential>,
+        password: SecretString,
+    ) -> Result<bool, ApiError> {
+        let phc = user
+            .and_then(|u| u.password_hash.clone())
+            .filter(|_| !self.locked);
+        let real = phc.is_some();
+        if real {
+            metrics::counter!(prometheus::PASSWORD_CHECKS).increment(1);
+        }
+        let hash = phc.unwrap_or_else(|| secret::dummy_hash().to_owned());
+        match state.auth.hashes.verify(hash, password).await {
+            Ok(matched) => Ok(real && matched),
+            Err(busy) => {
+                // Nothing was checked: give the attempts back.
+                let pool = &state.pool;
+                auth_throttle::unchecked(pool, &self.identifier, ANY_SOURCE, self.policy).await?;
+                auth_throttle::unchecked(pool, &self.source_key, &self.source, SOURCE_POLICY)
+                    .await?;
+                Err(busy.into())
+            }
+        }
+    }
+
+    pub(super) fn reason(&self) -> &'static str {
+        if self.locked { "locked" } else { "credentials" }
+    }
+
+    /// A correct password ends the identifier's streak and gives the
+    /// source its attempt back (its other failures still count).
+    pub(super) async fn succeeded(&self, state: &AppState) -> Result<(), ApiError> {
+        auth_throttle::succeeded(&state.pool, &self.identifier, ANY_SOURCE).await?;
+        auth_throttle::unchecked(&state.pool, &self.source_key, &self.source, SOURCE_POLICY)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Forgets the failed logins of every identifier of `user`.
+pub(super) async fn forget(
+    state: &AppState,
+    tenant_id: &str,
+    user: &Credential,
+) -> Result<(), ApiError> {
+    let keys = [
+        user.username
+            .clone()
+            .map(|u| format!("username:{}", Username::from_storage(u).key())),
+        user.email.as_ref().map(|e| format!("email:{e}")),
+        user.phone_number.as_ref().map(|p| format!("phone:{p}")),
+    ];
+    for key in keys.into_iter().flatten() {
+        let key = identifier_key(tenant_id, &key);
+        auth_throttle::succeeded(&state.pool, &key, ANY_SOURCE).await?;
+    }
+    Ok(())
+}
