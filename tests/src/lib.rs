@@ -7,6 +7,7 @@ pub mod balancer;
 pub mod cluster;
 pub mod db;
 pub mod load;
+pub mod login;
 pub mod proxy;
 pub mod spec;
 pub mod tokens;

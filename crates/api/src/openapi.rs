@@ -69,6 +69,14 @@ pub struct BadRequestMessages {
     pub error_code: u16,
 }
 
+/// The password operations' errors: `error_code` is a string the Users
+/// spec enumerates (`auth_password_weak`, `system_invalid_input`...).
+#[derive(Serialize, ToSchema)]
+pub struct CodedError {
+    pub error_code: String,
+    pub message: String,
+}
+
 /// An OAuth 2.0 error (RFC 6749 §5.2).
 #[derive(Serialize, ToSchema)]
 pub struct OAuthErrorBody {
@@ -111,7 +119,7 @@ vendor_schema!(
             idstore's reading by its number in docs/SPEC_READINGS.md."
     ),
     paths(openapi_json, docs_root, docs_file),
-    components(schemas(ErrorMessage, BadRequestMessages, OAuthErrorBody)),
+    components(schemas(ErrorMessage, BadRequestMessages, CodedError, OAuthErrorBody)),
     tags(
         (name = "Users", description = "The vendor's Users API (openapi/vendor/users.json)"),
         (name = "Applications", description = "The vendor's Applications API (openapi/vendor/applications.json)"),

@@ -84,6 +84,9 @@ pub enum Rejection {
     Breached,
 }
 
+/// A kind of character a composition rule asks for.
+type CharClass = fn(char) -> bool;
+
 /// The form every check and every hash sees.
 pub fn normalize(password: &str) -> String {
     password.nfkc().collect()
@@ -154,7 +157,7 @@ impl PasswordPolicy {
 
     fn missing_class(&self, password: &str) -> Option<&'static str> {
         let has = |f: fn(char) -> bool| password.chars().any(f);
-        let rules: [(bool, fn(char) -> bool, &'static str); 4] = [
+        let rules: [(bool, CharClass, &'static str); 4] = [
             (
                 self.require_lowercase,
                 char::is_lowercase,

@@ -62,6 +62,8 @@ pub enum Action {
     UserPhoneRemove,
     UserEmailVerify,
     UserPhoneVerify,
+    /// A password login succeeded.
+    UserLogin,
     UserPasswordAdd,
     UserPasswordUpdate,
     /// A user replaced its temporary or expired password to finish a login.
@@ -106,6 +108,7 @@ impl Action {
             Self::UserPhoneRemove => "user.phone_number.remove",
             Self::UserEmailVerify => "user.email.verify",
             Self::UserPhoneVerify => "user.phone_number.verify",
+            Self::UserLogin => "user.login",
             Self::UserPasswordAdd => "user.password.add",
             Self::UserPasswordUpdate => "user.password.update",
             Self::UserPasswordReset => "user.password.reset",

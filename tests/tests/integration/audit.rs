@@ -131,12 +131,16 @@ struct Case {
     request_id: String,
     action: &'static str,
     subject: String,
+    /// The actor kind the token was of.
+    actor_kind: &'static str,
 }
 
-/// Runs mutations with an admin token, each with its own request id.
+/// Runs mutations with a token (an admin's, unless changed), each with
+/// its own request id.
 struct Script<'a> {
     app: &'a TestApp,
-    token: &'a str,
+    token: String,
+    actor_kind: &'static str,
     cases: Vec<Case>,
 }
 
@@ -155,7 +159,7 @@ impl Script<'_> {
         let res = send(
             self.app,
             (method.clone(), path),
-            self.token,
+            &self.token,
             body.as_ref(),
             &request_id,
         )
@@ -167,6 +171,7 @@ impl Script<'_> {
             request_id,
             action,
             subject: subject.to_owned(),
+            actor_kind: self.actor_kind,
         });
         res
     }
@@ -188,7 +193,8 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
     let member = app.new_user(&admin, "member@example.com").await;
     let mut s = Script {
         app: &app,
-        token: &admin,
+        token: admin.clone(),
+        actor_kind: "admin",
         cases: Vec::new(),
     };
     use Method as M;
@@ -389,6 +395,7 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
         ("application.delete", &shop),
     )
     .await;
+    passwords_and_login(&mut s, &app, &admin).await;
     let cases = s.cases;
 
     // Every route that changes something is here: a new one fails this
@@ -412,7 +419,7 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
         let e = &events[0];
         assert_eq!(e["action"], c.action, "{method} {pattern}: {e}");
         assert_eq!(e["subject_id"], c.subject, "{method} {pattern}: {e}");
-        assert_eq!(e["actor_kind"], "admin", "{e}");
+        assert_eq!(e["actor_kind"], c.actor_kind, "{e}");
         assert_eq!(e["actor_client_id"], *admin_client, "{e}");
         assert_eq!(e["route"], format!("{method} {pattern}"), "{e}");
         assert_eq!(e["tenant_id"], read_claims(&admin).tid, "{e}");
@@ -432,6 +439,155 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
     assert_eq!(e["route"], "PUT /v1/users/{user_id}");
     assert_eq!(e["diff"], json!({"changed": ["custom_data.tier"]}));
     assert!(e["occurred_at"].as_str().unwrap().ends_with('Z'), "{e}");
+}
+
+/// The password, login and `/users/me` routes of the script.
+async fn passwords_and_login(s: &mut Script<'_>, app: &TestApp, admin: &str) {
+    use Method as M;
+    let tenant = read_claims(admin).tid;
+    let mgmt = read_claims(admin).app_id;
+    s.run(
+        (M::PUT, "/v1/admin/password-policy"),
+        "/v1/admin/password-policy",
+        Some(json!({"min_length": 16})),
+        ("password_policy.update", &tenant),
+    )
+    .await;
+    let (shop, _) = app.create_app(admin, "policy-shop").await;
+    let p = format!("/v1/admin/applications/{shop}/password-policy");
+    let pattern = "/v1/admin/applications/{app_id}/password-policy";
+    s.run(
+        (M::PUT, pattern),
+        &p,
+        Some(json!({})),
+        ("password_policy.update", &shop),
+    )
+    .await;
+    s.run(
+        (M::DELETE, pattern),
+        &p,
+        None,
+        ("password_policy.delete", &shop),
+    )
+    .await;
+
+    let user = app.new_user(admin, "pat@example.com").await;
+    let u = format!("/v1/users/{user}/password");
+    let pw = |p: &str, temporary: bool| json!({"password": p, "force_replace": temporary});
+    let password = "lantern-orchard-velvet-42";
+    s.run(
+        (M::POST, "/v1/users/{user_id}/password"),
+        &u,
+        Some(pw("first-lantern-orchard-7", true)),
+        ("user.password.add", &user),
+    )
+    .await;
+    s.run(
+        (M::PUT, "/v1/users/{user_id}/password"),
+        &u,
+        Some(pw(password, false)),
+        ("user.password.update", &user),
+    )
+    .await;
+    // Logins through the management application's own client.
+    let admin_client = &app.admin;
+    let client_path = format!("/v1/applications/{mgmt}/clients/{}", admin_client.client_id);
+    let res = app
+        .with_body(
+            M::PUT,
+            &client_path,
+            admin,
+            &json!({"redirect_uris": [idstore_tests::login::REDIRECT]}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let login = |email: &str, password: &str| {
+        json!({"email": email, "password": password, "client_id": admin_client.client_id,
+               "redirect_uri": idstore_tests::login::REDIRECT})
+    };
+    s.run(
+        (M::POST, "/v1/auth/password/login"),
+        "/v1/auth/password/login",
+        Some(login("pat@example.com", password)),
+        ("user.login", &user),
+    )
+    .await;
+    // A temporary password: its login (no event) answers a reset ticket.
+    let temp = app.new_user(admin, "tia@example.com").await;
+    let res = app
+        .with_body(
+            M::POST,
+            &format!("/v1/users/{temp}/password"),
+            admin,
+            &pw("temporary-lantern-9", true),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = app
+        .with_body(
+            M::POST,
+            "/v1/auth/password/login",
+            admin,
+            &login("tia@example.com", "temporary-lantern-9"),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let reset_token = res.json()["result"]["reset_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.run(
+        (M::POST, "/v1/auth/password/reset"),
+        "/v1/auth/password/reset",
+        Some(json!({"reset_token": reset_token, "password": "replaced-lantern-orchard-3"})),
+        ("user.password.reset", &temp),
+    )
+    .await;
+    s.run(
+        (M::POST, "/v1/admin/users/{user_id}/unlock"),
+        &format!("/v1/admin/users/{user}/unlock"),
+        None,
+        ("user.unlock", &user),
+    )
+    .await;
+
+    // A user without a password, with its own UserAccessToken.
+    let me = app.new_user(admin, "mia@example.com").await;
+    let (kid, private) =
+        idstore_tests::tokens::signing_key(&mut app.db.connect().await, &app.kek, &tenant).await;
+    let mut claims =
+        idstore_tests::tokens::claims_like(&read_claims(admin), idstore_auth::TokenKind::User);
+    claims.sub = me.clone();
+    s.token = idstore_tests::tokens::sign(&claims, &kid, &private);
+    s.actor_kind = "user";
+    let key = json!({"public_key": {"kty": "OKP", "crv": "Ed25519",
+                                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}});
+    let res = s
+        .run(
+            (M::POST, "/v1/users/me/device-keys"),
+            "/v1/users/me/device-keys",
+            Some(key),
+            ("user.device_key.add", &me),
+        )
+        .await;
+    let key_id = id_of(&res, "/result/key_id");
+    s.run(
+        (M::DELETE, "/v1/users/me/device-keys/{key_id}"),
+        &format!("/v1/users/me/device-keys/{key_id}"),
+        None,
+        ("user.device_key.revoke", &me),
+    )
+    .await;
+    // Last: a new password signs the user's earlier tokens out.
+    s.run(
+        (M::POST, "/v1/users/me/password-credentials"),
+        "/v1/users/me/password-credentials",
+        Some(json!({"password": "my-own-lantern-orchard"})),
+        ("user.password.add", &me),
+    )
+    .await;
+    s.token = admin.to_owned();
+    s.actor_kind = "admin";
 }
 
 #[actix_web::test]

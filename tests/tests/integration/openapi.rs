@@ -3,6 +3,7 @@
 //! committed, compared with the vendor's documents.
 
 use actix_web::http::Method as M;
+use idstore_tests::login::PASSWORD;
 use idstore_tests::spec::{Spec, idstore_spec, vendor_applications_spec, vendor_users_spec};
 use idstore_tests::{TestApp, TestResponse};
 use serde_json::{Value, json};
@@ -95,6 +96,7 @@ const ADDED_STATUSES: &[(&str, &str, u32)] = &[
     ("deleteTenantUser", "400", 19),
     ("createAppClient", "404", 26),
     ("getAppClients", "404", 26),
+    ("addPasswordCredentialsToCurrentUser", "400", 34),
 ];
 const EVERY_GUARDED_OPERATION: &[(&str, u32)] = &[("401", 20), ("403", 20), ("503", 23)];
 
@@ -522,6 +524,118 @@ async fn every_extension_answers_as_its_document_says() {
     check(
         "rotateAppClientSecret",
         &app.with_token(M::POST, &rotate, admin).await,
+    );
+
+    // Passwords and the login.
+    let policy = "/v1/admin/password-policy";
+    check(
+        "getPasswordPolicy",
+        &app.with_token(M::GET, policy, admin).await,
+    );
+    check(
+        "setPasswordPolicy",
+        &app.with_body(M::PUT, policy, admin, &json!({"history_depth": 2}))
+            .await,
+    );
+    check(
+        "setPasswordPolicy",
+        &app.with_body(M::PUT, policy, admin, &json!({"min_length": 3}))
+            .await,
+    );
+    let app_policy = format!("/v1/admin/applications/{app_id}/password-policy");
+    check(
+        "getAppPasswordPolicy",
+        &app.with_token(M::GET, &app_policy, admin).await,
+    );
+    check(
+        "setAppPasswordPolicy",
+        &app.with_body(M::PUT, &app_policy, admin, &json!({"min_length": 20}))
+            .await,
+    );
+    check(
+        "deleteAppPasswordPolicy",
+        &app.with_token(M::DELETE, &app_policy, admin).await,
+    );
+    check(
+        "deleteAppPasswordPolicy",
+        &app.with_token(M::DELETE, &app_policy, admin).await,
+    );
+    let shop = app.login_app(admin, "documented-login").await;
+    let email = "signer@example.com";
+    let signer = app.user_with_password(admin, email, PASSWORD).await;
+    check("passwordLogin", &app.login(&shop, email, PASSWORD).await);
+    check(
+        "passwordLogin",
+        &app.login(&shop, email, "not-the-password-at-all").await,
+    );
+    check(
+        "passwordLogin",
+        &app.login_with(&shop, json!({"password": PASSWORD})).await,
+    );
+    let temporary = json!({"password": "temporary-password-77", "force_replace": true});
+    let res = app
+        .with_body(
+            M::PUT,
+            &format!("/v1/users/{signer}/password"),
+            admin,
+            &temporary,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = app.login(&shop, email, "temporary-password-77").await;
+    check("passwordLogin", &res);
+    let reset = json!({"reset_token": res.json()["result"]["reset_token"], "password": "short"});
+    let reset_path = "/v1/auth/password/reset";
+    check(
+        "passwordReset",
+        &app.with_body(M::POST, reset_path, &shop.token, &reset)
+            .await,
+    );
+    let reset = json!({"reset_token": reset["reset_token"], "password": "a-new-and-long-password"});
+    check(
+        "passwordReset",
+        &app.with_body(M::POST, reset_path, &shop.token, &reset)
+            .await,
+    );
+    let unlock = format!("/v1/admin/users/{signer}/unlock");
+    check("unlockUser", &app.with_token(M::POST, &unlock, admin).await);
+    check(
+        "unlockUser",
+        &app.with_token(M::POST, "/v1/admin/users/nobody/unlock", admin)
+            .await,
+    );
+    let user_token = app.sign_in(&shop, email, "a-new-and-long-password").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = "/v1/users/me/device-keys";
+    let key = json!({"public_key": {"kty": "EC", "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}});
+    let added = app.with_body(M::POST, keys, &user_token, &key).await;
+    check("addDeviceKey", &added);
+    check(
+        "addDeviceKey",
+        &app.with_body(
+            M::POST,
+            keys,
+            &user_token,
+            &json!({"public_key": {"kty": "RSA"}}),
+        )
+        .await,
+    );
+    let key_id = added.json()["result"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key_path = format!("{keys}/{key_id}");
+    check(
+        "revokeDeviceKey",
+        &app.with_token(M::DELETE, &key_path, &user_token).await,
+    );
+    check(
+        "revokeDeviceKey",
+        &app.with_token(M::DELETE, &key_path, &user_token).await,
     );
 
     let events = app

@@ -11,6 +11,7 @@ use serde_json::json;
 
 const ADMIN: &[TokenKind] = &[TokenKind::Admin];
 const ADMIN_OR_CLIENT: &[TokenKind] = &[TokenKind::Admin, TokenKind::Client];
+const USER: &[TokenKind] = &[TokenKind::User];
 
 /// Who each policy admits.
 const POLICIES: &[(&str, &[TokenKind])] = &[
@@ -38,6 +39,13 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
     ("UsersEdit", ADMIN_OR_CLIENT),
     ("UsersDelete", ADMIN),
     ("AuditRead", ADMIN),
+    ("PasswordAdd", ADMIN_OR_CLIENT),
+    ("PasswordUpdate", ADMIN_OR_CLIENT),
+    ("PasswordPolicyRead", ADMIN),
+    ("PasswordPolicyEdit", ADMIN),
+    ("PasswordLogin", ADMIN_OR_CLIENT),
+    ("UsersUnlock", ADMIN),
+    ("Me", USER),
 ];
 
 /// The routes open without a token; any other route without a policy is
@@ -61,6 +69,7 @@ const VALUES: &[(&str, &str)] = &[
     ("{username}", "u1"),
     ("{external_user_id}", "e1"),
     ("{file:.*}", "index.html"),
+    ("{key_id}", "k1"),
 ];
 
 /// Query strings routes need to reach their handler's body.

@@ -199,7 +199,7 @@ async fn each_identifier_is_unique_in_the_tenant_and_a_collision_is_identifier_i
     w.create(
         &w.shop,
         json!({"email": "a@x.io", "phone_number": "+12125550100", "external_user_id": "e1",
-               "username": "ann", "credentials": {"password": "pw-long-enough"}}),
+               "username": "ann", "credentials": {"password": "a long enough passphrase"}}),
     )
     .await;
     let before = w.snapshot().await;
@@ -211,7 +211,7 @@ async fn each_identifier_is_unique_in_the_tenant_and_a_collision_is_identifier_i
             "external_user_id",
         ),
         (
-            json!({"email": "c@x.io", "username": "ANN", "credentials": {"password": "pw-long-enough"}}),
+            json!({"email": "c@x.io", "username": "ANN", "credentials": {"password": "a long enough passphrase"}}),
             "username",
         ),
     ] {
@@ -253,7 +253,7 @@ async fn every_lookup_finds_the_user_by_its_identifier() {
         .create(
             &w.shop,
             json!({"email": "find@x.io", "phone_number": "+12125550111", "external_user_id": "ext/1",
-                   "username": "finder", "credentials": {"password": "pw-long-enough"}}),
+                   "username": "finder", "credentials": {"password": "a long enough passphrase"}}),
         )
         .await;
     let id = user["user_id"].as_str().unwrap();
@@ -450,7 +450,7 @@ async fn lookups_named_groups_are_lookups_not_group_listings() {
         .create(
             &w.shop,
             json!({"email": "g@x.io", "username": "groups", "external_user_id": "groups",
-                   "credentials": {"password": "pw-long-enough"}}),
+                   "credentials": {"password": "a long enough passphrase"}}),
         )
         .await;
     for (op, path) in [
@@ -471,12 +471,12 @@ async fn look_alike_identifiers_do_not_make_a_second_user() {
     let w = World::new().await;
     w.create(
         &w.shop,
-        json!({"email": "ann@x.io", "username": "ann", "credentials": {"password": "pw-long-enough"}}),
+        json!({"email": "ann@x.io", "username": "ann", "credentials": {"password": "a long enough passphrase"}}),
     )
     .await;
     let before = w.snapshot().await;
     let res = w
-        .try_create(&w.shop, &json!({"email": "b@x.io", "username": "ＡＮＮ", "credentials": {"password": "pw-long-enough"}}))
+        .try_create(&w.shop, &json!({"email": "b@x.io", "username": "ＡＮＮ", "credentials": {"password": "a long enough passphrase"}}))
         .await;
     assert_eq!(
         res.status, 409,
@@ -484,7 +484,7 @@ async fn look_alike_identifiers_do_not_make_a_second_user() {
         res.text
     );
     for body in [
-        json!({"email": "c@x.io", "username": "ann\u{200b}", "credentials": {"password": "pw-long-enough"}}),
+        json!({"email": "c@x.io", "username": "ann\u{200b}", "credentials": {"password": "a long enough passphrase"}}),
         json!({"email": "ann@ｘ.io"}),
         json!({"email": "аnn@x.io"}),
     ] {

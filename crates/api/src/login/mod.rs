@@ -31,7 +31,7 @@ use utoipa::{OpenApi, ToSchema};
 use self::throttle::Attempt;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
-use crate::openapi::{BadRequestMessages, ErrorMessage};
+use crate::openapi::{BadRequestMessages, CodedError, ErrorMessage};
 use crate::passwords::setting::policy_for;
 use crate::passwords::{Mode, SetPassword, set_password};
 use crate::prometheus;
@@ -302,7 +302,10 @@ async fn password_login(
             reset_token: Some(reset_token),
         }
     } else {
-        let url = signed_in(&state, tenant_id, &user, Some(password), &ticket).await?;
+        let actor = auth.actor();
+        let event = Event::new(tenant_id, &actor, Action::UserLogin, &user.user_id)
+            .refs(serde_json::json!({ "client_id": ticket.client_id }));
+        let url = signed_in(&state, tenant_id, &user, Some(&event), &ticket).await?;
         LoginAnswer {
             url: Some(url),
             password_change_required: None,
@@ -328,18 +331,21 @@ fn change_required(policy: &PasswordPolicy, user: &Credential) -> Option<&'stati
     }
 }
 
-/// Records the sign-in (`last_auth`) and issues the code, in one
-/// transaction; answers the URL to redirect to.
+/// Records the sign-in (`last_auth`, and `event` when given) and issues
+/// the code, in one transaction; answers the URL to redirect to.
 async fn signed_in(
     state: &AppState,
     tenant_id: &str,
     user: &Credential,
-    _verified: Option<SecretString>,
+    event: Option<&Event<'_>>,
     ticket: &Ticket,
 ) -> Result<String, ApiError> {
     let (code, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
     let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
     login::signed_in(&mut *tx, tenant_id, &user.user_id).await?;
+    if let Some(event) = event {
+        idstore_store::audit::record(&mut *tx, event).await?;
+    }
     login::issue_ticket(
         &mut *tx,
         tenant_id,
@@ -362,7 +368,7 @@ async fn signed_in(
     request_body = ResetInput,
     responses(
         (status = 200, description = "`{\"result\": {\"url\": ...}}`, as a login answers", body = inline(One<LoginAnswer>)),
-        (status = 400, description = "An unknown, used or expired `reset_token` (`system_invalid_input`), or a password the policy refuses (`auth_password_weak`, `auth_password_breached`, `auth_password_recently_used`...), in the `{\"error_code\", \"message\"}` shape"),
+        (status = 400, description = "An unknown, used or expired `reset_token` (`system_invalid_input`), or a password the policy refuses (`auth_password_weak`, `auth_password_breached`, `auth_password_recently_used`...), in the `{\"error_code\", \"message\"}` shape", body = CodedError),
     ),
     security(("ClientAccessToken" = [])),
 )]

@@ -22,6 +22,7 @@ pub(crate) use self::setting::{Mode, SetPassword, set_password, vetted};
 use crate::auth::Authorized;
 use crate::error::Coded;
 use crate::input::{AfterAuth, path_id};
+use crate::openapi::CodedError;
 use crate::routes::Routes;
 use crate::{ApiError, AppState};
 
@@ -118,9 +119,8 @@ fn registered() -> serde_json::Value {
     tag = "Users",
     extensions(("x-idstore-note" = json!([
         "CONTRADICTIONS #6: `force_replace` decides whether the password is temporary; it defaults to true",
-        "Without `username`, the user logs in with its primary email or phone number; a user with none of the three is refused (`system_invalid_input`)",
-        "`enforce_complexity: false` skips the composition rules only: length, the common-password and breached lists still apply, and the call is recorded in the audit trail",
-        "A taken `username` is a 409 `IdentifierIsTaken`",
+        "SPEC_READINGS #35: what each error code means; `enforce_complexity: false` skips the composition rules only",
+        "SPEC_READINGS #36: without `username` the user logs in with its primary email or phone number; a taken username is a 409 `IdentifierIsTaken`",
     ]))),
 )]
 async fn add_password(
@@ -159,7 +159,7 @@ async fn add_password(
     extensions(("x-idstore-note" = json!([
         "CONTRADICTIONS #3: 409 `auth_password_already_configured` when the user has no password yet",
         "`force_replace` defaults to true: the user must replace the password at its next login",
-        "`auth_not_active`: the user is not Active; `auth_password_incomplete_credentials`: nothing names the user at a login (no username, email or phone number)",
+        "SPEC_READINGS #35: what each error code means; `auth_not_active`: the user is not Active; `auth_password_incomplete_credentials`: nothing names the user at a login (no username, email or phone number)",
         "Every earlier token of the user is refused from now on",
     ]))),
 )]
@@ -197,11 +197,12 @@ async fn update_password(
     operation_id = "addPasswordCredentialsToCurrentUser",
     tag = "Users",
     responses(
-        (status = 400, description = "The password breaks the policy: `{\"error_code\": \"auth_password_weak\" | \"auth_password_breached\" | \"auth_password_policy_disabled\" | \"system_invalid_input\", \"message\"}`"),
+        (status = 400, description = "SPEC_READINGS #34: the password breaks the policy: `{\"error_code\": \"auth_password_weak\" | \"auth_password_breached\" | \"auth_password_policy_disabled\" | \"system_invalid_input\", \"message\"}`", body = CodedError),
     ),
     extensions(("x-idstore-note" = json!([
         "Only for a user without a password (else 403); the password is never temporary",
-        "The 400s (not listed by the vendor) are those of `addPasswordCredential`",
+        "SPEC_READINGS #34: the 400s (not listed by the vendor) are those of `addPasswordCredential`",
+        "SPEC_READINGS #36: `username` as in `addPasswordCredential`",
     ]))),
 )]
 async fn add_my_password(
