@@ -3,6 +3,7 @@
 mod applications;
 mod attacks;
 mod audit;
+mod breached;
 mod chart;
 mod client_limits;
 mod crafted_input;
