@@ -153,7 +153,7 @@ expect 'r == {"status": "ok"}'
 
 step "Readiness: the database answers and has the schema this binary expects"
 request 200 -s '$BASE_URL/readyz'
-expect 'r == {"status": "ready"}'
+expect 'r == {"status": "ready", "breached_passwords": {"entries": 0}}'
 
 step "An admin access token (client_credentials with the admin client)"
 hint="the admin client is made on a database's first start only: use the credentials of that start"

@@ -15,7 +15,7 @@ use crate::{ApiError, AppState};
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(OpenApi)]
-#[openapi(paths(healthz, readyz), components(schemas(Probe)))]
+#[openapi(paths(healthz, readyz), components(schemas(Probe, BreachedDetail)))]
 pub struct Doc;
 
 /// What a probe answers: `ok`, `ready`, or (with a 503) `not_ready`.
@@ -23,6 +23,27 @@ pub struct Doc;
 pub struct Probe {
     #[schema(example = "ok")]
     status: &'static str,
+    /// Readiness only: the imported breached-password list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    breached_passwords: Option<BreachedDetail>,
+}
+
+/// The breached-password list this replica checks against.
+#[derive(Serialize, ToSchema)]
+pub struct BreachedDetail {
+    /// Entries of the list `idstore breached import` loaded; 0 when none was.
+    #[schema(example = 1000000)]
+    entries: u64,
+}
+
+impl Probe {
+    fn status(status: &'static str) -> Self {
+        Self {
+            status,
+            breached_passwords: None,
+        }
+    }
 }
 
 pub fn routes(r: &mut Routes) {
@@ -39,21 +60,23 @@ pub fn routes(r: &mut Routes) {
     responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Probe))
 )]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Probe { status: "ok" })
+    HttpResponse::Ok().json(Probe::status("ok"))
 }
 
 /// The database answers, its schema is the one this binary expects, the
 /// key-encryption key opens signing keys, and the process is not draining
 /// before it stops.
 /// Anyone may ask, so the answer is only ready or not: why not is in the
-/// log line of the request (with its id), for the operator.
+/// log line of the request (with its id), for the operator. A ready answer
+/// also says how many entries the imported breached-password list has
+/// (a count only: nothing of the list itself).
 #[utoipa::path(
     get,
     path = "/readyz",
     operation_id = "getReadiness",
     tag = "idstore extension",
     responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`", body = Probe),
+        (status = 200, description = "`{\"status\": \"ready\", \"breached_passwords\": {\"entries\": N}}`", body = Probe),
         (status = 503, description = "`{\"status\": \"not_ready\"}`", body = Probe),
     )
 )]
@@ -73,7 +96,12 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         Some(Ok(SchemaState::Current(_))) if state.auth.kek_opens_none() => {
             Err(ApiError::NotReady(crate::auth::KEK_OPENS_NONE.to_owned()))
         }
-        Some(Ok(SchemaState::Current(_))) => Ok(HttpResponse::Ok().json(Probe { status: "ready" })),
+        Some(Ok(SchemaState::Current(_))) => Ok(HttpResponse::Ok().json(Probe {
+            status: "ready",
+            breached_passwords: Some(BreachedDetail {
+                entries: state.breached.entries(),
+            }),
+        })),
         Some(Ok(SchemaState::Behind { database, binary })) => Err(ApiError::NotReady(format!(
             "database schema is at version {}, this binary needs {binary}; run `idstore migrate`",
             database.map_or_else(|| "none".to_owned(), |v| v.to_string())

@@ -7,6 +7,7 @@
 pub mod applications;
 pub mod audit;
 pub mod auth;
+pub mod breached;
 pub mod clients;
 pub mod devices;
 pub mod error;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// balancers stop sending requests before the listener closes.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub auth: std::sync::Arc<auth::AuthContext>,
+    /// The imported breached-password list, if any.
+    pub breached: std::sync::Arc<breached::BreachedPasswords>,
     pub searches: limits::SearchLimit,
     /// The token endpoint's limits, checked before any work.
     pub token_rate: std::sync::Arc<limits::TokenRate>,
@@ -225,6 +228,7 @@ mod tests {
                     draining: Default::default(),
                     pool,
                     auth,
+                    breached: Default::default(),
                     searches: limits::SearchLimit::new(4),
                     token_rate: std::sync::Arc::new(limits::TokenRate::new(100, 100)),
                     proxies: Default::default(),

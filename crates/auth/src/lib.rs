@@ -1,9 +1,9 @@
 //! Who is calling and what they may do: principals, permissions, access
 //! tokens (EdDSA JWTs), signing keys and their encryption at rest, client
-//! secrets. Pure logic: storage comes in through [`token::KeySource`].
+//! secrets, users' passwords. Pure logic: storage comes in through [`token::KeySource`].
 
 pub mod keys;
-pub mod password_policy;
+pub mod password;
 pub mod permission;
 pub mod principal;
 pub mod secret;

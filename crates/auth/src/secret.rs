@@ -14,10 +14,14 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::keys::{KeyError, random_bytes};
+use crate::password::hash::{self, Argon2Params, Verified};
 
-/// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
+/// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane. Client secrets
+/// have 256 bits of entropy: no configuration makes them stronger.
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    let p = Argon2Params::default();
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
+        .expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -58,13 +62,19 @@ pub fn dummy_hash() -> &'static str {
 /// Runs argon2 on the blocking pool, at most `permits` at a time, so a
 /// burst of authentications cannot starve the async workers; at most
 /// `max_waiting` more wait their turn, and any beyond are refused at once
-/// ([`HashBusy`]) rather than queued without bound.
+/// ([`HashBusy`]) rather than queued without bound. Client secrets and
+/// users' passwords share it: both compete for the same cores.
 #[derive(Clone)]
 pub struct HashPool {
     permits: Arc<Semaphore>,
     capacity: usize,
     /// Hashes running or waiting.
     queued: Arc<AtomicUsize>,
+    /// The costs of new password hashes.
+    params: Argon2Params,
+    /// A password hash with `params` to verify against when there is no
+    /// stored one, made once.
+    dummy: Arc<OnceLock<String>>,
 }
 
 /// The hash pool's queue is full: answer 503 and let the caller retry.
@@ -88,7 +98,30 @@ impl HashPool {
             permits: Arc::new(Semaphore::new(permits)),
             capacity: permits.saturating_add(max_waiting),
             queued: Arc::default(),
+            params: Argon2Params::default(),
+            dummy: Arc::default(),
         }
+    }
+
+    /// The pool hashing passwords with `params` (validated beforehand:
+    /// [`Argon2Params::validate`]).
+    pub fn with_params(self, params: Argon2Params) -> Self {
+        Self {
+            params,
+            dummy: Arc::default(),
+            ..self
+        }
+    }
+
+    pub fn params(&self) -> Argon2Params {
+        self.params
+    }
+
+    /// Makes the dummy password hash now, so that the first unknown user
+    /// costs no more than the others. Blocks for one hash: call it off the
+    /// async workers.
+    pub fn prepare_dummy(&self) {
+        dummy_password_hash(&self.dummy, self.params);
     }
 
     /// `workers` hashes at once (0: one per core), `max_waiting` more queued.
@@ -145,6 +178,47 @@ impl HashPool {
             .await?;
         Ok(hashed.expect("argon2 task panicked"))
     }
+
+    /// A new argon2id hash of `password` with the pool's costs.
+    pub async fn hash_password(&self, password: SecretString) -> Result<String, HashBusy> {
+        let params = self.params;
+        let hashed = self
+            .run(move || hash::hash_password(params, password.expose_secret()))
+            .await?;
+        Ok(hashed.expect("argon2 task panicked"))
+    }
+
+    /// `phc: None` (unknown user, user without password) verifies against a
+    /// dummy argon2id hash with the pool's params, so every failure path
+    /// costs one full verification; always `matches: false` then.
+    pub async fn verify_password(
+        &self,
+        phc: Option<String>,
+        candidate: SecretString,
+    ) -> Result<Verified, HashBusy> {
+        let (params, dummy) = (self.params, self.dummy.clone());
+        let checked = self
+            .run(move || match phc {
+                Some(phc) => hash::verify_password(params, &phc, candidate.expose_secret()),
+                None => {
+                    let dummy = dummy_password_hash(&dummy, params);
+                    hash::verify_password(params, dummy, candidate.expose_secret());
+                    Verified {
+                        matches: false,
+                        needs_rehash: false,
+                    }
+                }
+            })
+            .await?;
+        Ok(checked.unwrap_or(Verified {
+            matches: false,
+            needs_rehash: false,
+        }))
+    }
+}
+
+fn dummy_password_hash(cell: &OnceLock<String>, params: Argon2Params) -> &str {
+    cell.get_or_init(|| hash::hash_password(params, "idstore-dummy-password-for-timing"))
 }
 
 #[cfg(test)]
@@ -199,5 +273,67 @@ mod tests {
             "every place is freed"
         );
         assert!(pool.hash(secret()).await.is_ok(), "the pool serves again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passwords_hash_with_the_pools_costs_and_a_missing_hash_never_matches() {
+        let params = Argon2Params {
+            memory_kib: 4096,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let pool = HashPool::sized(1, 4).with_params(params);
+        let pw = || SecretString::from("a long enough passphrase");
+        let phc = pool.hash_password(pw()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=4096,t=1,p=1$"), "{phc}");
+        let ok = pool.verify_password(Some(phc.clone()), pw()).await.unwrap();
+        assert_eq!(
+            ok,
+            Verified {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let wrong = SecretString::from("another passphrase");
+        assert!(
+            !pool
+                .verify_password(Some(phc), wrong)
+                .await
+                .unwrap()
+                .matches
+        );
+        // The dummy hash is the pool's own, yet matches not even its password.
+        pool.prepare_dummy();
+        let dummy = pool.dummy.get().unwrap().clone();
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=4096,t=1,p=1$"),
+            "{dummy}"
+        );
+        let candidate = SecretString::from("idstore-dummy-password-for-timing");
+        let missing = pool.verify_password(None, candidate).await.unwrap();
+        assert_eq!(
+            missing,
+            Verified {
+                matches: false,
+                needs_rehash: false
+            }
+        );
+        assert_eq!(pool.depth(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_work_is_refused_when_the_queue_is_full() {
+        let pool = HashPool::new(1, 0);
+        let _held = pool.permits.clone().try_acquire_owned().unwrap();
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.hash_password(SecretString::from("x")).await }
+        });
+        while pool.queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = pool.verify_password(None, SecretString::from("x")).await;
+        assert_eq!(refused, Err(HashBusy));
+        waiting.abort();
     }
 }

@@ -333,12 +333,27 @@ fn check<T>(
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
     keys::check_each(config)?;
+    config
+        .password_hash_params()
+        .validate()
+        .map_err(|message| invalid("password_hash_memory_kib", message))?;
     if config.bootstrap_client_secret.is_some() != config.bootstrap_client_id.is_some() {
         return Err(ConfigError::Other(
             "set both bootstrap_client_id and bootstrap_client_secret, or neither".into(),
         ));
     }
     Ok(())
+}
+
+impl Config {
+    /// The costs of new password hashes.
+    pub fn password_hash_params(&self) -> idstore_auth::password::hash::Argon2Params {
+        idstore_auth::password::hash::Argon2Params {
+            memory_kib: self.password_hash_memory_kib,
+            iterations: self.password_hash_iterations,
+            parallelism: self.password_hash_parallelism,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +380,10 @@ mod tests {
         assert_eq!(c.body_limit, 256 * 1024);
         assert_eq!((c.shutdown_timeout, c.token_lifetime), (30, 3600));
         assert_eq!(c.drain_delay, 5);
+        assert_eq!(
+            c.password_hash_params(),
+            idstore_auth::password::hash::Argon2Params::default()
+        );
         assert!(c.database_url.is_none() && c.key_encryption_key.is_none());
         assert!(c.public_url.is_none() && c.bootstrap_client_id.is_none());
         assert!(c.bootstrap_client_secret.is_none());
@@ -542,6 +561,37 @@ mod tests {
             assert!(
                 e.contains("`public_url`") && e.contains("trailing slash"),
                 "{e}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn password_hash_costs_argon2_refuses_stop_the_start() {
+        Jail::expect_with(|jail| {
+            jail.set_env("IDSTORE_PASSWORD_HASH_ITERATIONS", "0");
+            let e = load(None, vec![]).unwrap_err().to_string();
+            assert!(e.contains("`password_hash_iterations`"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            // Each key alone is in range; together they are not.
+            jail.set_env("IDSTORE_PASSWORD_HASH_MEMORY_KIB", "64");
+            jail.set_env("IDSTORE_PASSWORD_HASH_PARALLELISM", "16");
+            let e = load(None, vec![]).unwrap_err().to_string();
+            assert!(
+                e.contains("`password_hash_memory_kib`") && e.contains("8 KiB per lane"),
+                "{e}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("IDSTORE_PASSWORD_HASH_MEMORY_KIB", "65536");
+            jail.set_env("IDSTORE_PASSWORD_HASH_ITERATIONS", "3");
+            let c = load(None, vec![]).unwrap();
+            assert_eq!(
+                (c.password_hash_memory_kib, c.password_hash_iterations),
+                (65536, 3)
             );
             Ok(())
         });

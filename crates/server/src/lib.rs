@@ -3,6 +3,7 @@
 //! graceful shutdown.
 
 pub mod bootstrap;
+pub mod breached;
 pub mod cli;
 pub mod config;
 pub mod kek;

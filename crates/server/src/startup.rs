@@ -33,6 +33,7 @@ pub struct Application {
     readiness: PgPool,
     database: Database,
     revocations: tokio::task::JoinHandle<()>,
+    breached: tokio::task::JoinHandle<()>,
     draining: Arc<AtomicBool>,
     drain_delay: Duration,
 }
@@ -73,12 +74,22 @@ impl Application {
         // The timing dummy is hashed now, off the async workers, rather
         // than by the first unknown client's request.
         tokio::task::spawn_blocking(idstore_auth::secret::dummy_hash).await?;
-        let hashes = HashPool::sized(config.hash_workers, config.hash_queue);
+        let hashes = HashPool::sized(config.hash_workers, config.hash_queue)
+            .with_params(config.password_hash_params());
+        // As for client secrets: the first unknown user must cost no more.
+        tokio::task::spawn_blocking({
+            let hashes = hashes.clone();
+            move || hashes.prepare_dummy()
+        })
+        .await?;
         if let Some(warning) = lifetime_warning(config) {
             tracing::warn!("{warning}");
         }
         let auth = AuthContext::new(pool.clone(), settings, kek, Throttle::default(), hashes);
         let revocations = tokio::spawn(watch_revocations(auth.clone()));
+        let breached = Arc::new(idstore_api::breached::BreachedPasswords::default());
+        load_breached(&breached, &pool).await;
+        let breached_watch = tokio::spawn(watch_breached(breached.clone(), pool.clone()));
         // A schema not yet migrated has no keys to try; readiness says why.
         if let Err(e) = auth.check_signing_keys().await {
             tracing::warn!(error = %e, "could not try the key-encryption key on the signing keys");
@@ -93,6 +104,7 @@ impl Application {
             readiness: readiness.clone(),
             draining: draining.clone(),
             auth,
+            breached,
             searches: SearchLimit::new(config.search_concurrency)
                 .queue_for(Duration::from_millis(config.search_queue_ms)),
             token_rate: std::sync::Arc::new(TokenRate::new(
@@ -130,6 +142,7 @@ impl Application {
             readiness,
             database,
             revocations,
+            breached: breached_watch,
             draining,
             drain_delay: Duration::from_secs(config.drain_delay),
         })
@@ -158,6 +171,7 @@ impl Application {
             readiness,
             database,
             revocations,
+            breached,
             draining,
             drain_delay,
             ..
@@ -187,6 +201,7 @@ impl Application {
             }
         }
         revocations.abort();
+        breached.abort();
         pool.close().await;
         readiness.close().await;
         if let Some(cluster) = database.managed {
@@ -289,6 +304,33 @@ async fn watch_revocations(auth: std::sync::Arc<AuthContext>) {
         if round % 60 == 59 {
             auth.purge_expired().await;
         }
+    }
+}
+
+/// Loads the imported breached-password filter, if any. Serving goes on
+/// without it when it cannot be read (a schema not yet migrated, a damaged
+/// filter): the watcher tries again, and the log says why.
+async fn load_breached(breached: &idstore_api::breached::BreachedPasswords, pool: &PgPool) {
+    match breached.refresh(pool).await {
+        Ok(true) => tracing::info!(
+            entries = breached.entries(),
+            false_positive_rate = breached.false_positive_rate(),
+            "loaded the breached-password filter"
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not load the breached-password filter"),
+    }
+}
+
+/// Picks up a filter another process imported, within
+/// [`idstore_api::breached::REFRESH`].
+async fn watch_breached(breached: Arc<idstore_api::breached::BreachedPasswords>, pool: PgPool) {
+    let mut tick = tokio::time::interval(idstore_api::breached::REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        load_breached(&breached, &pool).await;
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod audit;
 pub mod auth_throttle;
+pub mod breached;
 pub mod clients;
 pub mod credentials;
 pub mod database;

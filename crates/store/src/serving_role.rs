@@ -74,7 +74,8 @@ pub struct Prepared {
 
 /// Creates the role if it is missing (the owner needs CREATEROLE for
 /// that), grants it DML on every table and read-only access to the
-/// migration history, and marks [`INDEXED_FUNCTIONS`] when the owner is a
+/// migration history and the breached-password filter (which only the
+/// owner's `idstore breached import` writes), and marks [`INDEXED_FUNCTIONS`] when the owner is a
 /// superuser.
 pub async fn prepare(
     conn: &mut PgConnection,
@@ -176,6 +177,8 @@ async fn grant(conn: &mut PgConnection, role: &str) -> Result<(), sqlx::Error> {
              format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I',
                     current_schema(), $1),
              format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON refinery_schema_history FROM %I', $1),
+             format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON breached_password_filter FROM %I', $1),
+             format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON breached_password_chunks FROM %I', $1),
              format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), $1)
          ])",
     )

@@ -441,7 +441,7 @@ fn the_readme_compose_walkthrough_matches_the_compose_file() {
     );
     assert!(block.contains("docker compose up"));
     // What /readyz tells an anonymous caller (crates/api/src/health.rs).
-    let ready = r#"{"status":"ready"}"#;
+    let ready = r#"{"status":"ready","breached_passwords":{"entries":0}}"#;
     let readyz = block
         .lines()
         .find(|l| l.starts_with("curl") && l.contains("/readyz"))

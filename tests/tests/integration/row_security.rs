@@ -170,6 +170,9 @@ async fn the_serving_role_may_only_read_and_write_rows() {
         "DROP POLICY tenant_isolation ON users",
         "TRUNCATE users",
         "DELETE FROM refinery_schema_history",
+        "DELETE FROM breached_password_chunks",
+        "UPDATE breached_password_filter SET entries = 0",
+        "INSERT INTO breached_password_chunks (seq, data) VALUES (99, '')",
         "CREATE FUNCTION peek(text) RETURNS bool LANGUAGE sql LEAKPROOF AS 'SELECT true'",
     ] {
         let refused = sqlx::raw_sql(statement).execute(&mut conn).await;

@@ -41,11 +41,14 @@ async fn healthz_answers_while_the_process_is_up() {
 }
 
 #[actix_web::test]
-async fn readyz_tells_an_anonymous_caller_only_that_it_is_ready() {
+async fn readyz_tells_an_anonymous_caller_only_that_it_is_ready_and_the_breached_list_size() {
     let app = TestApp::spawn().await;
     let res = app.get("/readyz").await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!(res.json(), json!({"status": "ready"}));
+    assert_eq!(
+        res.json(),
+        json!({"status": "ready", "breached_passwords": {"entries": 0}})
+    );
 }
 
 async fn wait_for_status(app: &TestApp, path: &str, status: u16, within: Duration) -> TestResponse {

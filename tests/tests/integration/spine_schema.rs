@@ -106,8 +106,13 @@ async fn every_primary_key_starts_with_tenant_id() {
     .await
     .unwrap();
     assert!(rows.len() >= 6, "expected the V1 tables, found {rows:?}");
-    // Pre-authentication state: the caller's tenant is not known yet.
-    const UNTENANTED: &[&str] = &["client_auth_throttle"];
+    // Pre-authentication state: the caller's tenant is not known yet; and
+    // the breached-password filter, one per installation.
+    const UNTENANTED: &[&str] = &[
+        "client_auth_throttle",
+        "breached_password_filter",
+        "breached_password_chunks",
+    ];
     for (table, first) in rows
         .into_iter()
         .filter(|(t, _)| !UNTENANTED.contains(&t.as_str()))

@@ -15,7 +15,7 @@ mod throttle;
 pub(crate) mod tokens;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use idstore_auth::password_policy::{PasswordPolicy, normalize};
+use idstore_auth::password::policy::{PasswordPolicy, normalize};
 use idstore_auth::policy;
 use idstore_auth::ticket;
 use idstore_domain::contact::{Email, Phone, Username};
@@ -268,7 +268,7 @@ async fn password_login(
     let verified = attempt
         .check(&state, user.as_ref(), password.clone())
         .await?;
-    let Some(user) = user.filter(|u| verified && u.is_active()) else {
+    let Some((user, verified)) = user.zip(verified).filter(|(u, _)| u.is_active()) else {
         metrics::counter!(prometheus::LOGIN_FAILURES, "reason" => attempt.reason()).increment(1);
         tracing::info!(source, "password login refused");
         return Err(refused());
@@ -305,7 +305,12 @@ async fn password_login(
         let actor = auth.actor();
         let event = Event::new(tenant_id, &actor, Action::UserLogin, &user.user_id)
             .refs(serde_json::json!({ "client_id": ticket.client_id }));
-        let url = signed_in(&state, tenant_id, &user, Some(&event), &ticket).await?;
+        let rehash = if verified.needs_rehash {
+            Some(state.auth.hashes.hash_password(password).await?)
+        } else {
+            None
+        };
+        let url = signed_in(&state, tenant_id, &user, Some(&event), rehash, &ticket).await?;
         LoginAnswer {
             url: Some(url),
             password_change_required: None,
@@ -331,18 +336,23 @@ fn change_required(policy: &PasswordPolicy, user: &Credential) -> Option<&'stati
     }
 }
 
-/// Records the sign-in (`last_auth`, and `event` when given) and issues
-/// the code, in one transaction; answers the URL to redirect to.
+/// Records the sign-in (`last_auth`, `event` when given, the password's
+/// new hash when it had outdated parameters or another algorithm) and
+/// issues the code, in one transaction; answers the URL to redirect to.
 async fn signed_in(
     state: &AppState,
     tenant_id: &str,
     user: &Credential,
     event: Option<&Event<'_>>,
+    rehash: Option<String>,
     ticket: &Ticket,
 ) -> Result<String, ApiError> {
     let (code, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
     let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
     login::signed_in(&mut *tx, tenant_id, &user.user_id).await?;
+    if let (Some(new), Some(old)) = (rehash, &user.password_hash) {
+        credentials::rehash(&mut tx, tenant_id, &user.user_id, old, &new).await?;
+    }
     if let Some(event) = event {
         idstore_store::audit::record(&mut *tx, event).await?;
     }
@@ -428,7 +438,7 @@ async fn password_reset(
             credentials::find(db, tenant_id, Lookup::Id(&ticket.user_id)).await
         })
         .await?;
-    let url = signed_in(&state, tenant_id, &user, None, &ticket).await?;
+    let url = signed_in(&state, tenant_id, &user, None, None, &ticket).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(One::of(LoginAnswer {

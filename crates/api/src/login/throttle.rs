@@ -5,8 +5,8 @@
 //! authentication uses, under keys of their own, so every replica sees
 //! the same counts and a reservation is one atomic upsert.
 
-use idstore_auth::password_policy::PasswordPolicy;
-use idstore_auth::secret;
+use idstore_auth::password::hash::Verified;
+use idstore_auth::password::policy::PasswordPolicy;
 use idstore_domain::contact::Username;
 use idstore_store::auth_throttle::{self, Reserved, ThrottlePolicy};
 use idstore_store::credentials::Credential;
@@ -89,27 +89,33 @@ impl Attempt {
 
     /// Verifies `password` against the user's hash; against the dummy hash
     /// when there is none to check (unknown user, no password, locked), so
-    /// that every answer costs the same. `true` only on a real match.
+    /// that every answer costs the same. `None` unless it really matched;
+    /// then whether the hash should be redone with today's parameters.
     pub(super) async fn check(
         &self,
         state: &AppState,
         user: Option<&Credential>,
         password: SecretString,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Option<Verified>, ApiError> {
         let phc = user
             .and_then(|u| u.password_hash.clone())
             .filter(|_| !self.locked);
         let real = phc.is_some();
-        if real {
-            metrics::counter!(prometheus::PASSWORD_CHECKS).increment(1);
-        }
-        let hash = phc.unwrap_or_else(|| secret::dummy_hash().to_owned());
-        match state.auth.hashes.verify(hash, password).await {
-            Ok(matched) => Ok(real && matched),
+        match state.auth.hashes.verify_password(phc, password).await {
+            Ok(verified) => {
+                if real {
+                    metrics::counter!(prometheus::PASSWORD_CHECKS).increment(1);
+                }
+                Ok(verified.matches.then_some(verified))
+            }
             Err(busy) => {
-                // Nothing was checked: give the attempts back.
+                // Nothing was checked: give back what was counted (a locked
+                // identifier's attempt was not).
                 let pool = &state.pool;
-                auth_throttle::unchecked(pool, &self.identifier, ANY_SOURCE, self.policy).await?;
+                if !self.locked {
+                    auth_throttle::unchecked(pool, &self.identifier, ANY_SOURCE, self.policy)
+                        .await?;
+                }
                 auth_throttle::unchecked(pool, &self.source_key, &self.source, SOURCE_POLICY)
                     .await?;
                 Err(busy.into())

@@ -53,7 +53,7 @@ policy!(
         policies::put_app_policy,
         policies::delete_app_policy,
     ),
-    components(schemas(idstore_auth::password_policy::PasswordPolicy, policies::PolicyAnswer))
+    components(schemas(idstore_auth::password::policy::PasswordPolicy, policies::PolicyAnswer))
 )]
 pub struct Doc;
 

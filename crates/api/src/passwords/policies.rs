@@ -3,7 +3,7 @@
 //! takes the defaults; PUT replaces the whole document.
 
 use actix_web::{HttpResponse, web};
-use idstore_auth::password_policy::PasswordPolicy;
+use idstore_auth::password::policy::PasswordPolicy;
 use idstore_auth::policy;
 use idstore_store::audit::{Action, Event};
 use idstore_store::password_policies;

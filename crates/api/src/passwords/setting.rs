@@ -4,7 +4,8 @@
 //! and lists, the history, the hash off the async runtime, then the change
 //! in a transaction that re-reads the user under a row lock.
 
-use idstore_auth::password_policy::{PasswordPolicy, Rejection, normalize};
+use idstore_auth::password::common;
+use idstore_auth::password::policy::{PasswordPolicy, Rejection, normalize};
 use idstore_domain::contact::Username;
 use idstore_store::audit::{Action, Actor, Event};
 use idstore_store::credentials::{self, Credential, NewPassword};
@@ -66,17 +67,33 @@ pub(crate) async fn policy_for(
     }
 }
 
-/// The policy's rules and lists, on a normalised password. `context` are
-/// words the password may not contain (the user's username, its email's
-/// local part).
+/// The policy's rules and lists, on a normalised password: the rules,
+/// the built-in common passwords, the `context` words it may not contain
+/// (the user's username, its email's local part), and the operator's
+/// breached-password filter.
 pub(crate) fn screen(
-    _state: &AppState,
+    state: &AppState,
     policy: &PasswordPolicy,
     normalized: &str,
     enforce_complexity: bool,
-    _context: &[String],
+    context: &[String],
 ) -> Result<(), Rejection> {
-    policy.check_rules(normalized, enforce_complexity)
+    policy.check_rules(normalized, enforce_complexity)?;
+    if common::is_common(normalized) {
+        return Err(Rejection::Weak(
+            "it is one of the most common passwords; choose a less predictable one".into(),
+        ));
+    }
+    let words: Vec<&str> = context.iter().map(String::as_str).collect();
+    if common::contains_context_word(normalized, &words) {
+        return Err(Rejection::Weak(
+            "it contains the user's username or email; choose one that does not".into(),
+        ));
+    }
+    if state.breached.contains(normalized) {
+        return Err(Rejection::Breached);
+    }
+    Ok(())
 }
 
 /// A new password for a user of `app_id`, normalised, once it passes the
@@ -125,7 +142,13 @@ async fn not_recent(
         .await?;
     for phc in recent {
         let candidate = SecretString::from(normalized.to_owned());
-        if state.auth.hashes.verify(phc, candidate).await? {
+        if state
+            .auth
+            .hashes
+            .verify_password(Some(phc), candidate)
+            .await?
+            .matches
+        {
             return Err(coded(
                 "auth_password_recently_used",
                 format!("The password must differ from the last {depth} passwords of this user"),

@@ -54,7 +54,10 @@ pub async fn create_user(
                 }
                 other => other,
             })?;
-            Some((state.auth.hashes.hash(normalized).await?, temporary))
+            Some((
+                state.auth.hashes.hash_password(normalized).await?,
+                temporary,
+            ))
         }
         None => None,
     };

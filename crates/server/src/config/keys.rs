@@ -200,6 +200,31 @@ config_keys! {
         default: Value("32"),
         flag: Serve("N"),
     }
+    password_hash_memory_kib: u32 {
+        help: "Memory of each argon2id password hash, in KiB; with `password_hash_iterations` \
+               and `password_hash_parallelism` the costs of new hashes. A stored hash with \
+               other costs is rehashed at the user's next successful login. Each running hash \
+               holds this much memory (times `hash_workers`)",
+        accepts: "a number of KiB from 8 upwards, at least 8 per lane of `password_hash_parallelism`",
+        default: Value("19456"),
+        flag: Serve("KIB"),
+        check: |kib| ensure(*kib >= 8, "must be at least 8"),
+    }
+    password_hash_iterations: u32 {
+        help: "Passes of each argon2id password hash (its time cost)",
+        accepts: "a whole number from 1 upwards",
+        default: Value("2"),
+        flag: Serve("N"),
+        check: |n| ensure(*n != 0, "must not be 0"),
+    }
+    password_hash_parallelism: u32 {
+        help: "Lanes of each argon2id password hash. idstore runs each hash on one thread, so \
+               more lanes add memory, not speed",
+        accepts: "a whole number from 1 to 16777215",
+        default: Value("1"),
+        flag: Serve("N"),
+        check: |n| ensure((1..=0xFF_FFFF).contains(n), format!("{n} is out of range")),
+    }
     body_limit: usize {
         help: "Largest request body in bytes; a larger one gets 413",
         accepts: "a number of bytes from 1024 upwards",

@@ -1,0 +1,134 @@
+//! Password hashes: argon2id in PHC format for every new hash, and
+//! verification of the formats other systems export (bcrypt, PBKDF2 and
+//! scrypt PHC, argon2i and argon2d), so imported users can log in once and
+//! be rehashed. The KDFs are RustCrypto's (bcrypt: the `bcrypt` crate);
+//! none is written here.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// argon2id's cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Whether argon2 accepts these (memory at least 8 KiB per lane, at
+    /// least one pass and one lane, at most 2^24 - 1 lanes); the refusal
+    /// reads as a configuration error.
+    pub fn validate(&self) -> Result<(), String> {
+        self.argon2_params().map(|_| ()).map_err(|e| {
+            format!(
+                "argon2 refuses m={} KiB, t={}, p={}: {e} (memory must be at least 8 KiB per \
+                 lane, iterations and parallelism at least 1)",
+                self.memory_kib, self.iterations, self.parallelism
+            )
+        })
+    }
+
+    fn argon2_params(&self) -> Result<Params, argon2::Error> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        let params = self
+            .argon2_params()
+            .expect("argon2 parameters are validated with the configuration");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Whether `hash` is argon2id v=19 with exactly these costs.
+    fn produced(&self, hash: &PasswordHash) -> bool {
+        hash.algorithm.as_str() == Algorithm::Argon2id.as_str()
+            && hash.version == Some(Version::V0x13.into())
+            && Params::try_from(hash).is_ok_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    == (self.memory_kib, self.iterations, self.parallelism)
+            })
+    }
+}
+
+/// What checking a candidate password against a stored hash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// The password matched a hash this configuration would not produce
+    /// (another algorithm, or other costs): store a fresh one.
+    pub needs_rehash: bool,
+}
+
+impl Verified {
+    const NO: Self = Self {
+        matches: false,
+        needs_rehash: false,
+    };
+
+    fn matched(rehash: bool) -> Self {
+        Self {
+            matches: true,
+            needs_rehash: rehash,
+        }
+    }
+}
+
+/// A new argon2id (v=19) PHC string with a random salt.
+pub fn hash_password(params: Argon2Params, password: &str) -> String {
+    params
+        .argon2()
+        .hash_password(password.as_bytes())
+        .expect("argon2id hashing with validated parameters")
+        .to_string()
+}
+
+/// Checks `candidate` against `phc`. Only the right password matches; a
+/// malformed or unknown hash matches nothing.
+pub fn verify_password(params: Argon2Params, phc: &str, candidate: &str) -> Verified {
+    if is_bcrypt(phc) {
+        return match bcrypt::verify(candidate.as_bytes(), phc) {
+            Ok(true) => Verified::matched(true),
+            _ => Verified::NO,
+        };
+    }
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return Verified::NO;
+    };
+    let password = candidate.as_bytes();
+    // Each verifier runs the algorithm the hash names (the variant, the
+    // digest), with the hash's own costs.
+    let checked = match hash.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => Argon2::default().verify_password(password, &hash),
+        "pbkdf2-sha256" | "pbkdf2-sha512" => {
+            pbkdf2::Pbkdf2::SHA256.verify_password(password, &hash)
+        }
+        "scrypt" => scrypt::Scrypt::new().verify_password(password, &hash),
+        _ => return Verified::NO,
+    };
+    match checked {
+        Ok(()) => Verified::matched(!params.produced(&hash)),
+        Err(_) => Verified::NO,
+    }
+}
+
+/// `$2a$`, `$2b$` and `$2y$` are bcrypt as OpenBSD defines it; `$2x$`
+/// (crypt_blowfish's buggy 8-bit variant) is not, and is refused.
+fn is_bcrypt(phc: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| phc.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests;
