@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use idstore_server::config::{Config, PostgresMode};
-use idstore_server::postgres;
 use idstore_store::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::OnceCell;
@@ -81,6 +79,17 @@ async fn locate_server() -> PgConnectOptions {
             PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL");
         return options.database("postgres");
     }
+    #[cfg(feature = "testcontainers")]
+    return container::server().await;
+    #[cfg(not(feature = "testcontainers"))]
+    local_server().await
+}
+
+/// The local or private PostgreSQL `idstore serve` would pick.
+#[cfg(not(feature = "testcontainers"))]
+async fn local_server() -> PgConnectOptions {
+    use idstore_server::config::{Config, PostgresMode};
+    use idstore_server::postgres;
     let config = Config {
         postgres: PostgresMode::Auto,
         database_name: "postgres".into(),
@@ -96,6 +105,64 @@ async fn locate_server() -> PgConnectOptions {
     database.options
 }
 
+/// PostgreSQL in a container (the `testcontainers` feature).
+#[cfg(feature = "testcontainers")]
+mod container {
+    use idstore_store::PgConnectOptions;
+    use testcontainers::runners::AsyncRunner as _;
+    use testcontainers::{ImageExt as _, ReuseDirective};
+    use testcontainers_modules::postgres::Postgres;
+
+    /// One container for every test run on this engine, found again by its
+    /// name and left running (as the private cluster is): starting one per
+    /// test binary would cost seconds each time. Trust authentication, so
+    /// that the serving role logs in without a password, as it does on the
+    /// local server.
+    pub const NAME: &str = "idstore-tests-postgres";
+    pub const TAG: &str = "15-alpine";
+
+    pub async fn server() -> PgConnectOptions {
+        let container = Postgres::default()
+            .with_host_auth()
+            .with_tag(TAG)
+            .with_container_name(NAME)
+            .with_reuse(ReuseDirective::Always)
+            .start()
+            .await
+            .expect(
+                "no PostgreSQL container: the testcontainers feature needs a Docker-compatible \
+                 engine (DOCKER_HOST) that can run postgres:15-alpine",
+            );
+        let host = container.get_host().await.expect("the container's host");
+        let port = container
+            .get_host_port_ipv4(5432)
+            .await
+            .expect("the container's PostgreSQL port");
+        options(&host.to_string(), port)
+    }
+
+    pub fn options(host: &str, port: u16) -> PgConnectOptions {
+        PgConnectOptions::new_without_pgpass()
+            .host(host)
+            .port(port)
+            .username("postgres")
+            .database("postgres")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_harness_reaches_the_container_as_postgres_on_its_mapped_port() {
+            let options = super::options("127.0.0.1", 49153);
+            assert_eq!(options.get_host(), "127.0.0.1");
+            assert_eq!(options.get_port(), 49153);
+            assert_eq!(options.get_username(), "postgres");
+            assert_eq!(options.get_database(), Some("postgres"));
+        }
+    }
+}
+
+#[cfg(not(feature = "testcontainers"))]
 fn workspace_target() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

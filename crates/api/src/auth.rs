@@ -441,6 +441,9 @@ impl<P: Policy> FromRequest for Authorized<P> {
                 tracing::info!(reason = %e, "access token refused");
                 ApiError::Unauthorized("Invalid or expired access token".into())
             })?;
+            // The request span's (`middleware::request_id`): extractors run
+            // inside it.
+            tracing::Span::current().record("tenant", principal.tenant_id.as_str());
             if state.auth.revocations.refuses(&principal) {
                 tracing::info!(client_id = %principal.client_id, "revoked access token refused");
                 return Err(ApiError::Unauthorized(

@@ -35,8 +35,16 @@ pub async fn request_id(
         .map_or_else(new_id, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
     // The route pattern, not the path: paths carry emails, phone numbers and
-    // usernames, which do not belong in logs.
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty);
+    // usernames, which do not belong in logs or traces. The tenant is
+    // recorded once a token names it (`auth`), the status at the end.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+    );
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
 
@@ -46,6 +54,7 @@ pub async fn request_id(
         .unwrap_or_else(|| "(no route)".into());
     span.record("route", route.as_str());
     let status = res.status().as_u16();
+    span.record("status", status);
     let elapsed = started.elapsed().as_secs_f64();
     let elapsed_ms = elapsed * 1000.0;
     let method = res.request().method().to_string();

@@ -143,7 +143,11 @@ pub enum OutputFormat {
 /// Entry point of the `idstore` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    // After the runtime is gone: the exporter's thread needs none, and the
+    // last request spans of a drained `serve` are in its queue.
+    telemetry::shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -2,9 +2,13 @@
 //! Logs go to stderr so that stdout carries only what a command prints for
 //! scripts.
 //!
-//! The subscriber is a registry of layers so that another sink (an
-//! OpenTelemetry exporter) joins as one more `.with(Option<layer>)`: an
-//! absent layer is a no-op, and the filter and output stay as they are.
+//! The subscriber is a registry of layers so that another sink (the
+//! OpenTelemetry exporter, [`otlp`]) joins as one more `.with(Option<layer>)`:
+//! an absent layer is a no-op. Each layer has its own filter, so that
+//! `RUST_LOG=warn` quiets the log without emptying the traces.
+
+mod collector;
+mod otlp;
 
 use std::io::IsTerminal;
 
@@ -17,11 +21,31 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 use crate::config::LogFormat;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
+/// Exports traces when the standard `OTEL_EXPORTER_OTLP_*` variables name
+/// a collector; call [`shutdown`] before the process exits.
 pub fn init(format: LogFormat, level: &str) {
-    let _ = tracing_subscriber::registry()
-        .with(filter(level))
-        .with(output(format))
-        .try_init();
+    let (traces, refused) = match otlp::from_env() {
+        Ok(traces) => (traces, None),
+        Err(e) => (None, Some(e)),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(output(format).with_filter(filter(level)))
+        .with(traces.as_ref().map(otlp::Traces::layer))
+        .try_init()
+        .is_ok();
+    if let Some(e) = refused {
+        tracing::warn!("not exporting traces: {e:#}");
+    }
+    if installed && let Some(traces) = traces {
+        tracing::info!(endpoint = %traces.endpoint, "exporting traces over OTLP/HTTP");
+        otlp::keep(traces);
+    }
+}
+
+/// Sends the spans still buffered and stops the exporter: the end of a
+/// process that called [`init`]. Waits at most 5 s for the collector.
+pub fn shutdown() {
+    otlp::shutdown();
 }
 
 /// `RUST_LOG`, when set, overrides the configured level.

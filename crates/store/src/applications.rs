@@ -63,6 +63,7 @@ pub struct NewApplication<'a> {
     pub settings: Option<&'a Value>,
 }
 
+#[tracing::instrument(name = "store.applications.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     executor: impl PgExecutor<'_>,
     app: NewApplication<'_>,
@@ -88,6 +89,7 @@ pub async fn create(
 /// Creates an application and its first client in one transaction: an
 /// application nobody can authenticate for is never left behind. One
 /// event of `actor`'s records both.
+#[tracing::instrument(name = "store.applications.create_with_client", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create_with_client(
     pool: &PgPool,
     app: NewApplication<'_>,
@@ -111,6 +113,7 @@ pub async fn create_with_client(
     Ok((app, client))
 }
 
+#[tracing::instrument(name = "store.applications.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -123,6 +126,7 @@ pub async fn list(
     keyed::list(executor, SQL, &[tenant_id]).await
 }
 
+#[tracing::instrument(name = "store.applications.get", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn get(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -150,6 +154,7 @@ pub struct AppChange<'a> {
 /// fields), recording `actor`'s event. Returns the default client, `None`
 /// when the application has none left; asking to change it then is
 /// [`StoreError::Invalid`].
+#[tracing::instrument(name = "store.applications.update", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn update(
     pool: &PgPool,
     tenant_id: &str,
@@ -211,6 +216,7 @@ pub async fn update(
 
 /// Sets what the application's clients may change about users; `None`
 /// keeps a permission as it is. Recorded as `actor`'s event.
+#[tracing::instrument(name = "store.applications.set_client_user_permissions", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn set_client_user_permissions(
     pool: &PgPool,
     tenant_id: &str,
@@ -262,6 +268,7 @@ pub async fn set_client_user_permissions(
 /// associations, revoking its clients' tokens and recording `actor`'s
 /// event. The management application is never deleted: asking for it is
 /// [`StoreError::Invalid`].
+#[tracing::instrument(name = "store.applications.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     pool: &PgPool,
     tenant_id: &str,

@@ -259,6 +259,7 @@ macro_rules! audited_delete {
 pub(crate) use audited_delete;
 
 /// Records `event` on `executor`: inside the caller's transaction.
+#[tracing::instrument(name = "store.audit.record", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn record(executor: impl PgExecutor<'_>, event: &Event<'_>) -> Result<(), StoreError> {
     sqlx::query(audit_insert!("$1"))
         .bind(event.param())
@@ -270,6 +271,7 @@ pub async fn record(executor: impl PgExecutor<'_>, event: &Event<'_>) -> Result<
 /// Records a refused permission, on its own: nothing is being changed.
 /// Best effort: a failure is logged, never returned, so a refusal is
 /// answered as a refusal whatever the database does.
+#[tracing::instrument(name = "store.audit.record_denial", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn record_denial(pool: &PgPool, tenant_id: &str, actor: &Actor, policy: &str) {
     let event = Event::new(tenant_id, actor, Action::AccessDenied, policy);
     let recorded = tenancy::within(pool, tenant_id, async |conn| record(conn, &event).await);
@@ -372,6 +374,7 @@ macro_rules! horizon {
 /// paging on with the last id read returns every event exactly once, even
 /// while mutations are committing. An `after` that names no event of the
 /// tenant is [`StoreError::Invalid`].
+#[tracing::instrument(name = "store.audit.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     pool: &PgPool,
     tenant_id: &str,

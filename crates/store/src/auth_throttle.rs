@@ -45,6 +45,7 @@ pub enum Reserved {
 /// counted. The `failures`-th failure in a row, from `free_attempts` on,
 /// blocks the source for `first_delay_secs` * 2^(failures - free_attempts)
 /// seconds, at most `max_delay_secs`.
+#[tracing::instrument(name = "store.auth_throttle.reserve", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn reserve(
     executor: impl PgExecutor<'_>,
     client_id: &str,
@@ -90,6 +91,7 @@ pub async fn reserve(
 }
 
 /// A correct secret ends the streak of its source.
+#[tracing::instrument(name = "store.auth_throttle.succeeded", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn succeeded(
     executor: impl PgExecutor<'_>,
     client_id: &str,
@@ -105,6 +107,7 @@ pub async fn succeeded(
 
 /// Gives back an attempt that was never checked (the hash queue was full),
 /// so a burst from others cannot use up a source's free attempts.
+#[tracing::instrument(name = "store.auth_throttle.unchecked", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn unchecked(
     executor: impl PgExecutor<'_>,
     client_id: &str,
@@ -126,6 +129,7 @@ pub async fn unchecked(
 }
 
 /// Forgets streaks that ended long ago.
+#[tracing::instrument(name = "store.auth_throttle.purge", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn purge(
     executor: impl PgExecutor<'_>,
     policy: ThrottlePolicy,

@@ -34,6 +34,7 @@ pub struct NewFilter {
 /// transaction: until it commits every reader keeps the old one; a
 /// failure leaves the old one. Two imports at once run one after the
 /// other. Returns the new `imported_at`.
+#[tracing::instrument(name = "store.breached.replace", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn replace(
     pool: &PgPool,
     filter: NewFilter,
@@ -81,6 +82,7 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
 
 /// When the stored filter was imported, if there is one: what a replica
 /// polls to learn of a new import without reading the bits.
+#[tracing::instrument(name = "store.breached.imported_at", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn imported_at(pool: &PgPool) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT imported_at FROM breached_password_filter")
@@ -91,6 +93,7 @@ pub async fn imported_at(pool: &PgPool) -> Result<Option<DateTime<Utc>>, StoreEr
 
 /// The stored filter and its bits, read in one snapshot so that an import
 /// committing meanwhile cannot mix two filters.
+#[tracing::instrument(name = "store.breached.load", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn load(pool: &PgPool) -> Result<Option<(StoredFilter, Vec<u8>)>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -106,6 +106,7 @@ pub(crate) fn given_fields(fields: &[(&str, bool)], settings: Option<&Value>) ->
 /// same statement; `None` when the caller records the change the client
 /// is part of (an application created with its first client) or nobody
 /// acts through the API yet (bootstrap).
+#[tracing::instrument(name = "store.clients.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     executor: impl PgExecutor<'_>,
     c: NewClient<'_>,
@@ -148,6 +149,7 @@ pub async fn create(
     query.fetch_one(executor).await.map_err(StoreError::unsure)
 }
 
+#[tracing::instrument(name = "store.clients.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -161,6 +163,7 @@ pub async fn list(
     keyed::list(executor, SQL, &[tenant_id, app_id]).await
 }
 
+#[tracing::instrument(name = "store.clients.get", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn get(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -183,6 +186,7 @@ pub async fn get(
 
 /// The first client of each application of the tenant (the vendor's
 /// "default client"), by application id.
+#[tracing::instrument(name = "store.clients.defaults", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn defaults(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -212,6 +216,7 @@ pub struct ClientChange<'a> {
 /// Changes a client. `actor` is whose event to record with it, in the same
 /// statement; `None` when the caller records the change this is part of
 /// (an application's update of its default client).
+#[tracing::instrument(name = "store.clients.update", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn update(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -269,6 +274,7 @@ pub async fn update(
 /// revoking the tokens they were issued and recording `actor`'s event.
 /// The management application keeps at least one client, or nobody could
 /// administer the tenant again: taking its last is [`StoreError::Invalid`].
+#[tracing::instrument(name = "store.clients.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     pool: &PgPool,
     tenant_id: &str,
@@ -330,6 +336,7 @@ pub async fn delete(
 /// Replaces a client's secret hash; the old secret stops working at once,
 /// and tokens issued before the rotation are revoked. `actor`'s event
 /// names the secret, never its value or hash.
+#[tracing::instrument(name = "store.clients.rotate_secret", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn rotate_secret(
     pool: &PgPool,
     tenant_id: &str,
@@ -378,6 +385,7 @@ pub struct KnownClient {
 /// known yet: the transaction first sees this one client whatever its
 /// tenant (row-level security's `presented_client` policy), then is
 /// confined to the tenant it belongs to.
+#[tracing::instrument(name = "store.clients.for_authentication", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn for_authentication(
     pool: &PgPool,
     client_id: &str,

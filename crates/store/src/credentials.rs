@@ -52,6 +52,7 @@ impl Credential {
 
 /// The user named by `lookup`, as it is now. The transaction must be
 /// confined to `tenant_id`.
+#[tracing::instrument(name = "store.credentials.find", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn find(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -66,6 +67,7 @@ pub async fn find(
 
 /// [`find`], the row locked until the transaction ends, so that two
 /// changes of the user's password apply one after the other.
+#[tracing::instrument(name = "store.credentials.lock", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn lock(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -95,6 +97,7 @@ fn select(
 }
 
 /// The newest `depth` passwords the user has had, the current one first.
+#[tracing::instrument(name = "store.credentials.history", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn history(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -127,6 +130,7 @@ pub struct NewPassword<'a> {
 /// newest [`HISTORY_KEPT`]), refuses the user's tokens issued before now
 /// (a changed password signs out every session) and records `event`.
 /// In the caller's transaction, after [`lock`].
+#[tracing::instrument(name = "store.credentials.set", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn set(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -187,6 +191,7 @@ pub(crate) async fn remember(
 /// Replaces a verified password's hash by one with today's parameters,
 /// only if it is still the one that was verified (a concurrent change
 /// wins). Its history row follows, so history checks keep working.
+#[tracing::instrument(name = "store.credentials.rehash", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn rehash(
     conn: &mut PgConnection,
     tenant_id: &str,

@@ -33,6 +33,7 @@ pub struct NewDeviceKey<'a> {
 }
 
 /// Registers a key for the user and records `event`.
+#[tracing::instrument(name = "store.device_keys.add", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn add(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -59,6 +60,7 @@ pub async fn add(
 }
 
 /// The user's newest key, if it has any.
+#[tracing::instrument(name = "store.device_keys.newest", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn newest(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -79,6 +81,7 @@ pub async fn newest(
 
 /// Removes one of the user's keys and records `event`; `false` when the
 /// user has no such key.
+#[tracing::instrument(name = "store.device_keys.revoke", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn revoke(
     conn: &mut PgConnection,
     tenant_id: &str,

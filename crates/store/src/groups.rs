@@ -48,6 +48,7 @@ pub enum AddMembers {
 /// Creates a group and records `actor`'s event, in one statement; a name
 /// already used in the tenant is a conflict on
 /// [`crate::Identifier::GroupName`].
+#[tracing::instrument(name = "store.groups.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     executor: impl PgExecutor<'_>,
     group: NewGroup<'_>,
@@ -84,6 +85,7 @@ pub async fn create(
         .await?)
 }
 
+#[tracing::instrument(name = "store.groups.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -96,6 +98,7 @@ pub async fn list(
     keyed::list(executor, SQL, &[tenant_id]).await
 }
 
+#[tracing::instrument(name = "store.groups.get", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn get(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -111,6 +114,7 @@ pub async fn get(
 
 /// Deletes a group and, by cascade, its memberships, recording `actor`'s
 /// event in the same statement.
+#[tracing::instrument(name = "store.groups.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -128,6 +132,7 @@ pub async fn delete(
 /// Makes every user in `user_ids` a member, all or none: when a user is not
 /// in the tenant nothing changes and the missing ids are returned. Existing
 /// memberships are kept as they are. `actor`'s event names the users.
+#[tracing::instrument(name = "store.groups.add_members", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn add_members(
     pool: &PgPool,
     tenant_id: &str,
@@ -187,6 +192,7 @@ fn missing_ids(wanted: &[String], found: &[String]) -> Vec<String> {
 /// Ends a membership, recording `actor`'s event in the same statement;
 /// [`Entity::GroupMember`] is not found when the user is not a member (or
 /// either is unknown).
+#[tracing::instrument(name = "store.groups.remove_member", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn remove_member(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -239,6 +245,7 @@ impl UserGroupRow {
 /// The groups `user_id` belongs to, by name; [`Entity::User`] is not
 /// found when the tenant has no such user: one statement answers both, so a user
 /// deleted meanwhile is never mistaken for one without groups.
+#[tracing::instrument(name = "store.groups.of_user", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn of_user(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,

@@ -32,6 +32,7 @@ pub enum Reservation {
 const ABANDONED_AFTER_SECS: f64 = 60.0;
 
 /// Reserves `key` for this request, or says what the earlier one left.
+#[tracing::instrument(name = "store.idempotency.reserve", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn reserve(
     pool: &PgPool,
     k: &KeyUse<'_>,
@@ -105,6 +106,7 @@ struct Earlier {
 }
 
 /// Keeps the first request's answer for the retries.
+#[tracing::instrument(name = "store.idempotency.complete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn complete(
     pool: &PgPool,
     k: &KeyUse<'_>,
@@ -129,6 +131,7 @@ pub async fn complete(
 
 /// Frees the key of a request that failed on the server's side, so that
 /// a retry runs again.
+#[tracing::instrument(name = "store.idempotency.release", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn release(pool: &PgPool, k: &KeyUse<'_>) -> Result<(), StoreError> {
     let mut tx = tenancy::begin(pool, k.tenant_id).await?;
     sqlx::query(
@@ -144,6 +147,7 @@ pub async fn release(pool: &PgPool, k: &KeyUse<'_>) -> Result<(), StoreError> {
 }
 
 /// Forgets expired keys.
+#[tracing::instrument(name = "store.idempotency.purge", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn purge(pool: &PgPool) -> Result<u64, StoreError> {
     tenancy::service(pool, async |conn| {
         Ok(

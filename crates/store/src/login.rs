@@ -35,6 +35,7 @@ pub struct Ticket {
 }
 
 /// Stores a ticket valid for `ttl_secs`.
+#[tracing::instrument(name = "store.login.issue_ticket", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn issue_ticket(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -74,6 +75,7 @@ pub enum Presented {
 
 /// The ticket whose digest is `digest`, if it is unused and unexpired,
 /// without using it.
+#[tracing::instrument(name = "store.login.peek_ticket", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn peek_ticket(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -93,6 +95,7 @@ pub async fn peek_ticket(
 }
 
 /// Uses the ticket whose digest is `digest`.
+#[tracing::instrument(name = "store.login.consume_ticket", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn consume_ticket(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -135,6 +138,7 @@ pub struct Refresh {
 }
 
 /// Stores a refresh token valid for `ttl_secs`.
+#[tracing::instrument(name = "store.login.issue_refresh", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn issue_refresh(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -172,6 +176,7 @@ pub enum Rotation {
 /// Uses a refresh token; a second use revokes its family (RFC 9700
 /// §4.14.2: whoever presents a rotated token holds a stolen copy, or is
 /// the thief).
+#[tracing::instrument(name = "store.login.rotate_refresh", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn rotate_refresh(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -209,6 +214,7 @@ pub async fn rotate_refresh(
 }
 
 /// Revokes every refresh token of a family.
+#[tracing::instrument(name = "store.login.revoke_family", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn revoke_family(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -226,6 +232,7 @@ pub async fn revoke_family(
 }
 
 /// Records a successful login: `last_auth`.
+#[tracing::instrument(name = "store.login.signed_in", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn signed_in(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -242,6 +249,7 @@ pub async fn signed_in(
 /// Forgets expired tickets and refresh tokens, across tenants. A refresh
 /// token's row outlives its use until it expires, so a reuse is still
 /// recognised (and revokes its family) as long as it could be presented.
+#[tracing::instrument(name = "store.login.purge", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn purge(pool: &sqlx::PgPool) -> Result<u64, StoreError> {
     crate::tenancy::service(pool, async |conn| {
         let tickets = sqlx::query("DELETE FROM login_tickets WHERE expires_at < now()")

@@ -39,6 +39,7 @@ pub struct Revocation {
 /// Revokes the tokens of an application's clients (one when `client_id`
 /// is given). Runs before the clients are deleted, in the same
 /// transaction, so it sees them.
+#[tracing::instrument(name = "store.revocations.revoke_clients", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn revoke_clients(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -96,6 +97,7 @@ pub async fn revoke_user(
 /// Revocations recorded after `since` (all that still matter when `None`).
 /// Rows are re-read from a minute before `since`: a transaction that
 /// recorded one may commit after a later one was already read.
+#[tracing::instrument(name = "store.revocations.changed_since", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn changed_since(
     pool: &PgPool,
     since: Option<DateTime<Utc>>,
@@ -118,6 +120,7 @@ pub async fn changed_since(
 }
 
 /// Forgets revocations older than every token they could still refuse.
+#[tracing::instrument(name = "store.revocations.purge", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn purge(pool: &PgPool, horizon_secs: i64) -> Result<u64, StoreError> {
     tenancy::service(pool, async |conn| {
         Ok(sqlx::query(

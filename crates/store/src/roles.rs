@@ -41,6 +41,7 @@ pub struct NewRole<'a> {
 /// Creates a role and records `actor`'s event, in one statement. A name
 /// already used in the application is a conflict on
 /// [`crate::Identifier::RoleName`].
+#[tracing::instrument(name = "store.roles.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     executor: impl PgExecutor<'_>,
     r: NewRole<'_>,
@@ -86,6 +87,7 @@ pub async fn create(
         .await?)
 }
 
+#[tracing::instrument(name = "store.roles.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -100,6 +102,7 @@ pub async fn list(
 }
 
 /// Deletes a role, recording `actor`'s event in the same statement.
+#[tracing::instrument(name = "store.roles.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,

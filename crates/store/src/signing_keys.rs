@@ -33,6 +33,7 @@ pub struct NewKey<'a> {
 }
 
 /// A key that signs from now on: a new tenant's first.
+#[tracing::instrument(name = "store.signing_keys.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(executor: impl PgExecutor<'_>, key: NewKey<'_>) -> Result<(), StoreError> {
     insert(executor, key, Duration::ZERO).await?;
     Ok(())
@@ -61,6 +62,7 @@ async fn insert(
 
 /// The key that signs new tokens for `tenant_id`: of those whose time to
 /// sign has come and not gone, the latest to start.
+#[tracing::instrument(name = "store.signing_keys.active", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn active(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -81,6 +83,7 @@ pub async fn active(
 
 /// Every tenant's keys that sign new tokens now or will: what a
 /// key-encryption key must be able to open.
+#[tracing::instrument(name = "store.signing_keys.signing", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn signing(pool: &PgPool) -> Result<Vec<SealedKey>, StoreError> {
     tenancy::service(pool, async |conn| {
         Ok(sqlx::query_as(
@@ -97,6 +100,7 @@ pub async fn signing(pool: &PgPool) -> Result<Vec<SealedKey>, StoreError> {
 /// signing `ahead` from now, when the keys signing until then retire, and
 /// records `actor`'s event (the key ids, public); in one transaction.
 /// Returns when it starts to sign.
+#[tracing::instrument(name = "store.signing_keys.rotate", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn rotate(
     pool: &PgPool,
     key: NewKey<'_>,
@@ -124,6 +128,7 @@ pub async fn rotate(
 /// Every key that may still verify a token: unretired (including one not
 /// signing yet, so that verifiers know it before its first token), or
 /// retired less than `lifetime_secs` ago.
+#[tracing::instrument(name = "store.signing_keys.published", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn published(pool: &PgPool, lifetime_secs: i64) -> Result<Vec<PublishedKey>, StoreError> {
     tenancy::service(pool, async |conn| {
         Ok(sqlx::query_as(

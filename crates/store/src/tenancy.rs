@@ -55,6 +55,7 @@ pub async fn confine(conn: &mut PgConnection, tenant_id: &str) -> Result<(), Sto
 }
 
 /// Runs `work` in a transaction confined to `tenant_id`, and commits it.
+#[tracing::instrument(name = "store.tenancy.within", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn within<T>(
     pool: &PgPool,
     tenant_id: &str,
@@ -74,6 +75,7 @@ pub async fn begin_service(pool: &PgPool) -> Result<Transaction<'static, Postgre
 }
 
 /// Runs `work` in a [`begin_service`] transaction, and commits it.
+#[tracing::instrument(name = "store.tenancy.service", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn service<T>(
     pool: &PgPool,
     work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,

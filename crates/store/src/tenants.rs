@@ -21,6 +21,7 @@ macro_rules! columns {
     };
 }
 
+#[tracing::instrument(name = "store.tenants.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     executor: impl PgExecutor<'_>,
     tenant_id: &str,
@@ -36,6 +37,7 @@ pub async fn create(
     .await?)
 }
 
+#[tracing::instrument(name = "store.tenants.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(executor: impl PgExecutor<'_>) -> Result<Vec<Tenant>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
@@ -47,6 +49,7 @@ pub async fn list(executor: impl PgExecutor<'_>) -> Result<Vec<Tenant>, StoreErr
 
 /// Holds a transaction-scoped lock so that replicas starting together
 /// bootstrap once.
+#[tracing::instrument(name = "store.tenants.lock_bootstrap", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn lock_bootstrap(executor: impl PgExecutor<'_>) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(BOOTSTRAP_LOCK_KEY)
@@ -56,6 +59,7 @@ pub async fn lock_bootstrap(executor: impl PgExecutor<'_>) -> Result<(), StoreEr
 }
 
 /// The oldest tenant, if there is any.
+#[tracing::instrument(name = "store.tenants.first", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn first(executor: impl PgExecutor<'_>) -> Result<Option<Tenant>, StoreError> {
     Ok(sqlx::query_as(concat!(
         "SELECT ",

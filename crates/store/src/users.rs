@@ -210,6 +210,7 @@ fn reaches(scope: &Scope, user_id: &str, missing: Entity) -> Result<(), StoreErr
 
 /// One user, in one statement that confines itself to the scope's tenant
 /// (the hot read: no transaction round trips of its own).
+#[tracing::instrument(name = "store.users.get", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn get(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
@@ -404,6 +405,7 @@ fn contact_change<T: PartialEq>(
 /// through an admin token only when the request writes application data
 /// (which then belongs to the management application). Identifier
 /// collisions are [`StoreError::Conflict`].
+#[tracing::instrument(name = "store.users.create", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn create(
     pool: &PgPool,
     scope: &Scope,
@@ -557,6 +559,7 @@ pub fn now_millis() -> DateTime<Utc> {
 /// returns the user as it is afterwards. All in one transaction, so
 /// concurrent changes apply one after the other and a refused change
 /// writes nothing, its event included.
+#[tracing::instrument(name = "store.users.update", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn update<E: From<StoreError>>(
     pool: &PgPool,
     scope: &Scope,
@@ -736,6 +739,7 @@ async fn touch(
 
 /// Ends the user's association with the scope's application, and that
 /// application's data on it, recording `actor`'s event in the same statement.
+#[tracing::instrument(name = "store.users.remove_from_app", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn remove_from_app(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
@@ -758,6 +762,7 @@ pub async fn remove_from_app(
 /// that refers to it (application data, group memberships), and ends the
 /// delegations of the users it was the actor of, recording `actor`'s
 /// event, in one transaction; its identifiers are free again afterwards.
+#[tracing::instrument(name = "store.users.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     pool: &PgPool,
     scope: &Scope,
@@ -871,6 +876,7 @@ const COUNT_USERS: &str = "SELECT count(*) FROM users u
            LEFT JOIN user_apps ua
                   ON ua.tenant_id = u.tenant_id AND ua.user_id = u.user_id AND ua.app_id = $2 ";
 
+#[tracing::instrument(name = "store.users.count", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn count(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
@@ -896,6 +902,7 @@ const FETCH_BATCH: &str = concat!("FETCH ", page_batch!(), " FROM user_page");
 /// order with `user_id` breaking ties, and is handed to `each` one row at a
 /// time as it arrives, so that a page is never held whole; an error from
 /// `each` stops the reading and is returned.
+#[tracing::instrument(name = "store.users.search_page", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn search_page<E: From<StoreError>>(
     pool: &PgPool,
     scope: &Scope,
@@ -939,6 +946,7 @@ pub async fn search_page<E: From<StoreError>>(
 
 /// One page of a search whose count, read in the same snapshot, is `total`
 /// (whole, for the plan tests; serving reads it through [`search_page`]).
+#[tracing::instrument(name = "store.users.page_rows", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn page_rows(
     executor: impl PgExecutor<'_>,
     scope: &Scope,
@@ -951,6 +959,7 @@ pub async fn page_rows(
 }
 
 /// PostgreSQL's plan for [`page_rows`], one line a row (for the plan tests).
+#[tracing::instrument(name = "store.users.explain_page", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn explain_page(
     executor: impl PgExecutor<'_>,
     scope: &Scope,

@@ -16,7 +16,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_idstore-under-test");
 pub fn idstore(cwd: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars() {
-        if key.starts_with("IDSTORE_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+        // OTEL_*: a developer's collector must not receive the tests' spans.
+        if key.starts_with("IDSTORE_")
+            || key.starts_with("OTEL_")
+            || key == "DATABASE_URL"
+            || key == "RUST_LOG"
+        {
             cmd.env_remove(key);
         }
     }
