@@ -13,6 +13,7 @@ use crate::error::Entity;
 /// The documents that decide the policy for `app_id`: the application's
 /// own when it has one, the tenant's otherwise (`None`: the defaults).
 /// Returns the document and whether it is the application's.
+#[tracing::instrument(name = "store.password_policies.effective", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn effective(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -33,6 +34,7 @@ pub async fn effective(
 /// Stores the tenant's (`app_id: None`) or an application's document and
 /// records `event`. An application that does not exist is
 /// [`StoreError::NotFound`].
+#[tracing::instrument(name = "store.password_policies.put", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn put(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -60,6 +62,7 @@ pub async fn put(
 
 /// Removes an application's override (its applications then follow the
 /// tenant's document) and records `event`; `false` when it had none.
+#[tracing::instrument(name = "store.password_policies.delete", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn delete(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -76,4 +79,23 @@ pub async fn delete(
         audit::record(conn, event).await?;
     }
     Ok(deleted > 0)
+}
+
+/// The tenant's name and `app_id`'s: words a password of its users may
+/// not contain.
+#[tracing::instrument(name = "store.password_policies.names", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn names(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    app_id: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM tenants WHERE tenant_id = $1
+         UNION ALL
+         SELECT name FROM applications WHERE tenant_id = $1 AND app_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(app_id)
+    .fetch_all(conn)
+    .await?)
 }

@@ -500,6 +500,29 @@ async fn imported_and_outdated_hashes_log_in_and_are_stored_as_argon2id_with_tod
 }
 
 #[actix_web::test]
+async fn a_temporary_password_past_its_validity_opens_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let shop = app.login_app(&admin, "shop").await;
+    let body =
+        json!({"email": "tia@example.com", "credentials": {"password": "temporary-passphrase-1"}});
+    let res = app.with_body(M::POST, "/v1/users", &admin, &body).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let user = res.json()["result"]["user_id"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "UPDATE users SET password_updated_at = now() - interval '73 hours' WHERE user_id = $1",
+    )
+    .bind(&user)
+    .execute(&mut app.db.connect().await)
+    .await
+    .unwrap();
+    refused(
+        &app.login(&shop, "tia@example.com", "temporary-passphrase-1")
+            .await,
+    );
+}
+
+#[actix_web::test]
 async fn an_expired_password_must_be_changed_at_login() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;

@@ -94,6 +94,11 @@ async fn every_error_code_of_the_admin_operations_is_answered_in_the_specs_shape
         "auth_password_weak",
         "the email's local part is refused"
     );
+    // The tenant's name ("default") and the application's ("Management").
+    for password in ["our-default-tenant-password", "the-MANAGEMENT-app-password"] {
+        let res = add(&app, &admin, &ann, json!({"password": password})).await;
+        assert_eq!(add_code(res), "auth_password_weak", "{password}");
+    }
     set_policy(&app, &admin, json!({"enabled": false})).await;
     let res = add(&app, &admin, &ann, json!({"password": PASSWORD})).await;
     assert_eq!(add_code(res), "auth_password_policy_disabled");

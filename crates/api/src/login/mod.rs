@@ -251,7 +251,7 @@ async fn password_login(
             "org_id names no organization of this tenant",
         ));
     }
-    let policy = policy_for(&state, tenant_id, Some(app_id)).await?;
+    let (policy, _) = policy_for(&state, tenant_id, Some(app_id)).await?;
     let source = Source::of(&req, &state.proxies).to_string();
     let attempt = Attempt::reserve(&state, tenant_id, &identifier.key(), &source, &policy).await?;
     let password = SecretString::from(normalize(input.password.expose_secret()));
@@ -274,6 +274,13 @@ async fn password_login(
         return Err(refused());
     };
     attempt.succeeded(&state).await?;
+    if lapsed(&policy, &user) {
+        tracing::info!(
+            source,
+            "password login refused: the temporary password lapsed"
+        );
+        return Err(refused());
+    }
     let ticket = Ticket {
         user_id: user.user_id.clone(),
         client_id: input.client_id,
@@ -321,6 +328,15 @@ async fn password_login(
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(One::of(answer)))
+}
+
+/// Whether the user's password is a temporary one past its validity: it
+/// opens nothing any more (an administrator sets a new one).
+fn lapsed(policy: &PasswordPolicy, user: &Credential) -> bool {
+    user.password_temporary == Some(true)
+        && user
+            .password_updated_at
+            .is_some_and(|at| policy.temporary_lapsed(at, chrono::Utc::now()))
 }
 
 /// Why the user must set a new password before it is signed in.

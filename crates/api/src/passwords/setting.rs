@@ -48,23 +48,29 @@ fn coded(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::CodedBadRequest(Coded::new(code, message))
 }
 
-/// The policy that applies to `app_id`'s users: its own, else the tenant's,
-/// else the defaults.
+/// The policy that applies to `app_id`'s users (its own, else the
+/// tenant's, else the defaults), and the tenant's and application's names,
+/// which their passwords may not contain.
 pub(crate) async fn policy_for(
     state: &AppState,
     tenant_id: &str,
     app_id: Option<&str>,
-) -> Result<PasswordPolicy, ApiError> {
-    let stored = state
+) -> Result<(PasswordPolicy, Vec<String>), ApiError> {
+    let (stored, names) = state
         .within(tenant_id, async |db| {
-            password_policies::effective(db, tenant_id, app_id).await
+            let stored = password_policies::effective(db, tenant_id, app_id).await?;
+            Ok((
+                stored,
+                password_policies::names(db, tenant_id, app_id).await?,
+            ))
         })
         .await?;
-    match stored {
-        None => Ok(PasswordPolicy::default()),
+    let policy = match stored {
+        None => PasswordPolicy::default(),
         Some((doc, _)) => serde_json::from_value(doc)
-            .map_err(|e| ApiError::internal(format!("stored password policy unreadable: {e}"))),
-    }
+            .map_err(|e| ApiError::internal(format!("stored password policy unreadable: {e}")))?,
+    };
+    Ok((policy, names))
 }
 
 /// The policy's rules and lists, on a normalised password: the rules,
@@ -105,9 +111,13 @@ pub(crate) async fn vetted(
     password: &SecretString,
     context: &[String],
 ) -> Result<Result<SecretString, Rejection>, ApiError> {
-    let policy = policy_for(state, tenant_id, Some(app_id)).await?;
+    let (policy, names) = policy_for(state, tenant_id, Some(app_id)).await?;
     let normalized = normalize(password.expose_secret());
-    Ok(screen(state, &policy, &normalized, true, context).map(|()| SecretString::from(normalized)))
+    let context = [context, &names].concat();
+    Ok(
+        screen(state, &policy, &normalized, true, &context)
+            .map(|()| SecretString::from(normalized)),
+    )
 }
 
 pub(crate) fn refusal(r: Rejection) -> ApiError {
@@ -208,9 +218,10 @@ pub async fn set_password(state: &AppState, req: SetPassword<'_>) -> Result<(), 
             e => e.into(),
         })?;
     admissible(req.mode, &seen, req.username.is_some())?;
-    let policy = policy_for(state, tenant_id, Some(req.app_id)).await?;
+    let (policy, names) = policy_for(state, tenant_id, Some(req.app_id)).await?;
     let normalized = normalize(req.password.expose_secret());
     let mut context = seen.context_words();
+    context.extend(names);
     context.extend(req.username.as_ref().map(|u| u.as_str().to_owned()));
     screen(
         state,
