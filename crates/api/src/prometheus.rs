@@ -4,7 +4,8 @@
 //!
 //! The recorder is process-wide (the `metrics` crate has one); gauges of
 //! pools and queues are read when scraped, so they cost nothing between
-//! scrapes.
+//! scrapes. A second recorder may sit beside Prometheus's ([`install`]):
+//! the OTLP exporter's, fed by the same calls.
 
 use std::sync::OnceLock;
 
@@ -18,7 +19,7 @@ use crate::openapi::ErrorMessage;
 use crate::routes::Routes;
 
 /// Request latency buckets, in seconds: from a cached lookup to a timeout.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
@@ -38,14 +39,37 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// The process's recorder, installed on first use; `None` if another
 /// recorder was installed first (then `/metrics` says so).
 pub fn handle() -> Option<&'static PrometheusHandle> {
+    install::<metrics::NoopRecorder>(None)
+}
+
+/// Installs the process's recorder, Prometheus's with `beside` (every
+/// metric goes to both), unless one is installed already: call it before
+/// the first metric is recorded.
+pub fn install<R>(beside: Option<R>) -> Option<&'static PrometheusHandle>
+where
+    R: metrics::Recorder + Sync + 'static,
+{
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let prometheus = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), LATENCY_BUCKETS)
                 .ok()?
-                .install_recorder()
+                .build_recorder();
+            let handle = prometheus.handle();
+            let installed = match beside {
+                None => metrics::set_global_recorder(prometheus).map_err(|e| e.to_string()),
+                Some(other) => metrics::set_global_recorder(
+                    metrics_util::layers::FanoutBuilder::default()
+                        .add_recorder(prometheus)
+                        .add_recorder(other)
+                        .build(),
+                )
+                .map_err(|e| e.to_string()),
+            };
+            installed
                 .inspect_err(|e| tracing::warn!(error = %e, "no metrics recorder"))
-                .ok()
+                .ok()?;
+            Some(handle)
         })
         .as_ref()
 }
@@ -75,6 +99,16 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let Some(handle) = handle() else {
         return HttpResponse::ServiceUnavailable().body("no metrics recorder in this process\n");
     };
+    read_gauges(&state);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}
+
+/// Sets the gauges of the database pools and the hash queue to their
+/// present values: at each scrape, and periodically while metrics are
+/// pushed over OTLP (nothing scrapes then).
+pub fn read_gauges(state: &AppState) {
     for (pool, name) in [(&state.pool, "serving"), (&state.readiness, "readiness")] {
         let size = f64::from(pool.size());
         let idle = pool.num_idle() as f64;
@@ -85,7 +119,4 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             .set(f64::from(pool.options().get_max_connections()));
     }
     metrics::gauge!("idstore_hash_queue_depth").set(state.auth.hashes.depth() as f64);
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(handle.render())
 }

@@ -34,6 +34,7 @@ pub struct Application {
     database: Database,
     revocations: tokio::task::JoinHandle<()>,
     breached: tokio::task::JoinHandle<()>,
+    gauges: Option<tokio::task::JoinHandle<()>>,
     draining: Arc<AtomicBool>,
     drain_delay: Duration,
 }
@@ -124,6 +125,8 @@ impl Application {
                 refresh_token_lifetime: config.refresh_token_lifetime as i64,
             },
         };
+        let gauges =
+            crate::telemetry::exporting_metrics().then(|| tokio::spawn(read_gauges(state.clone())));
         let settings = ApiSettings {
             body_limit: config.body_limit,
         };
@@ -143,6 +146,7 @@ impl Application {
             database,
             revocations,
             breached: breached_watch,
+            gauges,
             draining,
             drain_delay: Duration::from_secs(config.drain_delay),
         })
@@ -172,6 +176,7 @@ impl Application {
             database,
             revocations,
             breached,
+            gauges,
             draining,
             drain_delay,
             ..
@@ -202,6 +207,9 @@ impl Application {
         }
         revocations.abort();
         breached.abort();
+        if let Some(gauges) = gauges {
+            gauges.abort();
+        }
         pool.close().await;
         readiness.close().await;
         if let Some(cluster) = database.managed {
@@ -295,6 +303,16 @@ async fn warn_if_unconfined(pool: &PgPool) {
 /// Keeps this replica's token revocation list current: every second it
 /// reads what other replicas revoked (so they take effect here within a
 /// second or two), every minute it purges what can refuse nothing more.
+/// While metrics are pushed over OTLP: the pools' and the hash queue's
+/// gauges, read every second (cheap: counters in memory).
+async fn read_gauges(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        idstore_api::prometheus::read_gauges(&state);
+    }
+}
+
 async fn watch_revocations(auth: std::sync::Arc<AuthContext>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -8,6 +8,7 @@
 //! `RUST_LOG=warn` quiets the log without emptying the traces.
 
 mod collector;
+mod metrics;
 mod otlp;
 
 use std::io::IsTerminal;
@@ -21,11 +22,15 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 use crate::config::LogFormat;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
-/// Exports traces when the standard `OTEL_EXPORTER_OTLP_*` variables name
-/// a collector; call [`shutdown`] before the process exits.
+/// Exports traces and metrics when the standard `OTEL_EXPORTER_OTLP_*`
+/// variables name a collector; call [`shutdown`] before the process exits.
 pub fn init(format: LogFormat, level: &str) {
     let (traces, refused) = match otlp::from_env() {
         Ok(traces) => (traces, None),
+        Err(e) => (None, Some(e)),
+    };
+    let (pushed, metrics_refused) = match otlp::metrics_from_env() {
+        Ok(pushed) => (pushed, None),
         Err(e) => (None, Some(e)),
     };
     let installed = tracing_subscriber::registry()
@@ -40,10 +45,27 @@ pub fn init(format: LogFormat, level: &str) {
         tracing::info!(endpoint = %traces.endpoint, "exporting traces over OTLP/HTTP");
         otlp::keep(traces);
     }
+    if let Some(e) = metrics_refused {
+        tracing::warn!("not exporting metrics: {e:#}");
+    }
+    if installed && let Some((pushed, endpoint)) = pushed {
+        // Before anything records: the recorder is chosen once per process.
+        if idstore_api::prometheus::install(Some(pushed.recorder)).is_some() {
+            tracing::info!(%endpoint, "exporting metrics over OTLP/HTTP");
+            otlp::keep_metrics(pushed.provider);
+        }
+    }
 }
 
-/// Sends the spans still buffered and stops the exporter: the end of a
-/// process that called [`init`]. Waits at most 5 s for the collector.
+/// Whether metrics are pushed over OTLP: then the gauges that `/metrics`
+/// reads when scraped must be read periodically.
+pub fn exporting_metrics() -> bool {
+    otlp::exporting_metrics()
+}
+
+/// Sends the spans still buffered and the metrics' last values, and stops
+/// the exporters: the end of a process that called [`init`]. Waits at most
+/// 5 s for the collector, per signal.
 pub fn shutdown() {
     otlp::shutdown();
 }

@@ -482,3 +482,59 @@ fn compose_gives_idstore_a_key_encryption_key_it_must_be_told_and_ships_none() {
             .exists()
     );
 }
+
+/// The optional collector: off unless asked for (a profile, an empty
+/// endpoint), and when asked for, receiving both of idstore's signals on
+/// the port idstore is told.
+#[test]
+fn compose_has_an_optional_opentelemetry_collector_for_traces_and_metrics() {
+    let doc = compose();
+    let collector = &doc["services"]["otel-collector"];
+    assert_eq!(
+        yaml(&collector["profiles"]).trim(),
+        "- otel",
+        "the collector starts only with --profile otel"
+    );
+    let env = env_of(&doc["services"]["idstore"]);
+    assert_eq!(
+        env_value(&env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        Some("${OTEL_EXPORTER_OTLP_ENDPOINT:-}"),
+        "without the profile nothing is exported"
+    );
+    let mount = yaml(&collector["volumes"]);
+    let (host, rest) = mount
+        .trim()
+        .trim_start_matches("- ")
+        .split_once(':')
+        .expect("a bind mount");
+    assert!(
+        rest.starts_with("/etc/otelcol/config.yaml"),
+        "mounted where the image reads its config: {mount}"
+    );
+    let config: Value = serde_yaml::from_str(&repo_file(host.trim_start_matches("./")))
+        .expect("the collector's config is YAML");
+    let endpoint = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+        .as_str()
+        .expect("an OTLP/HTTP receiver");
+    let port = endpoint.rsplit(':').next().unwrap();
+    assert_eq!(port, "4318");
+    assert!(yaml(&collector["ports"]).contains("4318:4318"));
+    for signal in ["traces", "metrics"] {
+        let pipeline = &config["service"]["pipelines"][signal];
+        assert!(
+            yaml(&pipeline["receivers"]).contains("otlp"),
+            "no {signal} pipeline from the OTLP receiver: {config:?}"
+        );
+        for exporter in pipeline["exporters"].as_sequence().unwrap() {
+            let name = exporter.as_str().unwrap();
+            assert!(
+                config["exporters"].get(name).is_some(),
+                "{signal} go to {name}, which is not configured"
+            );
+        }
+    }
+    // The header's command names the collector by its service name.
+    let header = repo_file("docker-compose.yml");
+    assert!(header.contains(&format!("http://otel-collector:{port}")));
+    assert!(header.contains("--profile otel"));
+}

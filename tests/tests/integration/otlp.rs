@@ -2,7 +2,8 @@
 //! `idstore serve` sends its request spans to an OTLP/HTTP collector (here a
 //! small receiver inside the test), carrying the request id, the route
 //! template, the status and the tenant, with the store calls as children,
-//! and never the identifiers a path carries.
+//! and never the identifiers a path carries; and it pushes the series of
+//! `/metrics` there too, with the same values.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,15 +13,17 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use idstore_tests::app::random_kek;
 use idstore_tests::db::{TestDb, fresh_database};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
 use prost::Message as _;
 use serde_json::Value;
 
 use crate::process::{Served, client_token, serve_on};
 
-/// One POST to the collector: its content type and body.
-type Export = (String, Vec<u8>);
+/// One POST to the collector: its path, content type and body.
+type Export = (String, String, Vec<u8>);
 
 /// What a collector received.
 #[derive(Clone, Default)]
@@ -49,10 +52,17 @@ impl Received {
         self.0.lock().unwrap().clone()
     }
 
-    fn spans(&self) -> Vec<Span> {
+    fn to(&self, path: &str) -> Vec<Export> {
         self.bodies()
+            .into_iter()
+            .filter(|(to, _, _)| to == path)
+            .collect()
+    }
+
+    fn spans(&self) -> Vec<Span> {
+        self.to("/v1/traces")
             .iter()
-            .flat_map(|(content_type, body)| match content_type.as_str() {
+            .flat_map(|(_, content_type, body)| match content_type.as_str() {
                 "application/json" => from_json(&serde_json::from_slice(body).unwrap()),
                 "application/x-protobuf" => {
                     from_protobuf(&ExportTraceServiceRequest::decode(&body[..]).unwrap())
@@ -87,7 +97,52 @@ impl Received {
     fn contains(&self, text: &str) -> bool {
         self.bodies()
             .iter()
-            .any(|(_, body)| body.windows(text.len()).any(|w| w == text.as_bytes()))
+            .any(|(_, _, body)| body.windows(text.len()).any(|w| w == text.as_bytes()))
+    }
+
+    /// Every metric of every metrics export, in the order they came.
+    fn metrics(&self) -> Vec<Metric> {
+        self.to("/v1/metrics")
+            .iter()
+            .flat_map(|(_, content_type, body)| {
+                assert_eq!(content_type, "application/x-protobuf");
+                ExportMetricsServiceRequest::decode(&body[..])
+                    .unwrap()
+                    .resource_metrics
+            })
+            .flat_map(|r| r.scope_metrics)
+            .flat_map(|s| s.metrics)
+            .collect()
+    }
+
+    /// The latest exported value of counter `name`'s data point whose
+    /// attributes include `labels`.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.metrics()
+            .iter()
+            .rev()
+            .filter(|m| m.name == name)
+            .filter_map(|m| match &m.data {
+                Some(metric::Data::Sum(sum)) => Some(&sum.data_points),
+                _ => None,
+            })
+            .flatten()
+            .filter(|p| has(&attributes(&p.attributes), labels))
+            .find_map(|p| number(p.value.as_ref()))
+    }
+}
+
+fn has(attributes: &HashMap<String, String>, labels: &[(&str, &str)]) -> bool {
+    labels
+        .iter()
+        .all(|(k, v)| attributes.get(*k).map(String::as_str) == Some(*v))
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn number(value: Option<&number_data_point::Value>) -> Option<f64> {
+    match value? {
+        number_data_point::Value::AsDouble(d) => Some(*d),
+        number_data_point::Value::AsInt(i) => Some(*i as f64),
     }
 }
 
@@ -102,6 +157,7 @@ fn collector() -> (SocketAddr, Received, actix_web::dev::ServerHandle) {
             .app_data(web::Data::new(sink.clone()))
             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
             .route("/v1/traces", web::post().to(accept))
+            .route("/v1/metrics", web::post().to(accept))
     })
     .workers(1)
     .disable_signals()
@@ -123,8 +179,8 @@ async fn accept(req: HttpRequest, body: web::Bytes, sink: web::Data<Received>) -
     sink.0
         .lock()
         .unwrap()
-        .push((content_type.clone(), body.to_vec()));
-    // An empty ExportTraceServiceResponse: everything accepted.
+        .push((req.path().to_owned(), content_type.clone(), body.to_vec()));
+    // An empty Export*ServiceResponse: everything accepted.
     let answer = if content_type == "application/json" {
         "{}"
     } else {
@@ -331,6 +387,13 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_route_template_an
         "store spans outside a request: {orphans:#?}"
     );
 
+    assert!(
+        received
+            .bodies()
+            .iter()
+            .all(|(_, t, _)| t == "application/x-protobuf"),
+        "protobuf is OTLP/HTTP's default encoding"
+    );
     assert!(!received.contains(email), "an email reached the collector");
     assert!(
         !received.contains(&secret),
@@ -380,7 +443,7 @@ async fn spans_still_queued_are_sent_when_idstore_stops_and_json_is_spoken_on_re
         received
             .bodies()
             .iter()
-            .all(|(t, _)| t == "application/json"),
+            .all(|(_, t, _)| t == "application/json"),
         "not all exports were JSON"
     );
     assert_eq!(
@@ -391,5 +454,122 @@ async fn spans_still_queued_are_sent_when_idstore_stops_and_json_is_spoken_on_re
     assert_eq!(span.attr("status"), Some("404"), "{span:#?}");
     assert_eq!(span.service, "idstore-flush-test");
     assert!(!received.contains("nobody@example.com"));
+    receiver.stop(false).await;
+}
+
+#[actix_web::test]
+async fn the_series_of_metrics_are_pushed_to_the_collector_with_the_values_metrics_shows() {
+    let (address, received, receiver) = collector();
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = idstore_tests::tokens::new_client_secret();
+    let mut served = start(
+        &db,
+        dir.path(),
+        address,
+        &secret,
+        &[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+            // Traces off: only metrics may arrive.
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ],
+    )
+    .await;
+    let token = client_token(&served.url(""), ADMIN, &secret).await;
+    let path = "/v1/users/email/nobody@example.com";
+    let route = [
+        ("route", "/v1/users/email/{email}"),
+        ("method", "GET"),
+        ("status", "404"),
+    ];
+    for i in 0..3 {
+        assert_eq!(
+            get(&served, path, &token, &format!("metrics-{i}")).await,
+            404
+        );
+    }
+
+    let start = Instant::now();
+    while received.counter("idstore_http_requests_total", &route) != Some(3.0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the request count never reached 3 at the collector: {:?}; log:\n{}",
+            received.counter("idstore_http_requests_total", &route),
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The same count as the scrape shows.
+    let scraped = awc::Client::default()
+        .get(served.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let scraped = String::from_utf8(scraped.to_vec()).unwrap();
+    let line = scraped
+        .lines()
+        .find(|l| {
+            l.starts_with("idstore_http_requests_total{")
+                && l.contains("route=\"/v1/users/email/{email}\"")
+                && l.contains("status=\"404\"")
+        })
+        .unwrap_or_else(|| panic!("no such series at /metrics:\n{scraped}"));
+    assert!(line.ends_with(" 3"), "{line}");
+
+    assert!(
+        received
+            .counter("idstore_tokens_issued_total", &[])
+            .is_some_and(|n| n >= 1.0),
+        "no token issuance exported"
+    );
+    let metrics = received.metrics();
+    let latency = metrics
+        .iter()
+        .rev()
+        .find_map(|m| match (&m.name[..], &m.data) {
+            ("idstore_http_request_duration_seconds", Some(metric::Data::Histogram(h))) => h
+                .data_points
+                .iter()
+                .find(|p| has(&attributes(&p.attributes), &route[..2]))
+                .cloned(),
+            _ => None,
+        })
+        .expect("no latency histogram of the route");
+    assert_eq!(latency.count, 3);
+    assert_eq!(
+        latency.explicit_bounds,
+        idstore_api::prometheus::LATENCY_BUCKETS,
+        "the buckets differ from /metrics'"
+    );
+    // Gauges are read without a scrape while metrics are pushed.
+    let gauge = |name: &str, labels: &[(&str, &str)]| {
+        metrics
+            .iter()
+            .filter(|m| m.name == name)
+            .filter_map(|m| match &m.data {
+                Some(metric::Data::Gauge(g)) => Some(&g.data_points),
+                _ => None,
+            })
+            .flatten()
+            .filter(|p| has(&attributes(&p.attributes), labels))
+            .find_map(|p| number(p.value.as_ref()))
+    };
+    assert_eq!(
+        gauge("idstore_db_pool_max_connections", &[("pool", "serving")]),
+        Some(10.0),
+        "the pool size (max_connections' default) was not exported"
+    );
+    assert_eq!(gauge("idstore_hash_queue_depth", &[]), Some(0.0));
+
+    served.signal("TERM");
+    assert!(served.wait(Duration::from_secs(20)).await.success());
+    assert!(
+        received.to("/v1/traces").is_empty(),
+        "traces were sent though OTEL_TRACES_EXPORTER=none"
+    );
+    assert!(!received.contains(&token), "a token reached the collector");
     receiver.stop(false).await;
 }

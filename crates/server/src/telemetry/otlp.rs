@@ -1,13 +1,16 @@
-//! Trace export over OTLP/HTTP, configured by the standard OpenTelemetry
-//! variables and off when they name no collector:
+//! Trace (and metrics, [`super::metrics`]) export over OTLP/HTTP, configured
+//! by the standard OpenTelemetry variables and off when they name no
+//! collector:
 //!
-//! - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
-//!   `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended);
+//! - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `..._METRICS_ENDPOINT` (used as
+//!   is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces`, `/v1/metrics`
+//!   appended); `OTEL_TRACES_EXPORTER=none` / `OTEL_METRICS_EXPORTER=none`
+//!   turn one signal off;
 //! - `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` (default) or `http/json`;
 //! - `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` (and their
-//!   `_TRACES_` forms), `OTEL_SERVICE_NAME` (default `idstore`),
-//!   `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`:
-//!   read by the SDK itself.
+//!   per-signal forms), `OTEL_SERVICE_NAME` (default `idstore`),
+//!   `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`,
+//!   `OTEL_METRIC_EXPORT_INTERVAL`: read by the SDK itself.
 //!
 //! Spans are batched and sent by the SDK's own thread, so a slow or absent
 //! collector never holds a request up; at worst spans are dropped when its
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithHttpConfig as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::{Metadata, Subscriber};
@@ -26,15 +29,54 @@ use tracing_subscriber::filter::{DynFilterFn, FilterExt as _, Targets};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::collector::CollectorClient;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 
-const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+use super::collector::CollectorClient;
+use super::metrics::Metrics;
+
 const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
 const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// The specification's default export timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const SERVICE_NAME: &str = "idstore";
+pub const SERVICE_NAME: &str = "idstore";
+
+/// What is exported; each signal has variables of its own that win over
+/// the shared ones.
+#[derive(Debug, Clone, Copy)]
+pub enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    fn endpoint_variable(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        }
+    }
+
+    fn timeout_variable(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        }
+    }
+
+    fn protocol_variable(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        }
+    }
+
+    fn exporter_variable(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_TRACES_EXPORTER",
+            Self::Metrics => "OTEL_METRICS_EXPORTER",
+        }
+    }
+}
 /// How long a stopping process waits for its last spans to be sent: a
 /// collector that is down must not hold a rolling restart up for long.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,27 +122,64 @@ impl Traces {
     }
 }
 
-/// The running exporter, kept for [`shutdown`].
+/// The running exporters, kept for [`shutdown`].
 static RUNNING: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
+static RUNNING_METRICS: Mutex<Option<SdkMeterProvider>> = Mutex::new(None);
 
-/// The exporter the environment asks for: none when it names no collector,
-/// an error when what it names cannot be used.
-pub fn from_env() -> anyhow::Result<Option<Traces>> {
-    let var = |name: &str| std::env::var(name).ok();
-    let Some(configured) = endpoint(var) else {
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// How `signal` is to be exported, as the environment says.
+pub struct Export {
+    /// The collector, as may be logged.
+    pub endpoint: String,
+    pub timeout: Duration,
+    pub protocol: Protocol,
+}
+
+/// `signal`'s export: none when the environment names no collector, an
+/// error when what it names cannot be used.
+fn configured(signal: Signal) -> anyhow::Result<Option<Export>> {
+    let Some(configured) = endpoint(signal, var) else {
         return Ok(None);
     };
-    let endpoint = loggable(&configured)?;
+    Ok(Some(Export {
+        endpoint: loggable(&configured)?,
+        timeout: timeout(signal, var),
+        protocol: protocol(signal, var)?,
+    }))
+}
+
+/// The trace exporter the environment asks for, if any.
+pub fn from_env() -> anyhow::Result<Option<Traces>> {
+    let Some(export) = configured(Signal::Traces)? else {
+        return Ok(None);
+    };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_http_client(CollectorClient::new(timeout(var)))
+        .with_protocol(export.protocol)
+        .with_http_client(CollectorClient::new(export.timeout))
         .build()
         .context("the OTLP exporter")?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource())
         .build();
-    Ok(Some(Traces { provider, endpoint }))
+    Ok(Some(Traces {
+        provider,
+        endpoint: export.endpoint,
+    }))
+}
+
+/// The metrics exporter the environment asks for, if any, and where it
+/// sends.
+pub fn metrics_from_env() -> anyhow::Result<Option<(Metrics, String)>> {
+    let Some(export) = configured(Signal::Metrics)? else {
+        return Ok(None);
+    };
+    let endpoint = export.endpoint.clone();
+    Ok(Some((super::metrics::exporter(export)?, endpoint)))
 }
 
 /// Keeps `traces` running until [`shutdown`].
@@ -109,7 +188,22 @@ pub fn keep(traces: Traces) {
     *running = Some(traces.provider);
 }
 
-/// Flushes and stops the running exporter, if any.
+/// Keeps the metrics exporter running until [`shutdown`].
+pub fn keep_metrics(provider: SdkMeterProvider) {
+    let mut running = RUNNING_METRICS.lock().unwrap_or_else(|e| e.into_inner());
+    *running = Some(provider);
+}
+
+/// Whether metrics are pushed over OTLP (then nothing scrapes the gauges).
+pub fn exporting_metrics() -> bool {
+    RUNNING_METRICS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+}
+
+/// Flushes and stops the running exporters, if any: the last spans, and
+/// the metrics' final values.
 pub fn shutdown() {
     let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(provider) = running
@@ -118,12 +212,25 @@ pub fn shutdown() {
         // The subscriber may be the one exporting: say it on stderr.
         eprintln!("warning: flushing traces to the collector failed: {e}");
     }
+    let running = RUNNING_METRICS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(provider) = running
+        && let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT)
+    {
+        eprintln!("warning: sending the last metrics to the collector failed: {e}");
+    }
 }
 
-/// The collector's URL, if one is configured: the traces variable wins, as
-/// the specification says; an empty variable counts as unset.
-fn endpoint(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    [TRACES_ENDPOINT, ENDPOINT]
+/// The collector's URL for `signal`, if one is configured: the signal's
+/// own variable wins, as the specification says; an empty variable counts
+/// as unset, and `OTEL_<SIGNAL>_EXPORTER=none` turns the signal off.
+fn endpoint(signal: Signal, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if var(signal.exporter_variable()).is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+        return None;
+    }
+    [signal.endpoint_variable(), ENDPOINT]
         .into_iter()
         .filter_map(var)
         .map(|v| v.trim().to_owned())
@@ -150,9 +257,27 @@ fn loggable(url: &str) -> anyhow::Result<String> {
     ))
 }
 
-/// The export timeout, in milliseconds in the variables; the traces one wins.
-fn timeout(var: impl Fn(&str) -> Option<String>) -> Duration {
-    [TRACES_TIMEOUT, TIMEOUT]
+/// The encoding: `http/protobuf` unless the variables (the signal's first)
+/// say `http/json`, whatever the SDK's own default (JSON when both are
+/// compiled in, against the specification).
+fn protocol(signal: Signal, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Protocol> {
+    let named = [signal.protocol_variable(), "OTEL_EXPORTER_OTLP_PROTOCOL"]
+        .into_iter()
+        .filter_map(|name| var(name).map(|v| (name, v.trim().to_owned())))
+        .find(|(_, v)| !v.is_empty());
+    match named {
+        None => Ok(Protocol::HttpBinary),
+        Some((_, v)) if v == "http/protobuf" => Ok(Protocol::HttpBinary),
+        Some((_, v)) if v == "http/json" => Ok(Protocol::HttpJson),
+        Some((name, v)) => anyhow::bail!(
+            "{name}={v}: idstore sends OTLP over HTTP, as `http/protobuf` or `http/json`"
+        ),
+    }
+}
+
+/// The export timeout, in milliseconds in the variables; the signal's wins.
+fn timeout(signal: Signal, var: impl Fn(&str) -> Option<String>) -> Duration {
+    [signal.timeout_variable(), TIMEOUT]
         .into_iter()
         .filter_map(var)
         .find_map(|v| v.trim().parse().ok())
@@ -161,7 +286,7 @@ fn timeout(var: impl Fn(&str) -> Option<String>) -> Duration {
 
 /// What the SDK detects (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`),
 /// named `idstore` when neither names the service, and the version.
-fn resource() -> Resource {
+pub fn resource() -> Resource {
     let detected = Resource::builder().build();
     let named = detected
         .get(&opentelemetry::Key::new("service.name"))
@@ -190,22 +315,73 @@ mod tests {
         }
     }
 
+    const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+    const TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+    use Signal::{Metrics, Traces};
+
     #[test]
-    fn no_endpoint_means_no_export_and_the_traces_endpoint_wins() {
-        assert_eq!(endpoint(env(&[])), None);
-        assert_eq!(endpoint(env(&[(ENDPOINT, " ")])), None);
+    fn no_endpoint_means_no_export_and_the_signals_endpoint_wins() {
+        for signal in [Traces, Metrics] {
+            assert_eq!(endpoint(signal, env(&[])), None);
+            assert_eq!(endpoint(signal, env(&[(ENDPOINT, " ")])), None);
+            assert_eq!(
+                endpoint(signal, env(&[(ENDPOINT, "http://collector:4318")])).as_deref(),
+                Some("http://collector:4318")
+            );
+        }
+        let both = [
+            (ENDPOINT, "http://collector:4318"),
+            (TRACES_ENDPOINT, "http://traces:4318/v1/traces"),
+            (METRICS_ENDPOINT, "http://metrics:4318/v1/metrics"),
+        ];
         assert_eq!(
-            endpoint(env(&[(ENDPOINT, "http://collector:4318")])).as_deref(),
-            Some("http://collector:4318")
-        );
-        assert_eq!(
-            endpoint(env(&[
-                (ENDPOINT, "http://collector:4318"),
-                (TRACES_ENDPOINT, "http://traces:4318/v1/traces"),
-            ]))
-            .as_deref(),
+            endpoint(Traces, env(&both)).as_deref(),
             Some("http://traces:4318/v1/traces")
         );
+        assert_eq!(
+            endpoint(Metrics, env(&both)).as_deref(),
+            Some("http://metrics:4318/v1/metrics")
+        );
+    }
+
+    #[test]
+    fn an_exporter_named_none_turns_only_its_signal_off() {
+        let vars = [
+            (ENDPOINT, "http://collector:4318"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ];
+        assert_eq!(endpoint(Metrics, env(&vars)), None);
+        assert_eq!(
+            endpoint(Traces, env(&vars)).as_deref(),
+            Some("http://collector:4318")
+        );
+        let vars = [
+            (ENDPOINT, "http://collector:4318"),
+            ("OTEL_TRACES_EXPORTER", "None"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+        ];
+        assert_eq!(endpoint(Traces, env(&vars)), None);
+        assert!(endpoint(Metrics, env(&vars)).is_some());
+    }
+
+    #[test]
+    fn protobuf_is_the_default_encoding_and_grpc_is_refused() {
+        assert_eq!(protocol(Traces, env(&[])).unwrap(), Protocol::HttpBinary);
+        let json = [("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")];
+        assert_eq!(protocol(Metrics, env(&json)).unwrap(), Protocol::HttpJson);
+        let mixed = [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+        ];
+        assert_eq!(
+            protocol(Metrics, env(&mixed)).unwrap(),
+            Protocol::HttpBinary
+        );
+        assert_eq!(protocol(Traces, env(&mixed)).unwrap(), Protocol::HttpJson);
+        let grpc = [("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")];
+        let refused = protocol(Traces, env(&grpc)).unwrap_err().to_string();
+        assert!(refused.contains("http/protobuf"), "{refused}");
     }
 
     #[test]
@@ -221,16 +397,20 @@ mod tests {
     }
 
     #[test]
-    fn the_timeout_is_read_in_milliseconds_with_the_traces_variable_first() {
-        assert_eq!(timeout(env(&[])), DEFAULT_TIMEOUT);
+    fn the_timeout_is_read_in_milliseconds_with_the_signals_variable_first() {
+        assert_eq!(timeout(Traces, env(&[])), DEFAULT_TIMEOUT);
         assert_eq!(
-            timeout(env(&[(TIMEOUT, "2500")])),
+            timeout(Traces, env(&[(TIMEOUT, "2500")])),
             Duration::from_millis(2500)
         );
         assert_eq!(
-            timeout(env(&[(TIMEOUT, "2500"), (TRACES_TIMEOUT, "700")])),
+            timeout(Traces, env(&[(TIMEOUT, "2500"), (TRACES_TIMEOUT, "700")])),
             Duration::from_millis(700)
         );
-        assert_eq!(timeout(env(&[(TIMEOUT, "soon")])), DEFAULT_TIMEOUT);
+        assert_eq!(
+            timeout(Metrics, env(&[(TIMEOUT, "2500"), (TRACES_TIMEOUT, "700")])),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(timeout(Traces, env(&[(TIMEOUT, "soon")])), DEFAULT_TIMEOUT);
     }
 }
