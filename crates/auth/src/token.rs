@@ -6,6 +6,12 @@
 //! key belongs to. Known keys are cached; an unknown `kid` triggers at most
 //! one reload per `min_refresh_interval`, so random kids cannot storm the
 //! database.
+//!
+//! A token verified once is remembered (by a SHA-256 of all of it, until
+//! its `exp`): the next request with it costs a hash and a lookup, not an
+//! Ed25519 verification. The key is still looked up on every use, so a
+//! retired or removed key ends its tokens at once; revocations are checked
+//! by the caller on every request, cached or not.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -290,21 +296,123 @@ impl KeyCache {
     }
 }
 
+/// How many verified tokens a verifier remembers: about 400 bytes each, so
+/// a few megabytes at most. Beyond it, expired ones are dropped first, and
+/// if none is, all are (the next uses verify again).
+pub const VERIFIED_CAPACITY: usize = 10_000;
+
+/// A token verified before: what it proved, until when, under which key.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    exp: i64,
+    kid: String,
+}
+
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: RwLock<HashMap<[u8; 32], Verified>>,
+    /// Full verifications done (signature and claims): what the cache saves.
+    full: std::sync::atomic::AtomicU64,
+}
+
+impl VerifiedTokens {
+    fn digest(token: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<Verified> {
+        self.entries
+            .read()
+            .expect("token cache poisoned")
+            .get(digest)
+            .cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], verified: Verified, now: i64, leeway: i64) {
+        let mut entries = self.entries.write().expect("token cache poisoned");
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.retain(|_, v| now <= v.exp + leeway);
+            if entries.len() >= VERIFIED_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, verified);
+    }
+
+    fn forget(&self, digest: &[u8; 32]) {
+        self.entries
+            .write()
+            .expect("token cache poisoned")
+            .remove(digest);
+    }
+}
+
 pub struct Verifier {
     settings: TokenSettings,
     keys: KeyCache,
+    verified: VerifiedTokens,
 }
 
 impl Verifier {
     pub fn new(settings: TokenSettings, keys: KeyCache) -> Self {
-        Self { settings, keys }
+        Self {
+            settings,
+            keys,
+            verified: VerifiedTokens::default(),
+        }
     }
 
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
     }
 
+    /// Signature and claim checks done since start (tokens seen before are
+    /// not checked again): for tests and benchmarks.
+    pub fn full_verifications(&self) -> u64 {
+        self.verified
+            .full
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remembered tokens, expired ones included until they are dropped.
+    pub fn remembered(&self) -> usize {
+        self.verified
+            .entries
+            .read()
+            .expect("token cache poisoned")
+            .len()
+    }
+
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let digest = VerifiedTokens::digest(token);
+        let Some(seen) = self.verified.get(&digest) else {
+            return self.verify_fully(token, digest).await;
+        };
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let leeway = self.settings.leeway as i64;
+        if now > seen.exp + leeway {
+            self.verified.forget(&digest);
+            return Err(AuthError::Invalid("ExpiredSignature".into()));
+        }
+        let key = self
+            .keys
+            .get(&seen.kid)
+            .await
+            .ok_or(AuthError::UnknownKey)?;
+        if key.usable_until.is_some_and(|until| now > until + leeway)
+            || key.tenant_id != seen.principal.tenant_id
+        {
+            return Err(AuthError::UnknownKey);
+        }
+        Ok(seen.principal)
+    }
+
+    async fn verify_fully(&self, token: &str, digest: [u8; 32]) -> Result<Principal, AuthError> {
+        self.verified
+            .full
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
@@ -331,7 +439,16 @@ impl Verifier {
         if claims.tid != key.tenant_id {
             return Err(AuthError::TenantMismatch);
         }
-        Ok(Principal::from_claims(claims))
+        let exp = claims.exp;
+        let principal = Principal::from_claims(claims);
+        let verified = Verified {
+            principal: principal.clone(),
+            exp,
+            kid,
+        };
+        self.verified
+            .insert(digest, verified, now, self.settings.leeway as i64);
+        Ok(principal)
     }
 
     fn validation(&self) -> Validation {
@@ -589,5 +706,137 @@ mod tests {
             "random kids must not reach the key source"
         );
         verifier.verify(&good).await.unwrap();
+    }
+
+    /// A key source whose keys the test changes.
+    struct Changing(std::sync::Mutex<Vec<PublicKey>>);
+
+    impl KeySource for Changing {
+        fn load(&self) -> LoadFuture<'_> {
+            let keys = self.0.lock().unwrap().clone();
+            Box::pin(async move { Ok(keys) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_seen_before_is_not_verified_again_but_a_tampered_copy_is() {
+        let (pair, _, verifier) = setup(None);
+        let token = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
+        let first = verifier.verify(&token).await.unwrap();
+        let again = verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.full_verifications(), 1);
+        assert!(again.has("users:list"));
+        assert_eq!(
+            (again.subject, again.tenant_id, again.issued_at),
+            (first.subject, first.tenant_id, first.issued_at)
+        );
+        // Same header and claims, another signature: not the token seen.
+        let (head, signature) = token.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{head}.{flipped}{}", &signature[1..]);
+        assert!(verifier.verify(&forged).await.is_err());
+        assert_eq!(verifier.full_verifications(), 2);
+        assert!(verifier.verify(&token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_ends_at_its_expiry() {
+        let pair = KeyPair::generate().unwrap();
+        let source = Arc::new(Counting {
+            keys: vec![PublicKey {
+                kid: pair.kid.clone(),
+                tenant_id: "t1".into(),
+                public_key: pair.public_key.to_vec(),
+                usable_until: None,
+            }],
+            loads: AtomicUsize::new(0),
+        });
+        let cache = KeyCache::new(source, Duration::from_secs(60), Duration::from_secs(600));
+        let verifier = Verifier::new(
+            TokenSettings {
+                leeway: 0,
+                ..settings()
+            },
+            cache,
+        );
+        let mut c = claims("t1");
+        c.exp = jsonwebtoken::get_current_timestamp() as i64 + 1;
+        let token = sign(&c, &pair.kid, &pair.private_pkcs8).unwrap();
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.remembered(), 1);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(
+            verifier.remembered(),
+            0,
+            "an expired token stays remembered"
+        );
+        assert_eq!(verifier.full_verifications(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_ends_when_its_key_is_retired_or_removed() {
+        let pair = KeyPair::generate().unwrap();
+        let key = PublicKey {
+            kid: pair.kid.clone(),
+            tenant_id: "t1".into(),
+            public_key: pair.public_key.to_vec(),
+            usable_until: None,
+        };
+        let source = Arc::new(Changing(std::sync::Mutex::new(vec![key.clone()])));
+        // Keys re-read on every use: the change is seen at once.
+        let cache = KeyCache::new(source.clone(), Duration::ZERO, Duration::ZERO);
+        let verifier = Verifier::new(settings(), cache);
+        let token = sign(&claims("t1"), &pair.kid, &pair.private_pkcs8).unwrap();
+        verifier.verify(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.full_verifications(), 1);
+
+        let long_ago = jsonwebtoken::get_current_timestamp() as i64 - 7200;
+        *source.0.lock().unwrap() = vec![PublicKey {
+            usable_until: Some(long_ago),
+            ..key.clone()
+        }];
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
+        source.0.lock().unwrap().clear();
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
+        assert_eq!(verifier.full_verifications(), 1, "the cached path decided");
+        *source.0.lock().unwrap() = vec![key];
+        assert!(verifier.verify(&token).await.is_ok());
+    }
+
+    #[test]
+    fn the_remembered_tokens_are_bounded_expired_ones_going_first() {
+        let cache = VerifiedTokens::default();
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let entry = |exp: i64| Verified {
+            principal: Principal::from_claims(claims("t1")),
+            exp,
+            kid: "k".into(),
+        };
+        let digest = |i: usize| VerifiedTokens::digest(&format!("token-{i}"));
+        for i in 0..VERIFIED_CAPACITY {
+            let exp = if i % 2 == 0 { now - 100 } else { now + 100 };
+            cache.insert(digest(i), entry(exp), now, 0);
+        }
+        let len = || cache.entries.read().unwrap().len();
+        assert_eq!(len(), VERIFIED_CAPACITY);
+        cache.insert(digest(VERIFIED_CAPACITY), entry(now + 100), now, 0);
+        assert_eq!(len(), VERIFIED_CAPACITY / 2 + 1, "the expired half went");
+        assert!(cache.get(&digest(1)).is_some(), "a live token was dropped");
+        for i in VERIFIED_CAPACITY + 1..2 * VERIFIED_CAPACITY {
+            cache.insert(digest(i), entry(now + 100), now, 0);
+        }
+        assert!(len() <= VERIFIED_CAPACITY);
+        assert!(cache.get(&digest(2 * VERIFIED_CAPACITY - 1)).is_some());
     }
 }
