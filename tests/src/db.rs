@@ -188,12 +188,21 @@ fn template_name() -> String {
     format!("idstore_template_{:016x}", hasher.finish())
 }
 
+/// Retried for 10 s: a container started again (its engine restarted)
+/// may not accept connections yet when it is handed over.
 async fn admin_connection(server: &PgConnectOptions) -> PgConnection {
-    let attempt = PgConnection::connect_with(server);
-    tokio::time::timeout(Duration::from_secs(10), attempt)
-        .await
-        .expect("PostgreSQL did not answer within 10 s")
-        .expect("connect to PostgreSQL as an administrator")
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = PgConnection::connect_with(server);
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(conn)) => return conn,
+            Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
+                panic!("connect to PostgreSQL as an administrator: {e}")
+            }
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => panic!("PostgreSQL did not answer within 10 s"),
+        }
+    }
 }
 
 async fn ensure_template(server: &PgConnectOptions) -> String {

@@ -74,6 +74,8 @@ pub async fn idempotency(
     let Some(principal) = principal.filter(|p| !state.auth.revocations.refuses(p)) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    // A replay never reaches the extractor that records it (`auth`).
+    tracing::Span::current().record("tenant", principal.tenant_id.as_str());
     let (mut req, body) = {
         let mut req = req;
         let body = match req.extract::<web::Bytes>().await {
@@ -132,7 +134,9 @@ async fn serve_first(
     state: web::Data<AppState>,
     owned: OwnedKey,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let task = actix_web::rt::spawn(async move {
+    // The task runs in the request's span: its store calls and log lines
+    // belong to the request (the extractor records the tenant on it).
+    let task = actix_web::rt::spawn(tracing::Instrument::in_current_span(async move {
         let res = next.call(req).await?;
         let (req, res) = res.into_parts();
         let (res, body) = res.into_parts();
@@ -154,7 +158,7 @@ async fn serve_first(
             req,
             res.set_body(bytes).map_into_boxed_body(),
         ))
-    });
+    }));
     task.await
         .map_err(|e| actix_web::Error::from(ApiError::internal(e)))?
 }

@@ -37,22 +37,24 @@ pub async fn request_id(
     // The route pattern, not the path: paths carry emails, phone numbers and
     // usernames, which do not belong in logs or traces. The tenant is
     // recorded once a token names it (`auth`), the status at the end.
+    // The pattern comes from the app's resource map, before routing.
+    let route = req.match_pattern().unwrap_or_else(|| "(no route)".into());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
-        route = tracing::field::Empty,
+        route = %route,
         status = tracing::field::Empty,
         tenant = tracing::field::Empty,
+        // For the OpenTelemetry export: the span's name ("GET /v1/users")
+        // and kind, as trace views expect of a server span. A name must be
+        // known when the span starts: the exporter keeps the first.
+        otel.name = %format_args!("{} {route}", req.method()),
+        otel.kind = "server",
     );
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
 
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(no route)".into());
-    span.record("route", route.as_str());
     let status = res.status().as_u16();
     span.record("status", status);
     let elapsed = started.elapsed().as_secs_f64();

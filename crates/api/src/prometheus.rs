@@ -105,6 +105,16 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
         .body(handle.render())
 }
 
+/// Folds the histograms' recent samples into their buckets, which a
+/// scrape does too: without it, a process nobody scrapes (metrics pushed
+/// over OTLP, or not read at all) would keep every sample. Call it every
+/// few seconds.
+pub fn upkeep() {
+    if let Some(handle) = handle() {
+        handle.run_upkeep();
+    }
+}
+
 /// Sets the gauges of the database pools and the hash queue to their
 /// present values: at each scrape, and periodically while metrics are
 /// pushed over OTLP (nothing scrapes then).

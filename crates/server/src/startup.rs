@@ -34,7 +34,7 @@ pub struct Application {
     database: Database,
     revocations: tokio::task::JoinHandle<()>,
     breached: tokio::task::JoinHandle<()>,
-    gauges: Option<tokio::task::JoinHandle<()>>,
+    gauges: tokio::task::JoinHandle<()>,
     draining: Arc<AtomicBool>,
     drain_delay: Duration,
 }
@@ -125,8 +125,10 @@ impl Application {
                 refresh_token_lifetime: config.refresh_token_lifetime as i64,
             },
         };
-        let gauges =
-            crate::telemetry::exporting_metrics().then(|| tokio::spawn(read_gauges(state.clone())));
+        let gauges = tokio::spawn(keep_metrics(
+            state.clone(),
+            crate::telemetry::exporting_metrics(),
+        ));
         let settings = ApiSettings {
             body_limit: config.body_limit,
         };
@@ -207,9 +209,7 @@ impl Application {
         }
         revocations.abort();
         breached.abort();
-        if let Some(gauges) = gauges {
-            gauges.abort();
-        }
+        gauges.abort();
         pool.close().await;
         readiness.close().await;
         if let Some(cluster) = database.managed {
@@ -300,19 +300,24 @@ async fn warn_if_unconfined(pool: &PgPool) {
     }
 }
 
-/// Keeps this replica's token revocation list current: every second it
-/// reads what other replicas revoked (so they take effect here within a
-/// second or two), every minute it purges what can refuse nothing more.
-/// While metrics are pushed over OTLP: the pools' and the hash queue's
-/// gauges, read every second (cheap: counters in memory).
-async fn read_gauges(state: AppState) {
+/// Every second: the histograms' samples folded into their buckets (which
+/// a scrape does too, so that an unscraped process holds no samples), and,
+/// while metrics are pushed over OTLP (nothing scrapes then), the pools'
+/// and the hash queue's gauges read. Cheap: counters in memory.
+async fn keep_metrics(state: AppState, pushed: bool) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         every.tick().await;
-        idstore_api::prometheus::read_gauges(&state);
+        if pushed {
+            idstore_api::prometheus::read_gauges(&state);
+        }
+        idstore_api::prometheus::upkeep();
     }
 }
 
+/// Keeps this replica's token revocation list current: every second it
+/// reads what other replicas revoked (so they take effect here within a
+/// second or two), every minute it purges what can refuse nothing more.
 async fn watch_revocations(auth: std::sync::Arc<AuthContext>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

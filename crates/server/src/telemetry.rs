@@ -65,7 +65,7 @@ pub fn exporting_metrics() -> bool {
 
 /// Sends the spans still buffered and the metrics' last values, and stops
 /// the exporters: the end of a process that called [`init`]. Waits at most
-/// 5 s for the collector, per signal.
+/// 5 s for the collector (both signals are flushed at once).
 pub fn shutdown() {
     otlp::shutdown();
 }

@@ -36,6 +36,8 @@ struct Span {
     trace_id: String,
     span_id: String,
     parent_span_id: String,
+    /// OTLP's `SpanKind` (2: server); 0 where the encoding is not read.
+    kind: i32,
     attributes: HashMap<String, String>,
     /// The `service.name` of the resource it came with.
     service: String,
@@ -75,7 +77,7 @@ impl Received {
     fn request_span(&self, request_id: &str) -> Option<Span> {
         self.spans()
             .into_iter()
-            .find(|s| s.name == "request" && s.attr("request_id") == Some(request_id))
+            .find(|s| s.attr("request_id") == Some(request_id))
     }
 
     async fn wait_for_request(&self, request_id: &str, within: Duration) -> Span {
@@ -225,6 +227,7 @@ fn from_protobuf(export: &ExportTraceServiceRequest) -> Vec<Span> {
                 trace_id: hex(&span.trace_id),
                 span_id: hex(&span.span_id),
                 parent_span_id: hex(&span.parent_span_id),
+                kind: span.kind,
                 attributes: attributes(&span.attributes),
                 service: service.clone(),
             });
@@ -267,6 +270,7 @@ fn from_json(export: &Value) -> Vec<Span> {
                     trace_id: text(&span["traceId"]),
                     span_id: text(&span["spanId"]),
                     parent_span_id: text(&span["parentSpanId"]),
+                    kind: span["kind"].as_i64().map_or(0, |k| k as i32),
                     attributes: attributes(&span["attributes"]),
                     service: service.clone(),
                 });
@@ -337,9 +341,13 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_route_template_an
     .await;
     let token = client_token(&served.url(""), ADMIN, &secret).await;
     let email = "otlp.probe@example.com";
+    // Idempotent: served in a task of its own, still within the request.
+    let create_id = format!("otlp-create-{}", uuid::Uuid::now_v7().simple());
     let created = awc::Client::default()
         .post(served.url("/v1/users"))
         .insert_header(("authorization", format!("Bearer {token}")))
+        .insert_header(("idempotency-key", "otlp-create"))
+        .insert_header(("x-request-id", create_id.as_str()))
         .send_json(&serde_json::json!({ "email": email }))
         .await
         .unwrap();
@@ -357,6 +365,8 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_route_template_an
         "{span:#?}"
     );
     assert_eq!(span.attr("method"), Some("GET"), "{span:#?}");
+    assert_eq!(span.name, "GET /v1/users/email/{email}", "{span:#?}");
+    assert_eq!(span.kind, 2, "not a server span: {span:#?}");
     assert_eq!(span.attr("status"), Some("200"), "{span:#?}");
     assert_eq!(
         span.attr("tenant"),
@@ -375,6 +385,18 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_route_template_an
         store.attr("db.system.name"),
         Some("postgresql"),
         "{store:#?}"
+    );
+    let create = received
+        .wait_for_request(&create_id, Duration::from_secs(15))
+        .await;
+    assert_eq!(create.name, "POST /v1/users", "{create:#?}");
+    assert_eq!(create.attr("tenant"), span.attr("tenant"), "{create:#?}");
+    let spans = received.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.trace_id == create.trace_id && s.name == "store.users.create"),
+        "the idempotent create's store calls are not under its request: {spans:#?}"
     );
     // The revocation list's refresh (at start, then every second) calls the
     // store outside any request: no trace of its own.

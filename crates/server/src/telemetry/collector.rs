@@ -80,7 +80,12 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, HttpEr
 fn head(request: &Request<Bytes>) -> Vec<u8> {
     let uri = request.uri();
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let authority = uri.authority().map_or("", |a| a.as_str());
+    // Host and port only: an authority may carry `user:password@`, which
+    // does not belong in a Host header (`otlp::loggable` refuses it anyway).
+    let host = uri.host().unwrap_or_default();
+    let authority = uri
+        .port_u16()
+        .map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
     let mut head = format!(
         "{} {target} HTTP/1.1\r\nhost: {authority}\r\ncontent-length: {}\r\nconnection: close\r\n",
         request.method(),
@@ -128,6 +133,10 @@ fn read_answer(mut reader: impl BufRead) -> Result<Response<Bytes>, HttpError> {
     }
     let body = match (chunked, length) {
         (true, _) => dechunk(&mut reader)?,
+        // What the collector claims is not trusted with an allocation.
+        (false, Some(n)) if n as u64 > MAX_ANSWER => {
+            return Err(format!("the collector announced a body of {n} bytes").into());
+        }
         (false, Some(n)) => {
             let mut body = vec![0; n];
             reader.read_exact(&mut body)?;
@@ -156,7 +165,11 @@ fn dechunk(reader: &mut impl BufRead) -> Result<Vec<u8>, HttpError> {
             return Ok(body);
         }
         let start = body.len();
-        body.resize(start + size, 0);
+        let end = start
+            .checked_add(size)
+            .filter(|&end| end as u64 <= MAX_ANSWER)
+            .ok_or("the collector's chunks exceed the answer's limit")?;
+        body.resize(end, 0);
         reader.read_exact(&mut body[start..])?;
         let mut end = [0; 2];
         reader.read_exact(&mut end)?;
@@ -177,6 +190,18 @@ mod tests {
             .header("content-length", "999")
             .body(Bytes::from_static(b"spans"))
             .unwrap()
+    }
+
+    #[test]
+    fn the_host_header_carries_no_credentials() {
+        let request = Request::builder()
+            .method("POST")
+            .uri("http://user:secret@collector:4318/v1/traces")
+            .body(Bytes::new())
+            .unwrap();
+        let head = String::from_utf8(head(&request)).unwrap();
+        assert!(head.contains("host: collector:4318\r\n"), "{head}");
+        assert!(!head.contains("secret"), "{head}");
     }
 
     #[test]
@@ -209,6 +234,14 @@ mod tests {
         assert_eq!(to_end.headers()["retry-after"], "1");
         assert_eq!(to_end.body().as_ref(), b"busy");
         assert!(read_answer(&b"HTTP/1.1 200 OK\r\n"[..]).is_err());
+        // A length or chunk claimed beyond the answer's limit is refused,
+        // not allocated.
+        let huge = b"HTTP/1.1 200 OK\r\nContent-Length: 4611686018427387904\r\n\r\nok";
+        assert!(read_answer(&huge[..]).is_err());
+        let huge = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nok";
+        assert!(read_answer(&huge[..]).is_err());
+        let chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nok";
+        assert!(read_answer(&chunk[..]).is_err());
     }
 
     #[test]

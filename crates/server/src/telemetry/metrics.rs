@@ -34,6 +34,7 @@ pub struct Metrics {
 pub fn exporter(export: Export) -> anyhow::Result<Metrics> {
     let exporter = opentelemetry_otlp::MetricExporter::builder()
         .with_http()
+        .with_endpoint(export.url)
         .with_protocol(export.protocol)
         .with_http_client(CollectorClient::new(export.timeout))
         .build()
@@ -48,13 +49,27 @@ pub fn exporter(export: Export) -> anyhow::Result<Metrics> {
 }
 
 /// A `metrics` recorder creating one OpenTelemetry instrument per metric
-/// name (labels become attributes of its data points).
+/// name (labels become attributes of its data points), and one handle per
+/// name and labels: the macros register on every call, and a handle keeps
+/// what a relative update needs (a gauge's value, a counter's total).
 pub struct OtelRecorder {
     meter: Meter,
     descriptions: Mutex<HashMap<String, SharedString>>,
     counters: Mutex<HashMap<String, opentelemetry::metrics::Counter<u64>>>,
     gauges: Mutex<HashMap<String, opentelemetry::metrics::Gauge<f64>>>,
     histograms: Mutex<HashMap<String, opentelemetry::metrics::Histogram<f64>>>,
+    counter_handles: Mutex<HashMap<Key, Arc<OtelCounter>>>,
+    gauge_handles: Mutex<HashMap<Key, Arc<OtelGauge>>>,
+    histogram_handles: Mutex<HashMap<Key, Arc<OtelHistogram>>>,
+}
+
+/// The handle of `key` in `handles`, made by `make` the first time.
+fn handle<H>(handles: &Mutex<HashMap<Key, Arc<H>>>, key: &Key, make: impl FnOnce() -> H) -> Arc<H> {
+    if let Some(found) = lock(handles).get(key) {
+        return found.clone();
+    }
+    let made = Arc::new(make());
+    lock(handles).entry(key.clone()).or_insert(made).clone()
 }
 
 impl OtelRecorder {
@@ -65,6 +80,9 @@ impl OtelRecorder {
             counters: Mutex::default(),
             gauges: Mutex::default(),
             histograms: Mutex::default(),
+            counter_handles: Mutex::default(),
+            gauge_handles: Mutex::default(),
+            histogram_handles: Mutex::default(),
         }
     }
 
@@ -123,44 +141,41 @@ impl Recorder for OtelRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let counter = self.instrument(&self.counters, key.name(), |name, description| {
-            self.meter
-                .u64_counter(name)
-                .with_description(description)
-                .build()
-        });
-        Counter::from_arc(Arc::new(OtelCounter {
-            counter,
+        Counter::from_arc(handle(&self.counter_handles, key, || OtelCounter {
+            counter: self.instrument(&self.counters, key.name(), |name, description| {
+                self.meter
+                    .u64_counter(name)
+                    .with_description(description)
+                    .build()
+            }),
             attributes: attributes(key),
             total: AtomicU64::new(0),
         }))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let gauge = self.instrument(&self.gauges, key.name(), |name, description| {
-            self.meter
-                .f64_gauge(name)
-                .with_description(description)
-                .build()
-        });
-        Gauge::from_arc(Arc::new(OtelGauge {
-            gauge,
+        Gauge::from_arc(handle(&self.gauge_handles, key, || OtelGauge {
+            gauge: self.instrument(&self.gauges, key.name(), |name, description| {
+                self.meter
+                    .f64_gauge(name)
+                    .with_description(description)
+                    .build()
+            }),
             attributes: attributes(key),
             value: AtomicU64::new(0f64.to_bits()),
         }))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let histogram = self.instrument(&self.histograms, key.name(), |name, description| {
-            self.meter
-                .f64_histogram(name)
-                .with_description(description)
-                .with_unit("s")
-                .with_boundaries(idstore_api::prometheus::LATENCY_BUCKETS.to_vec())
-                .build()
-        });
-        Histogram::from_arc(Arc::new(OtelHistogram {
-            histogram,
+        Histogram::from_arc(handle(&self.histogram_handles, key, || OtelHistogram {
+            histogram: self.instrument(&self.histograms, key.name(), |name, description| {
+                self.meter
+                    .f64_histogram(name)
+                    .with_description(description)
+                    .with_unit("s")
+                    .with_boundaries(idstore_api::prometheus::LATENCY_BUCKETS.to_vec())
+                    .build()
+            }),
             attributes: attributes(key),
         }))
     }

@@ -63,6 +63,14 @@ impl Signal {
         }
     }
 
+    /// The path under `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    fn path(self) -> &'static str {
+        match self {
+            Self::Traces => "v1/traces",
+            Self::Metrics => "v1/metrics",
+        }
+    }
+
     fn protocol_variable(self) -> &'static str {
         match self {
             Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -134,6 +142,9 @@ fn var(name: &str) -> Option<String> {
 pub struct Export {
     /// The collector, as may be logged.
     pub endpoint: String,
+    /// Where the exports go: given to the SDK, which would otherwise read
+    /// the variables again in its own way.
+    pub url: String,
     pub timeout: Duration,
     pub protocol: Protocol,
 }
@@ -146,6 +157,7 @@ fn configured(signal: Signal) -> anyhow::Result<Option<Export>> {
     };
     Ok(Some(Export {
         endpoint: loggable(&configured)?,
+        url: configured,
         timeout: timeout(signal, var),
         protocol: protocol(signal, var)?,
     }))
@@ -158,6 +170,7 @@ pub fn from_env() -> anyhow::Result<Option<Traces>> {
     };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_endpoint(export.url)
         .with_protocol(export.protocol)
         .with_http_client(CollectorClient::new(export.timeout))
         .build()
@@ -203,38 +216,49 @@ pub fn exporting_metrics() -> bool {
 }
 
 /// Flushes and stops the running exporters, if any: the last spans, and
-/// the metrics' final values.
+/// the metrics' final values, both at once, so that a collector that is
+/// down holds the exit up for [`FLUSH_TIMEOUT`] at most.
 pub fn shutdown() {
-    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(provider) = running
-        && let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT)
-    {
-        // The subscriber may be the one exporting: say it on stderr.
-        eprintln!("warning: flushing traces to the collector failed: {e}");
-    }
-    let running = RUNNING_METRICS
+    let traces = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let metrics = RUNNING_METRICS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    if let Some(provider) = running
-        && let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT)
-    {
-        eprintln!("warning: sending the last metrics to the collector failed: {e}");
-    }
+    std::thread::scope(|s| {
+        if let Some(provider) = traces {
+            s.spawn(move || {
+                if let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT) {
+                    // The subscriber may be the one exporting: say it on stderr.
+                    eprintln!("warning: flushing traces to the collector failed: {e}");
+                }
+            });
+        }
+        if let Some(provider) = metrics {
+            s.spawn(move || {
+                if let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT) {
+                    eprintln!("warning: sending the last metrics to the collector failed: {e}");
+                }
+            });
+        }
+    });
 }
 
-/// The collector's URL for `signal`, if one is configured: the signal's
-/// own variable wins, as the specification says; an empty variable counts
-/// as unset, and `OTEL_<SIGNAL>_EXPORTER=none` turns the signal off.
+/// The URL `signal`'s exports go to, if one is configured: the signal's
+/// own variable as it is, else the shared one with `/v1/traces` or
+/// `/v1/metrics` appended, as the specification says; an empty variable
+/// counts as unset, and `OTEL_<SIGNAL>_EXPORTER=none` turns the signal off.
 fn endpoint(signal: Signal, var: impl Fn(&str) -> Option<String>) -> Option<String> {
     if var(signal.exporter_variable()).is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
         return None;
     }
-    [signal.endpoint_variable(), ENDPOINT]
-        .into_iter()
-        .filter_map(var)
-        .map(|v| v.trim().to_owned())
-        .find(|v| !v.is_empty())
+    let set = |name| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    set(signal.endpoint_variable()).or_else(|| {
+        set(ENDPOINT).map(|base| format!("{}/{}", base.trim_end_matches('/'), signal.path()))
+    })
 }
 
 /// `scheme://host:port` of an `http` URL. `https` is refused: the client
@@ -246,6 +270,12 @@ fn loggable(url: &str) -> anyhow::Result<String> {
         anyhow::bail!(
             "{ENDPOINT} must be an http:// URL (idstore sends OTLP over plain HTTP: run a \
              collector beside it to forward over TLS)"
+        );
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        anyhow::bail!(
+            "{ENDPOINT} carries credentials: give them as a header instead, in \
+             OTEL_EXPORTER_OTLP_HEADERS (for example `Authorization=Basic ...`)"
         );
     }
     let host = parsed
@@ -322,13 +352,15 @@ mod tests {
 
     #[test]
     fn no_endpoint_means_no_export_and_the_signals_endpoint_wins() {
-        for signal in [Traces, Metrics] {
+        for (signal, path) in [(Traces, "/v1/traces"), (Metrics, "/v1/metrics")] {
             assert_eq!(endpoint(signal, env(&[])), None);
             assert_eq!(endpoint(signal, env(&[(ENDPOINT, " ")])), None);
-            assert_eq!(
-                endpoint(signal, env(&[(ENDPOINT, "http://collector:4318")])).as_deref(),
-                Some("http://collector:4318")
-            );
+            for base in ["http://collector:4318", " http://collector:4318/ "] {
+                assert_eq!(
+                    endpoint(signal, env(&[(ENDPOINT, base)])),
+                    Some(format!("http://collector:4318{path}"))
+                );
+            }
         }
         let both = [
             (ENDPOINT, "http://collector:4318"),
@@ -354,7 +386,7 @@ mod tests {
         assert_eq!(endpoint(Metrics, env(&vars)), None);
         assert_eq!(
             endpoint(Traces, env(&vars)).as_deref(),
-            Some("http://collector:4318")
+            Some("http://collector:4318/v1/traces")
         );
         let vars = [
             (ENDPOINT, "http://collector:4318"),
@@ -385,9 +417,14 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_is_accepted_and_credentials_are_not_logged() {
+    fn only_plain_http_without_credentials_is_accepted() {
+        let refused = loggable("http://user:secret@collector:4318/v1/traces")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{refused}");
+        assert!(!refused.contains("secret"), "{refused}");
         assert_eq!(
-            loggable("http://user:secret@collector:4318/v1/traces").unwrap(),
+            loggable("http://collector:4318/v1/traces").unwrap(),
             "http://collector:4318"
         );
         assert_eq!(loggable("http://collector").unwrap(), "http://collector:80");
