@@ -188,9 +188,10 @@ impl HashPool {
         Ok(hashed.expect("argon2 task panicked"))
     }
 
-    /// `phc: None` (unknown user, user without password) verifies against a
-    /// dummy argon2id hash with the pool's params, so every failure path
-    /// costs one full verification; always `matches: false` then.
+    /// `phc: None` (unknown user, user without password) or a hash no
+    /// verifier runs verifies against a dummy argon2id hash with the pool's
+    /// params, so every failure path costs one full verification; always
+    /// `matches: false` then.
     pub async fn verify_password(
         &self,
         phc: Option<String>,
@@ -199,8 +200,12 @@ impl HashPool {
         let (params, dummy) = (self.params, self.dummy.clone());
         let checked = self
             .run(move || match phc {
-                Some(phc) => hash::verify_password(params, &phc, candidate.expose_secret()),
-                None => {
+                Some(phc) if hash::verifiable(&phc) => {
+                    hash::verify_password(params, &phc, candidate.expose_secret())
+                }
+                // Nothing to check, or a hash no verifier runs (malformed,
+                // `$2x$`, an unknown algorithm): the dummy's cost all the same.
+                _ => {
                     let dummy = dummy_password_hash(&dummy, params);
                     hash::verify_password(params, dummy, candidate.expose_secret());
                     Verified {

@@ -44,7 +44,9 @@ pub enum Reserved {
 /// checked. One atomic upsert (row lock), so concurrent guesses are all
 /// counted. The `failures`-th failure in a row, from `free_attempts` on,
 /// blocks the source for `first_delay_secs` * 2^(failures - free_attempts)
-/// seconds, at most `max_delay_secs`.
+/// seconds, at most `max_delay_secs`. A streak is forgotten
+/// `forget_after_secs` after its last attempt or the end of its block,
+/// whichever is later: never while it blocks.
 #[tracing::instrument(name = "store.auth_throttle.reserve", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn reserve(
     executor: impl PgExecutor<'_>,
@@ -59,19 +61,17 @@ pub async fn reserve(
          VALUES ($1, $2, 1, CASE WHEN 1 >= $3 THEN now() + make_interval(secs => LEAST($4, $6)) END)
          ON CONFLICT (client_id, source) DO UPDATE SET
              failures = CASE
-                 WHEN t.last_attempt < now() - make_interval(secs => $5) THEN 1
+                 WHEN GREATEST(t.last_attempt, t.blocked_until) < now() - make_interval(secs => $5) THEN 1
                  WHEN t.blocked_until > now() THEN t.failures
                  ELSE t.failures + 1 END,
              blocked_until = CASE
-                 WHEN t.last_attempt < now() - make_interval(secs => $5) THEN
+                 WHEN GREATEST(t.last_attempt, t.blocked_until) < now() - make_interval(secs => $5) THEN
                      CASE WHEN 1 >= $3 THEN now() + make_interval(secs => LEAST($4, $6)) END
                  WHEN t.blocked_until > now() THEN t.blocked_until
                  WHEN t.failures + 1 >= $3 THEN
-                     now() + make_interval(secs => LEAST($4, $6 * power(2, t.failures + 1 - $3)))
+                     now() + make_interval(secs => LEAST($4, $6 * power(2, LEAST(t.failures + 1 - $3, 40))))
                  END,
-             last_attempt = CASE WHEN t.blocked_until > now()
-                                  AND t.last_attempt >= now() - make_interval(secs => $5)
-                                 THEN t.last_attempt ELSE now() END
+             last_attempt = CASE WHEN t.blocked_until > now() THEN t.last_attempt ELSE now() END
          RETURNING t.last_attempt = now(),
                    COALESCE(GREATEST(1, ceil(extract(epoch FROM t.blocked_until - now())))::bigint, 0)",
     )

@@ -66,7 +66,8 @@ pub async fn revoke_clients(
 }
 
 /// Refuses the user's access tokens issued before now (this second
-/// included with [`Cut::Inclusive`]) and revokes its refresh tokens: a
+/// included with [`Cut::Inclusive`]) and revokes its refresh tokens and
+/// its unused login codes and reset tickets: a
 /// disabled or deleted user, or one whose password changed, is signed out
 /// everywhere.
 pub async fn revoke_user(
@@ -79,6 +80,11 @@ pub async fn revoke_user(
         "WITH refresh AS (
              UPDATE refresh_tokens SET revoked_at = now()
               WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL
+         ), tickets AS (
+             -- A login's code or reset ticket issued before the change
+             -- would open a session the change was meant to end.
+             UPDATE login_tickets SET used_at = now()
+              WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL
          )
          INSERT INTO token_revocations (subject_kind, subject_id, tenant_id, not_before)
          VALUES ('user', $2, $1, now() + make_interval(secs => $3))

@@ -38,12 +38,12 @@ macro_rules! confined_head {
 }
 pub(crate) use confined_head;
 
+/// A transaction [`begin`] opened, for callers outside the store.
+pub type Tx = Transaction<'static, Postgres>;
+
 /// A transaction confined to `tenant_id`'s rows. Commit it to keep what it
 /// wrote; dropping it rolls back.
-pub async fn begin(
-    pool: &PgPool,
-    tenant_id: &str,
-) -> Result<Transaction<'static, Postgres>, StoreError> {
+pub async fn begin(pool: &PgPool, tenant_id: &str) -> Result<Tx, StoreError> {
     let mut tx = pool.begin().await?;
     confine(&mut tx, tenant_id).await?;
     Ok(tx)

@@ -667,3 +667,76 @@ async fn disabling_or_changing_a_password_signs_the_user_out_of_every_replica_wi
     signed_out_within(token).await;
     drop(other);
 }
+
+/// A password change ends what a login handed out before it: a code not
+/// yet exchanged, and the reset tickets of the same temporary password
+/// (one ticket sets one password; the change ends the others).
+#[actix_web::test]
+async fn codes_and_reset_tickets_issued_before_a_password_change_open_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let shop = app.login_app(&admin, "shop").await;
+    let kim = app
+        .user_with_password(&admin, "kim@example.com", PASSWORD)
+        .await;
+    let res = app.login(&shop, "kim@example.com", PASSWORD).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let kept = code_of(&res);
+    let res = app
+        .with_body(
+            M::PUT,
+            &format!("/v1/users/{kim}/password"),
+            &admin,
+            &json!({"password": "temporary-passphrase-2"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = app.exchange(&shop, &kept).await;
+    assert_eq!(res.status, 400, "a code outlived the change: {}", res.text);
+    assert_eq!(res.json()["error"], "invalid_grant", "{}", res.text);
+
+    // Two logins with the temporary password: two reset tickets.
+    let tickets: Vec<String> = futures_util::future::join_all(
+        (0..2).map(|_| app.login(&shop, "kim@example.com", "temporary-passphrase-2")),
+    )
+    .await
+    .iter()
+    .map(|res| {
+        assert_eq!(res.status, 200, "{}", res.text);
+        res.json()["result"]["reset_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    let (app, shop) = (&app, &shop);
+    let reset = |ticket: &str, password: &str| {
+        let body = json!({"reset_token": ticket, "password": password});
+        async move {
+            app.with_body(M::POST, "/v1/auth/password/reset", &shop.token, &body)
+                .await
+        }
+    };
+    // A password the policy refuses leaves the ticket usable.
+    let res = reset(&tickets[0], "short").await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(
+        res.json()["error_code"],
+        "auth_password_weak",
+        "{}",
+        res.text
+    );
+    let res = reset(&tickets[0], "kims-own-new-passphrase").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = reset(&tickets[1], "someone-elses-passphrase").await;
+    assert_eq!(
+        res.status, 400,
+        "the other ticket set a second password: {}",
+        res.text
+    );
+    let res = app
+        .login(&shop, "kim@example.com", "kims-own-new-passphrase")
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.json()["result"]["url"].is_string(), "{}", res.text);
+}

@@ -157,3 +157,59 @@ async fn all_sources_together_cannot_send_more_than_the_global_rate() {
     let limited: Vec<_> = statuses.iter().filter(|s| **s == 429).collect();
     assert!(limited.len() >= 10, "{statuses:?}");
 }
+
+/// Moves the attacker's streak on `victim` in time (as if its attempts and
+/// block were `ago` and `until` from now) and sets its failure count.
+async fn age_streak(
+    app: &TestApp,
+    victim: &ClientCredentials,
+    failures: i32,
+    ago: &str,
+    until: &str,
+) {
+    let moved = sqlx::query(
+        "UPDATE client_auth_throttle
+            SET failures = $2,
+                last_attempt = now() - $3::interval,
+                blocked_until = now() + $4::interval
+          WHERE client_id = $1 AND source = $5",
+    )
+    .bind(&victim.client_id)
+    .bind(failures)
+    .bind(ago)
+    .bind(until)
+    .bind(ATTACKER)
+    .execute(&mut app.db.connect().await)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(moved, 1, "no streak of the attacker's");
+}
+
+#[actix_web::test]
+async fn a_block_longer_than_the_forget_window_holds_and_a_long_streak_does_not_overflow() {
+    let app = behind_a_proxy().await;
+    let victim = app.admin.clone();
+    for _ in 0..5 {
+        app.authenticate_from(ATTACKER, &wrong(&victim)).await;
+    }
+    // Last attempt 2 h ago (past the 1 h forget window), still blocked for
+    // an hour: the block holds, the streak is not forgotten.
+    age_streak(&app, &victim, 5, "2 hours", "1 hour").await;
+    let res = app.authenticate_from(ATTACKER, &victim).await;
+    assert_eq!(res.status, 429, "the block ended early: {}", res.text);
+
+    // The block ended 2 h ago: forgotten, the attacker starts afresh.
+    age_streak(&app, &victim, 5, "3 hours", "-2 hours").await;
+    for i in 0..4 {
+        let res = app.authenticate_from(ATTACKER, &wrong(&victim)).await;
+        assert_eq!(res.status, 401, "guess {i} after forgetting: {}", res.text);
+    }
+
+    // Thousands of failures in a row: the delay is capped, not an error.
+    age_streak(&app, &victim, 5000, "0 seconds", "-1 second").await;
+    let res = app.authenticate_from(ATTACKER, &wrong(&victim)).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    let res = app.authenticate_from(ATTACKER, &wrong(&victim)).await;
+    assert_eq!(res.status, 429, "{}", res.text);
+}

@@ -268,19 +268,17 @@ async fn password_login(
     let verified = attempt
         .check(&state, user.as_ref(), password.clone())
         .await?;
-    let Some((user, verified)) = user.zip(verified).filter(|(u, _)| u.is_active()) else {
+    // A lapsed temporary password counts as a wrong one: the streak goes
+    // on, and the answer is the same.
+    let Some((user, verified)) = user
+        .zip(verified)
+        .filter(|(u, _)| u.is_active() && !lapsed(&policy, u))
+    else {
         metrics::counter!(prometheus::LOGIN_FAILURES, "reason" => attempt.reason()).increment(1);
         tracing::info!(source, "password login refused");
         return Err(refused());
     };
     attempt.succeeded(&state).await?;
-    if lapsed(&policy, &user) {
-        tracing::info!(
-            source,
-            "password login refused: the temporary password lapsed"
-        );
-        return Err(refused());
-    }
     let ticket = Ticket {
         user_id: user.user_id.clone(),
         client_id: input.client_id,
@@ -312,8 +310,10 @@ async fn password_login(
         let actor = auth.actor();
         let event = Event::new(tenant_id, &actor, Action::UserLogin, &user.user_id)
             .refs(serde_json::json!({ "client_id": ticket.client_id }));
+        // The rehash is an upgrade, not a condition: with the hash pool
+        // full, the login succeeds on the old hash.
         let rehash = if verified.needs_rehash {
-            Some(state.auth.hashes.hash_password(password).await?)
+            state.auth.hashes.hash_password(password).await.ok()
         } else {
             None
         };
@@ -423,7 +423,12 @@ async fn password_reset(
         &ticket.redirect_uri,
     )
     .await
-    .map_err(|_| stale())?;
+    .map_err(|e| match e {
+        // Refused: no longer a client of the caller, or its redirect_uri
+        // went. An outage stays an outage (503), retried as such.
+        ApiError::BadRequest(_) => stale(),
+        e => e,
+    })?;
     let actor = auth.actor();
     set_password(
         &state,
@@ -438,17 +443,10 @@ async fn password_reset(
             mode: Mode::Reset,
             actor: &actor,
             action: Action::UserPasswordReset,
+            reset_ticket: Some(&digest),
         },
     )
     .await?;
-    let used = state
-        .within(tenant_id, async |db| {
-            login::consume_ticket(db, tenant_id, TicketKind::Reset, &digest).await
-        })
-        .await?;
-    let login::Presented::Fresh(ticket) = used else {
-        return Err(stale());
-    };
     let user = state
         .within(tenant_id, async |db| {
             credentials::find(db, tenant_id, Lookup::Id(&ticket.user_id)).await

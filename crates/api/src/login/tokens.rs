@@ -7,11 +7,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idstore_auth::{UserGrant, ticket};
+use idstore_store::StoreError;
 use idstore_store::clients::KnownClient;
 use idstore_store::credentials;
 use idstore_store::login::{self, Presented, Refresh, Rotation, TicketKind};
+use idstore_store::tenancy::{self, Tx};
 use idstore_store::users::Lookup;
-use idstore_store::{StoreError, tenancy};
 
 use crate::AppState;
 use crate::auth::{IssueError, IssuedToken};
@@ -28,7 +29,11 @@ fn invalid_grant(why: &str) -> OAuthError {
     OAuthError::InvalidGrant(why.to_owned())
 }
 
-/// Trades a login's code for tokens.
+/// Trades a login's code for tokens. The code is used, the tokens issued
+/// and the refresh token stored in one transaction: a concurrent second
+/// use waits for it and then revokes what it stored, and a failure (a
+/// signing key unavailable, the database gone) leaves the code unused for
+/// the client's retry.
 pub async fn exchange_code(
     state: &AppState,
     client_id: &str,
@@ -40,15 +45,18 @@ pub async fn exchange_code(
     let digest = ticket::digest(code);
     // The code's refresh tokens form the family a second use revokes.
     let family_id = URL_SAFE_NO_PAD.encode(&digest);
-    let presented = state
-        .within(tenant_id, async |db| {
-            login::consume_ticket(db, tenant_id, TicketKind::Code, &digest).await
-        })
+    let mut tx = tenancy::begin(&state.pool, tenant_id)
+        .await
+        .map_err(store_error)?;
+    let presented = login::consume_ticket(&mut tx, tenant_id, TicketKind::Code, &digest)
         .await
         .map_err(store_error)?;
     let ticket = match presented {
         Presented::Fresh(t) if t.client_id == client_id && t.redirect_uri == redirect_uri => t,
         Presented::Fresh(_) => {
+            // Spent all the same: whoever presents it elsewhere is not
+            // the client it was issued to.
+            commit(tx).await?;
             return Err(invalid_grant(
                 "code was issued to another client or redirect_uri",
             ));
@@ -58,12 +66,10 @@ pub async fn exchange_code(
                 client_id,
                 "authorization code used twice: its tokens are revoked"
             );
-            state
-                .within(tenant_id, async |db| {
-                    login::revoke_family(db, tenant_id, &family_id).await
-                })
+            login::revoke_family(&mut *tx, tenant_id, &family_id)
                 .await
                 .map_err(store_error)?;
+            commit(tx).await?;
             return Err(invalid_grant("code was already used"));
         }
         Presented::Invalid => return Err(invalid_grant("code is unknown or expired")),
@@ -74,10 +80,10 @@ pub async fn exchange_code(
         client_id: client_id.to_owned(),
         org_id: ticket.org_id,
     };
-    issue(state, client, &refresh).await
+    issue(state, client, &refresh, tx).await
 }
 
-/// Trades a refresh token for new tokens.
+/// Trades a refresh token for new tokens, in one transaction as above.
 pub async fn refresh(
     state: &AppState,
     client_id: &str,
@@ -92,22 +98,19 @@ pub async fn refresh(
     let rotated = login::rotate_refresh(&mut tx, tenant_id, &digest)
         .await
         .map_err(store_error)?;
-    tx.commit()
-        .await
-        .map_err(|e| store_error(StoreError::commit(e)))?;
     match rotated {
-        Rotation::Rotated(r) if r.client_id == client_id => issue(state, client, &r).await,
+        Rotation::Rotated(r) if r.client_id == client_id => issue(state, client, &r, tx).await,
         Rotation::Rotated(r) => {
             // Another client's token: stolen, as a reuse would be.
-            state
-                .within(tenant_id, async |db| {
-                    login::revoke_family(db, tenant_id, &r.family_id).await
-                })
+            login::revoke_family(&mut *tx, tenant_id, &r.family_id)
                 .await
                 .map_err(store_error)?;
+            commit(tx).await?;
             Err(invalid_grant("refresh_token was issued to another client"))
         }
         Rotation::Reused => {
+            // `rotate_refresh` revoked the family.
+            commit(tx).await?;
             tracing::warn!(client_id, "refresh token used twice: its family is revoked");
             Err(invalid_grant(
                 "refresh_token was already used; every token of its login is revoked",
@@ -119,19 +122,23 @@ pub async fn refresh(
     }
 }
 
+async fn commit(tx: Tx) -> Result<(), OAuthError> {
+    tx.commit()
+        .await
+        .map_err(|e| store_error(StoreError::commit(e)))
+}
+
 /// Issues the user's access token and the family's next refresh token,
-/// if the user may still sign in.
+/// if the user may still sign in, and commits `tx` (which used the code
+/// or the refresh token presented).
 async fn issue(
     state: &AppState,
     client: &KnownClient,
     refresh: &Refresh,
+    mut tx: Tx,
 ) -> Result<UserTokens, OAuthError> {
     let tenant_id = &client.tenant_id;
-    let user = state
-        .within(tenant_id, async |db| {
-            credentials::find(db, tenant_id, Lookup::Id(&refresh.user_id)).await
-        })
-        .await;
+    let user = credentials::find(&mut tx, tenant_id, Lookup::Id(&refresh.user_id)).await;
     match user {
         Ok(user) if user.is_active() => {}
         Ok(_) | Err(StoreError::NotFound(_)) => {
@@ -159,12 +166,10 @@ async fn issue(
         })?;
     let (refresh_token, digest) = ticket::new_ticket().map_err(server_error)?;
     let ttl = state.login.refresh_token_lifetime;
-    state
-        .within(tenant_id, async |db| {
-            login::issue_refresh(db, tenant_id, &digest, refresh, ttl).await
-        })
+    login::issue_refresh(&mut *tx, tenant_id, &digest, refresh, ttl)
         .await
         .map_err(store_error)?;
+    commit(tx).await?;
     Ok(UserTokens {
         issued,
         refresh_token,

@@ -145,6 +145,7 @@ async fn add_password(
             mode: Mode::First,
             actor: &actor,
             action: Action::UserPasswordAdd,
+            reset_ticket: None,
         },
     )
     .await?;
@@ -185,6 +186,7 @@ async fn update_password(
             mode: Mode::Replace,
             actor: &actor,
             action: Action::UserPasswordUpdate,
+            reset_ticket: None,
         },
     )
     .await?;
@@ -225,6 +227,7 @@ async fn add_my_password(
             mode: Mode::Mine,
             actor: &actor,
             action: Action::UserPasswordAdd,
+            reset_ticket: None,
         },
     )
     .await?;

@@ -9,6 +9,7 @@ use idstore_auth::password::policy::{PasswordPolicy, Rejection, normalize};
 use idstore_domain::contact::Username;
 use idstore_store::audit::{Action, Actor, Event};
 use idstore_store::credentials::{self, Credential, NewPassword};
+use idstore_store::login::{self, Presented, TicketKind};
 use idstore_store::users::Lookup;
 use idstore_store::{StoreError, password_policies, tenancy};
 use secrecy::{ExposeSecret, SecretString};
@@ -42,6 +43,10 @@ pub struct SetPassword<'a> {
     pub mode: Mode,
     pub actor: &'a Actor,
     pub action: Action,
+    /// [`Mode::Reset`]: the digest of the reset ticket, used in the
+    /// transaction that sets the password, so that one ticket sets one
+    /// password (and a refused password leaves it usable).
+    pub reset_ticket: Option<&'a [u8]>,
 }
 
 fn coded(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -237,7 +242,7 @@ pub async fn set_password(state: &AppState, req: SetPassword<'_>) -> Result<(), 
     let phc = state
         .auth
         .hashes
-        .hash(SecretString::from(normalized))
+        .hash_password(SecretString::from(normalized))
         .await?;
     if !req.enforce_complexity {
         tracing::info!(
@@ -262,6 +267,14 @@ pub async fn set_password(state: &AppState, req: SetPassword<'_>) -> Result<(), 
         return Err(ApiError::Conflict(
             "The user's password changed while this request was checked; retry".into(),
         ));
+    }
+    if let Some(digest) = req.reset_ticket {
+        let used = login::consume_ticket(&mut tx, tenant_id, TicketKind::Reset, digest).await?;
+        if !matches!(used, Presented::Fresh(t) if t.user_id == user_id) {
+            return Err(super::invalid(
+                "reset_token is unknown, used or expired; log in again",
+            ));
+        }
     }
     let new = NewPassword {
         phc: &phc,

@@ -124,6 +124,19 @@ pub fn verify_password(params: Argon2Params, phc: &str, candidate: &str) -> Veri
     }
 }
 
+/// Whether `phc` names an algorithm [`verify_password`] runs: a login
+/// verifies a hash that is not against the dummy instead, so that such a
+/// user costs as much as an unknown one.
+pub fn verifiable(phc: &str) -> bool {
+    is_bcrypt(phc)
+        || PasswordHash::new(phc).is_ok_and(|hash| {
+            matches!(
+                hash.algorithm.as_str(),
+                "argon2id" | "argon2i" | "argon2d" | "pbkdf2-sha256" | "pbkdf2-sha512" | "scrypt"
+            )
+        })
+}
+
 /// `$2a$`, `$2b$` and `$2y$` are bcrypt as OpenBSD defines it; `$2x$`
 /// (crypt_blowfish's buggy 8-bit variant) is not, and is refused.
 fn is_bcrypt(phc: &str) -> bool {

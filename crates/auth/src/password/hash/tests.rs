@@ -178,3 +178,29 @@ fn argon2_limits_are_refused_with_a_reason() {
         assert!(e.contains(&format!("m={m} KiB, t={t}, p={p}")), "{e}");
     }
 }
+
+#[test]
+fn only_hashes_a_verifier_runs_count_as_verifiable() {
+    for phc in [
+        BCRYPT_2B,
+        BCRYPT_2Y,
+        PBKDF2_SHA256,
+        PBKDF2_SHA512,
+        SCRYPT,
+        ARGON2I,
+        ARGON2D,
+        ARGON2ID_DEFAULT,
+    ] {
+        assert!(verifiable(phc), "{phc}");
+    }
+    let as_2x = format!("$2x${}", &BCRYPT_2B[4..]);
+    for phc in [
+        as_2x.as_str(),
+        "$1$saltsalt$hashhashhashhashhash",
+        "$md5$rounds=1000$salt$hash",
+        "not a hash",
+        "",
+    ] {
+        assert!(!verifiable(phc), "{phc}");
+    }
+}
