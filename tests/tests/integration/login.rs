@@ -735,7 +735,7 @@ async fn codes_and_reset_tickets_issued_before_a_password_change_open_nothing() 
         res.text
     );
     let res = app
-        .login(&shop, "kim@example.com", "kims-own-new-passphrase")
+        .login(shop, "kim@example.com", "kims-own-new-passphrase")
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert!(res.json()["result"]["url"].is_string(), "{}", res.text);
