@@ -90,6 +90,8 @@ error_codes! {
     PayloadTooLarge(String)    => PAYLOAD_TOO_LARGE, Shape::Message;
     /// The caller is over its own share (not the service over its capacity).
     TooManyRequests(String)    => TOO_MANY_REQUESTS, Shape::Retry;
+    /// As above, with the caller's own wait (a login throttle's delay).
+    WaitFor(Wait)              => TOO_MANY_REQUESTS, Shape::Retry;
     /// Overload or an outage: the client should retry.
     Unavailable(String)        => SERVICE_UNAVAILABLE, Shape::Retry;
     /// This replica should get no traffic (the database unreachable, its
@@ -104,6 +106,13 @@ error_codes! {
     CodedNotFound(Coded)       => NOT_FOUND, Shape::Coded;
     /// `auth_password_already_configured`.
     CodedConflict(Coded)       => CONFLICT, Shape::Coded;
+}
+
+/// A 429 that knows when the caller may come back.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    pub message: String,
+    pub retry_after_secs: u64,
 }
 
 impl ApiError {
@@ -162,6 +171,7 @@ impl ResponseError for ApiError {
             (Self::CodedBadRequest(c) | Self::CodedNotFound(c) | Self::CodedConflict(c), _) => {
                 json!({ "error_code": c.code, "message": c.message })
             }
+            (Self::WaitFor(w), _) => json!({ "message": w.message, "error_code": code }),
             (_, Shape::Probe) => json!({ "status": "not_ready" }),
             (_, Shape::Hidden) => json!({
                 "message": "Internal server error; quote the x-request-id header when reporting it",
@@ -190,7 +200,11 @@ impl ResponseError for ApiError {
         };
         match shape {
             Shape::Retry => {
-                builder.insert_header(("retry-after", RETRY_AFTER_SECS.to_string()));
+                let secs = match self {
+                    Self::WaitFor(w) => w.retry_after_secs.max(1),
+                    _ => u64::from(RETRY_AFTER_SECS),
+                };
+                builder.insert_header(("retry-after", secs.to_string()));
             }
             _ if matches!(self, Self::Unauthorized(_)) => {
                 builder.insert_header(("www-authenticate", "Bearer"));

@@ -740,3 +740,47 @@ async fn codes_and_reset_tickets_issued_before_a_password_change_open_nothing() 
     assert_eq!(res.status, 200, "{}", res.text);
     assert!(res.json()["result"]["url"].is_string(), "{}", res.text);
 }
+
+/// One address failing logins on many identifiers is told to wait, with
+/// the wait its streak has earned in `Retry-After` (1 s after the 100th
+/// failure), and another address is not.
+#[actix_web::test]
+async fn a_source_over_its_failed_logins_waits_as_long_as_retry_after_says() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxies = "127.0.0.1".into()).await;
+    let admin = app.admin_token().await;
+    let shop = app.login_app(&admin, "shop").await;
+    let from = |source: &'static str, n: usize| {
+        let body = json!({"email": format!("nobody{n}@example.com"), "password": "guess",
+                          "client_id": shop.client.client_id, "redirect_uri": REDIRECT});
+        let req = app
+            .request(M::POST, "/v1/auth/password/login")
+            .insert_header(("authorization", format!("Bearer {}", shop.token)))
+            .insert_header(("x-forwarded-for", source))
+            .content_type("application/json");
+        app.send(req, Some(body.to_string().into_bytes()))
+    };
+    for n in 0..100 {
+        let res = from("203.0.113.7", n).await;
+        assert_eq!(res.status, 401, "failure {n}: {}", res.text);
+    }
+    let res = from("203.0.113.7", 100).await;
+    assert_eq!(res.status, 429, "{}", res.text);
+    assert_eq!(res.header("retry-after"), Some("1"), "{}", res.text);
+    idstore_spec().assert_http_response("passwordLogin", &res);
+    let res = from("198.51.100.8", 0).await;
+    assert_eq!(res.status, 401, "another address waits too: {}", res.text);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = from("203.0.113.7", 101).await;
+    assert_eq!(
+        res.status, 401,
+        "checked again after the wait: {}",
+        res.text
+    );
+    let res = from("203.0.113.7", 102).await;
+    assert_eq!(
+        res.header("retry-after"),
+        Some("2"),
+        "the wait doubles: {}",
+        res.text
+    );
+}

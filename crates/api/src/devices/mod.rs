@@ -76,23 +76,34 @@ impl From<DeviceKey> for DeviceKeyResponse {
 
 const MAX_CUSTOM_DATA_BYTES: usize = 4096;
 
-/// Whether `jwk` is an Ed25519 or P-256 public key, and only that.
+/// Whether `jwk` is an Ed25519 or P-256 public key, and only that: its
+/// coordinates decode to a point of the curve.
 fn public_jwk(jwk: &Value) -> Result<Value, ApiError> {
     let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-    let coordinate = |name: &str| {
-        field(name)
-            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
-            .is_some_and(|bytes| bytes.len() == 32)
+    let coordinate = |name: &str| -> Option<[u8; 32]> {
+        let bytes = URL_SAFE_NO_PAD.decode(field(name)?).ok()?;
+        bytes.try_into().ok()
     };
     let bad = |why: &str| Err(ApiError::bad_request(format!("public_key: {why}")));
     if jwk.get("d").is_some() {
         return bad("this is a private key; send the public key only");
     }
+    let off_curve = "its coordinates are not a point of the curve";
     match (field("kty"), field("crv")) {
-        (Some("OKP"), Some("Ed25519")) if coordinate("x") => {
+        (Some("OKP"), Some("Ed25519")) if coordinate("x").is_some() => {
+            let x = coordinate("x").unwrap_or_default();
+            if ed25519_dalek::VerifyingKey::from_bytes(&x).is_err() {
+                return bad(off_curve);
+            }
             Ok(json!({"kty": "OKP", "crv": "Ed25519", "x": field("x")}))
         }
-        (Some("EC"), Some("P-256")) if coordinate("x") && coordinate("y") => {
+        (Some("EC"), Some("P-256")) if coordinate("x").is_some() && coordinate("y").is_some() => {
+            let mut sec1 = vec![0x04];
+            sec1.extend(coordinate("x").unwrap_or_default());
+            sec1.extend(coordinate("y").unwrap_or_default());
+            if p256::PublicKey::from_sec1_bytes(&sec1).is_err() {
+                return bad(off_curve);
+            }
             Ok(json!({"kty": "EC", "crv": "P-256", "x": field("x"), "y": field("y")}))
         }
         _ => bad(
@@ -210,4 +221,44 @@ async fn revoke_device_key(
         ));
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8037's Ed25519 key and RFC 7517's P-256 key.
+    const ED25519_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const P256_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const P256_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
+    #[test]
+    fn public_keys_on_their_curve_are_kept_and_others_refused() {
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": ED25519_X, "use": "sig"});
+        assert_eq!(
+            public_jwk(&ed).unwrap(),
+            json!({"kty": "OKP", "crv": "Ed25519", "x": ED25519_X})
+        );
+        let ec = json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y});
+        assert_eq!(public_jwk(&ec).unwrap(), ec);
+
+        // y = 2 has no x on edwards25519; the last bit of y flipped takes
+        // the P-256 point off its curve.
+        let off = [
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+            json!({"kty": "EC", "crv": "P-256", "x": P256_X,
+                   "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5aw"}),
+        ];
+        for jwk in off {
+            let e = format!("{:?}", public_jwk(&jwk).unwrap_err());
+            assert!(e.contains("not a point of the curve"), "{jwk}: {e}");
+        }
+        for jwk in [
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "c2hvcnQ"}),
+            json!({"kty": "EC", "crv": "P-256", "x": P256_X}),
+            json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+        ] {
+            assert!(public_jwk(&jwk).is_err(), "{jwk}");
+        }
+    }
 }

@@ -452,6 +452,8 @@ async fn password_reset(
             credentials::find(db, tenant_id, Lookup::Id(&ticket.user_id)).await
         })
         .await?;
+    // One event a request: the reset's `user.password_reset` stands for
+    // the login it completes.
     let url = signed_in(&state, tenant_id, &user, None, None, &ticket).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))

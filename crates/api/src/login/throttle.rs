@@ -12,6 +12,7 @@ use idstore_store::auth_throttle::{self, Reserved, ThrottlePolicy};
 use idstore_store::credentials::Credential;
 use secrecy::SecretString;
 
+use crate::error::Wait;
 use crate::prometheus;
 use crate::{ApiError, AppState};
 
@@ -71,9 +72,12 @@ impl Attempt {
             auth_throttle::reserve(pool, &source_key, source, SOURCE_POLICY).await?
         {
             tracing::warn!(source, "password logins from this source throttled");
-            return Err(ApiError::TooManyRequests(format!(
-                "Too many failed logins from this address; retry in {retry_after} seconds"
-            )));
+            return Err(ApiError::WaitFor(Wait {
+                message: format!(
+                    "Too many failed logins from this address; retry in {retry_after} seconds"
+                ),
+                retry_after_secs: retry_after.unsigned_abs(),
+            }));
         }
         let identifier = identifier_key(tenant_id, identifier);
         let policy = identifier_policy(policy);
