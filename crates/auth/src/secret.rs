@@ -4,10 +4,8 @@
 //! from the request to the hash, so no `Debug` or log line can show them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
@@ -15,15 +13,6 @@ use tokio::sync::Semaphore;
 
 use crate::keys::{KeyError, random_bytes};
 use crate::password::hash::{self, Argon2Params, Verified};
-
-/// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane. Client secrets
-/// have 256 bits of entropy: no configuration makes them stronger.
-fn argon2() -> Argon2<'static> {
-    let p = Argon2Params::default();
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
-        .expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
 
 /// A fresh random token of `bytes` bytes, base64url.
 pub fn random_token(bytes: usize) -> Result<String, KeyError> {
@@ -40,16 +29,18 @@ pub fn generate_client_secret() -> Result<SecretString, KeyError> {
     random_token(32).map(SecretString::from)
 }
 
+/// argon2id with OWASP's minimum costs (19 MiB, 2 passes, 1 lane) whatever
+/// the passwords' configuration: client secrets have 256 bits of entropy,
+/// no cost makes them stronger.
 pub fn hash_secret(secret: &str) -> String {
-    argon2()
-        .hash_password(secret.as_bytes())
-        .expect("argon2 hashing")
-        .to_string()
+    hash::hash_password(Argon2Params::default(), secret)
 }
 
-/// Constant-time by construction (argon2 compares digests in constant time).
+/// Constant-time by construction (the digests are compared so). Only
+/// argon2id: idstore makes every client secret's hash itself.
 pub fn verify_secret(phc: &str, candidate: &str) -> bool {
-    argon2().verify_password(candidate.as_bytes(), phc).is_ok()
+    phc.starts_with("$argon2id$")
+        && hash::verify_password(Argon2Params::default(), phc, candidate).matches
 }
 
 /// A hash to verify against when the client does not exist, so that an
@@ -59,14 +50,15 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_secret("idstore-dummy-secret-for-timing"))
 }
 
-/// Runs argon2 on the blocking pool, at most `permits` at a time, so a
-/// burst of authentications cannot starve the async workers; at most
-/// `max_waiting` more wait their turn, and any beyond are refused at once
-/// ([`HashBusy`]) rather than queued without bound. Client secrets and
-/// users' passwords share it: both compete for the same cores.
+/// Runs argon2 on threads of its own, `permits` of them, so a burst of
+/// authentications cannot starve the async workers; at most `max_waiting`
+/// more wait their turn, and any beyond are refused at once ([`HashBusy`])
+/// rather than queued without bound. Client secrets and users' passwords
+/// share it: both compete for the same cores.
 #[derive(Clone)]
 pub struct HashPool {
     permits: Arc<Semaphore>,
+    workers: Arc<Workers>,
     capacity: usize,
     /// Hashes running or waiting.
     queued: Arc<AtomicUsize>,
@@ -76,6 +68,61 @@ pub struct HashPool {
     /// stored one, made once.
     dummy: Arc<OnceLock<String>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads argon2 runs on, one per permit, started with the pool and
+/// ended when its last clone goes (their queue closes). On Linux they run
+/// at a lower priority than the rest of the process (nice 10): hashes take
+/// the cores whenever nothing else wants them, and a burst of logins that
+/// keeps every core busy still leaves the HTTP workers theirs, so other
+/// requests keep their latency.
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The hash workers' nice value, above the process's 0.
+const HASH_NICE: i32 = 10;
+
+impl Workers {
+    fn start(count: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..count {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("idstore-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = next else { return };
+                        // A panicking job loses its result, not the worker.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .expect("start a hash worker thread");
+        }
+        Self { jobs }
+    }
+
+    fn run(&self, job: Job) {
+        // The workers run until this sender goes: a send cannot fail.
+        let _ = self.jobs.send(job);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // Linux keeps a nice value per thread: this one's only.
+    let me = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(me), HASH_NICE) {
+        tracing::debug!(error = %e, "hash worker keeps the default priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// The hash pool's queue is full: answer 503 and let the caller retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +143,7 @@ impl HashPool {
         let permits = permits.max(1);
         Self {
             permits: Arc::new(Semaphore::new(permits)),
+            workers: Arc::new(Workers::start(permits)),
             capacity: permits.saturating_add(max_waiting),
             queued: Arc::default(),
             params: Argon2Params::default(),
@@ -139,7 +187,7 @@ impl HashPool {
         Ok(place)
     }
 
-    /// Runs `work` on the blocking pool once a permit is free. The place and
+    /// Runs `work` on a hash worker once a permit is free. The place and
     /// the permit move into the job: a request cancelled mid-hash frees
     /// them only when the hash has really finished.
     async fn run<T: Send + 'static>(
@@ -153,11 +201,16 @@ impl HashPool {
             .acquire_owned()
             .await
             .expect("hash pool closed");
-        let job = tokio::task::spawn_blocking(move || {
-            let _held = (place, permit);
-            work()
-        });
-        Ok(job.await.ok())
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.workers.run(Box::new(move || {
+            let held = (place, permit);
+            let result = work();
+            // Free before answering: the caller sees the queue without it.
+            drop(held);
+            let _ = done.send(result);
+        }));
+        // A job that panicked drops `done`: no result.
+        Ok(result.await.ok())
     }
 
     /// Hashes running or waiting now.
@@ -324,6 +377,49 @@ mod tests {
             }
         );
         assert_eq!(pool.depth(), 0);
+    }
+
+    /// The nice values of this process's hash worker threads (Linux).
+    #[cfg(target_os = "linux")]
+    fn hash_worker_nice_values() -> Vec<i64> {
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("idstore-hash-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+            // After the command's closing parenthesis: state is field 3,
+            // nice field 19.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            nice.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        nice
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_run_on_worker_threads_below_the_processs_priority() {
+        let pool = HashPool::new(2, 0);
+        let phc = pool
+            .hash(SecretString::from("s3cret-s3cret"))
+            .await
+            .unwrap();
+        assert!(verify_secret(&phc, "s3cret-s3cret"));
+        // A worker lowers its priority first thing; give a slow start time.
+        let lowered = || {
+            let nice = hash_worker_nice_values();
+            (
+                nice.len() >= 2 && nice.iter().all(|&n| n == i64::from(HASH_NICE)),
+                nice,
+            )
+        };
+        let start = std::time::Instant::now();
+        while !lowered().0 && start.elapsed() < std::time::Duration::from_secs(5) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (ok, nice) = lowered();
+        assert!(ok, "hash workers' nice values: {nice:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

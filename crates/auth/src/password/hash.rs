@@ -4,9 +4,12 @@
 //! be rehashed. The KDFs are RustCrypto's (bcrypt: the `bcrypt` crate);
 //! none is written here.
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 
 /// argon2id's cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +89,79 @@ impl Verified {
     }
 }
 
-/// A new argon2id (v=19) PHC string with a random salt.
+thread_local! {
+    /// This thread's argon2 memory, kept from one hash to the next: a
+    /// hash worker fills the same 19 MiB every time rather than allocating
+    /// (and faulting in, and zeroing) a fresh buffer per hash, and the
+    /// process holds one buffer per worker instead of whatever the
+    /// allocator's arenas keep of freed ones.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most memory a thread keeps between hashes, in 1 KiB blocks: an
+/// imported hash with larger costs gets a buffer of its own, freed after.
+const KEPT_BLOCKS: usize = 64 * 1024;
+
+/// argon2 of `password` and `salt` into `out`, in this thread's memory.
+fn argon2_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks = argon.params().block_count();
+    if blocks > KEPT_BLOCKS {
+        let mut own = vec![Block::new(); blocks];
+        return argon.hash_password_into_with_memory(password, salt, out, &mut own[..]);
+    }
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// A new argon2id (v=19) PHC string with a random 16-byte salt and a
+/// 32-byte output, as the `argon2` crate's own hasher makes them.
 pub fn hash_password(params: Argon2Params, password: &str) -> String {
-    params
-        .argon2()
-        .hash_password(password.as_bytes())
-        .expect("argon2id hashing with validated parameters")
-        .to_string()
+    let argon = params.argon2();
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the operating system's randomness");
+    let mut out = [0u8; 32];
+    argon2_into(&argon, password.as_bytes(), &salt, &mut out)
+        .expect("argon2id hashing with validated parameters");
+    PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params()).expect("argon2 parameters as PHC"),
+        salt: Some(Salt::new(&salt).expect("a 16-byte salt")),
+        hash: Some(Output::new(&out).expect("a 32-byte output")),
+    }
+    .to_string()
+}
+
+/// An argon2 hash (any variant and version, its own costs) checked in this
+/// thread's memory; the outputs are compared in constant time.
+fn verify_argon2(hash: &PasswordHash, password: &[u8]) -> bool {
+    let (Ok(algorithm), Some(salt), Some(expected)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        hash.salt.as_ref(),
+        hash.hash.as_ref(),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or(Version::V0x13),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.as_ref().len()];
+    argon2_into(&argon, password, salt.as_ref(), &mut out).is_ok()
+        && bool::from(out.ct_eq(expected.as_ref()))
 }
 
 /// Checks `candidate` against `phc`. Only the right password matches; a
@@ -111,7 +180,13 @@ pub fn verify_password(params: Argon2Params, phc: &str, candidate: &str) -> Veri
     // Each verifier runs the algorithm the hash names (the variant, the
     // digest), with the hash's own costs.
     let checked = match hash.algorithm.as_str() {
-        "argon2id" | "argon2i" | "argon2d" => Argon2::default().verify_password(password, &hash),
+        "argon2id" | "argon2i" | "argon2d" => {
+            if verify_argon2(&hash, password) {
+                Ok(())
+            } else {
+                Err(argon2::password_hash::Error::PasswordInvalid)
+            }
+        }
         "pbkdf2-sha256" | "pbkdf2-sha512" => {
             pbkdf2::Pbkdf2::SHA256.verify_password(password, &hash)
         }
