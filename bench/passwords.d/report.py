@@ -81,6 +81,10 @@ def main():
     login_r = paired("login", "raw_verify", "rate")
     login_hash_r = paired("login", "raw_hash", "rate")
     p99_r = paired("get_loaded", "get_idle", "p99_ms")
+    # CPU per operation: the raw binary's per hash against idstore's per
+    # request. Unlike the rates, a neighbour taking cores barely moves it.
+    create_cpu_r = paired("raw_hash", "create", "cpu_us_per_req")
+    login_cpu_r = paired("raw_verify", "login", "cpu_us_per_req")
     create_ratio, login_ratio = median(create_r), median(login_r)
     login_hash_ratio, p99_ratio = median(login_hash_r), median(p99_r)
 
@@ -120,11 +124,27 @@ def main():
       f"{fmt(med('get_idle', 'p99_ms'), 2)} ms | {fmt(p99_ratio, 2)} x | ≤ {P99_TARGET:.0f} x | "
       f"{verdict(p99_ratio, P99_TARGET, False)} |")
     w("")
+    others = [num(r["other_cores"]) for r in rows]
+    steals = [num(r.get("steal_cores")) for r in rows]
+    others, steals = [v for v in others if v is not None], [v for v in steals if v is not None]
+    if others:
+        w(f"Load: other work took a median {median(others):.2f} cores during a measurement (at most "
+          f"{max(others):.2f}); the hypervisor stole a median {median(steals or [0]):.2f} (at most "
+          f"{max(steals or [0]):.2f}). See \"Every measurement\".")
+        w("")
     w(f"Logins against raw *hashes* instead (same argon2 work): {pct(login_hash_ratio)}.")
+    w("")
+    w("CPU per operation (user + system; idstore's process only, PostgreSQL's and wrk's not included): "
+      f"a create costs idstore {fmt(med('create', 'cpu_us_per_req'), 0)} µs against "
+      f"{fmt(med('raw_hash', 'cpu_us_per_req'), 0)} µs per raw hash "
+      f"(raw / idstore {pct(median(create_cpu_r))}); a login {fmt(med('login', 'cpu_us_per_req'), 0)} µs "
+      f"against {fmt(med('raw_verify', 'cpu_us_per_req'), 0)} µs per raw verification "
+      f"({pct(median(login_cpu_r))}). This is the share the rates would reach if idstore had the "
+      "cores to itself and PostgreSQL and the load generator cost nothing.")
     w("")
     w("## Medians")
     w("")
-    w("| measurement | per second | p50 ms | p99 ms | CPU µs/req (idstore) | answers (all rounds) |")
+    w("| measurement | per second | p50 ms | p99 ms | CPU µs/req (idstore; raw: per hash) | answers (all rounds) |")
     w("|---|---:|---:|---:|---:|---|")
     for m, label in LABELS.items():
         if m not in by:
@@ -157,14 +177,15 @@ def main():
     w("## Every measurement")
     w("")
     w("**other cores**: CPU the rest of the machine took during the measurement (`bench/cpu_other.py`); "
-      "near 0 the measurement had the machine to itself.")
+      "**stolen**: cores the hypervisor gave other guests meanwhile (`steal` in `/proc/stat`). "
+      "Near 0 both, the measurement had the machine to itself.")
     w("")
-    w("| round | measurement | per second | p50 ms | p99 ms | requests | expected answers | answers | CPU µs/req | other cores |")
-    w("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    w("| round | measurement | per second | p50 ms | p99 ms | requests | expected answers | answers | CPU µs/req | other cores | stolen |")
+    w("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in rows:
         w(f"| {r['round']} | {LABELS.get(r['measure'], r['measure'])} | {fmt(num(r['rate']))} | "
           f"{fmt(num(r['p50_ms']), 2)} | {fmt(num(r['p99_ms']), 2)} | {r['requests']} | {r['ok']} | "
-          f"{r['statuses'] or '–'} | {r['cpu_us_per_req'] or '–'} | {r['other_cores']} |")
+          f"{r['statuses'] or '–'} | {r['cpu_us_per_req'] or '–'} | {r['other_cores']} | {r['steal_cores']} |")
     print("\n".join(out))
 
 

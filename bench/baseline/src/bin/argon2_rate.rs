@@ -9,10 +9,14 @@
 //! login does. Both cost the same argon2 work.
 //!
 //! Prints one line, `ARGON2_RATE mode=... threads=... ops=... duration_s=...
-//! rate=... ms_per_op=...`, that the script parses.
+//! rate=... ms_per_op=... cpu_ms_per_op=...`, that the script parses.
+//! `cpu_ms_per_op` is the process's user + system CPU per operation: what
+//! one hash costs whatever else shares the machine, to set beside idstore's
+//! CPU per request.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
@@ -40,6 +44,12 @@ struct Args {
     /// `hash_workers = 0`.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Spread the operations over this many threads, at most `--threads` of
+    /// them hashing at once, each taking the next free turn: the way
+    /// tokio's blocking pool (idstore's hash pool) hands hashes to whichever
+    /// of its threads is idle. 0: `--threads` threads, each hashing in turn.
+    #[arg(long, default_value_t = 0)]
+    spread: usize,
     /// Seconds to run; threads start no new operation after that.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -83,12 +93,31 @@ fn main() -> ExitCode {
 
     let ops = AtomicU64::new(0);
     let deadline = Duration::from_secs_f64(args.duration);
+    // Turns: at most `threads` operations at once, over `spawned` threads.
+    let spawned = args.spread.max(threads);
+    let turns = (Mutex::new(threads), Condvar::new());
+    let take = || {
+        let mut free = turns.0.lock().expect("turns");
+        while *free == 0 {
+            free = turns.1.wait(free).expect("turns");
+        }
+        *free -= 1;
+    };
+    let give = || {
+        *turns.0.lock().expect("turns") += 1;
+        turns.1.notify_one();
+    };
     let started = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        for _ in 0..spawned {
             s.spawn(|| {
                 let mut done = 0u64;
-                while started.elapsed() < deadline {
+                loop {
+                    take();
+                    if started.elapsed() >= deadline {
+                        give();
+                        break;
+                    }
                     match args.mode {
                         Mode::Hash => {
                             let phc = argon2
@@ -108,6 +137,7 @@ fn main() -> ExitCode {
                         }
                     }
                     done += 1;
+                    give();
                 }
                 ops.fetch_add(done, Ordering::Relaxed);
             });
@@ -115,14 +145,15 @@ fn main() -> ExitCode {
     });
     let secs = started.elapsed().as_secs_f64();
     let ops = ops.into_inner();
+    let cpu_ms = cpu_seconds().map_or(f64::NAN, |s| s * 1000.0);
     let rate = ops as f64 / secs;
     let mode = match args.mode {
         Mode::Hash => "hash",
         Mode::Verify => "verify",
     };
     println!(
-        "ARGON2_RATE mode={mode} threads={threads} m_kib={} t={} p={} ops={ops} duration_s={secs:.3} \
-         rate={rate:.2} ms_per_op={:.2}",
+        "ARGON2_RATE mode={mode} threads={threads} spread={spawned} m_kib={} t={} p={} ops={ops} duration_s={secs:.3} \
+         rate={rate:.2} ms_per_op={:.2} cpu_ms_per_op={:.2}",
         args.memory_kib,
         args.iterations,
         args.parallelism,
@@ -131,6 +162,17 @@ fn main() -> ExitCode {
         } else {
             0.0
         },
+        if ops > 0 { cpu_ms / ops as f64 } else { 0.0 },
     );
     ExitCode::SUCCESS
+}
+
+/// User + system CPU of this process so far, its finished threads included
+/// (`/proc/self/stat`, in USER_HZ = 100 ticks a second on Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
