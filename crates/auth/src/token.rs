@@ -520,6 +520,13 @@ mod tests {
     }
 
     fn setup(usable_until: Option<i64>) -> (KeyPair, Arc<Counting>, Verifier) {
+        setup_with(usable_until, settings())
+    }
+
+    fn setup_with(
+        usable_until: Option<i64>,
+        settings: TokenSettings,
+    ) -> (KeyPair, Arc<Counting>, Verifier) {
         let pair = KeyPair::generate().unwrap();
         let source = Arc::new(Counting {
             keys: vec![PublicKey {
@@ -535,7 +542,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(600),
         );
-        (pair, source, Verifier::new(settings(), cache))
+        (pair, source, Verifier::new(settings, cache))
     }
 
     fn b64(v: &serde_json::Value) -> String {
@@ -741,23 +748,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_remembered_token_ends_at_its_expiry() {
-        let pair = KeyPair::generate().unwrap();
-        let source = Arc::new(Counting {
-            keys: vec![PublicKey {
-                kid: pair.kid.clone(),
-                tenant_id: "t1".into(),
-                public_key: pair.public_key.to_vec(),
-                usable_until: None,
-            }],
-            loads: AtomicUsize::new(0),
-        });
-        let cache = KeyCache::new(source, Duration::from_secs(60), Duration::from_secs(600));
-        let verifier = Verifier::new(
+        let (pair, _, verifier) = setup_with(
+            None,
             TokenSettings {
                 leeway: 0,
                 ..settings()
             },
-            cache,
         );
         let mut c = claims("t1");
         c.exp = jsonwebtoken::get_current_timestamp() as i64 + 1;
