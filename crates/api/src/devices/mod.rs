@@ -89,18 +89,15 @@ fn public_jwk(jwk: &Value) -> Result<Value, ApiError> {
         return bad("this is a private key; send the public key only");
     }
     let off_curve = "its coordinates are not a point of the curve";
-    match (field("kty"), field("crv")) {
-        (Some("OKP"), Some("Ed25519")) if coordinate("x").is_some() => {
-            let x = coordinate("x").unwrap_or_default();
+    match (field("kty"), field("crv"), coordinate("x"), coordinate("y")) {
+        (Some("OKP"), Some("Ed25519"), Some(x), _) => {
             if ed25519_dalek::VerifyingKey::from_bytes(&x).is_err() {
                 return bad(off_curve);
             }
             Ok(json!({"kty": "OKP", "crv": "Ed25519", "x": field("x")}))
         }
-        (Some("EC"), Some("P-256")) if coordinate("x").is_some() && coordinate("y").is_some() => {
-            let mut sec1 = vec![0x04];
-            sec1.extend(coordinate("x").unwrap_or_default());
-            sec1.extend(coordinate("y").unwrap_or_default());
+        (Some("EC"), Some("P-256"), Some(x), Some(y)) => {
+            let sec1 = [&[0x04][..], &x, &y].concat();
             if p256::PublicKey::from_sec1_bytes(&sec1).is_err() {
                 return bad(off_curve);
             }

@@ -32,7 +32,7 @@ use self::throttle::Attempt;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::openapi::{BadRequestMessages, CodedError, ErrorMessage};
-use crate::passwords::setting::policy_for;
+use crate::passwords::setting::{policy_for, stale_reset_token};
 use crate::passwords::{Mode, SetPassword, set_password};
 use crate::prometheus;
 use crate::routes::Routes;
@@ -406,14 +406,12 @@ async fn password_reset(
     let input = body.into_inner();
     let tenant_id = auth.tenant_id();
     let digest = ticket::digest(&input.reset_token);
-    let stale =
-        || crate::passwords::invalid("reset_token is unknown, used or expired; log in again");
     let ticket = state
         .within(tenant_id, async |db| {
             login::peek_ticket(db, tenant_id, TicketKind::Reset, &digest).await
         })
         .await?
-        .ok_or_else(stale)?;
+        .ok_or_else(stale_reset_token)?;
     // The ticket belongs to a client of the caller's application.
     client_for(
         &state,
@@ -426,7 +424,7 @@ async fn password_reset(
     .map_err(|e| match e {
         // Refused: no longer a client of the caller, or its redirect_uri
         // went. An outage stays an outage (503), retried as such.
-        ApiError::BadRequest(_) => stale(),
+        ApiError::BadRequest(_) => stale_reset_token(),
         e => e,
     })?;
     let actor = auth.actor();

@@ -173,6 +173,12 @@ async fn not_recent(
     Ok(())
 }
 
+/// A reset token that sets nothing: unknown, used, expired, or no longer
+/// usable by the caller.
+pub(crate) fn stale_reset_token() -> ApiError {
+    super::invalid("reset_token is unknown, used or expired; log in again")
+}
+
 /// What `mode` requires of the user as it is.
 fn admissible(mode: Mode, user: &Credential, username: bool) -> Result<(), ApiError> {
     let has_password = user.password_hash.is_some();
@@ -271,9 +277,7 @@ pub async fn set_password(state: &AppState, req: SetPassword<'_>) -> Result<(), 
     if let Some(digest) = req.reset_ticket {
         let used = login::consume_ticket(&mut tx, tenant_id, TicketKind::Reset, digest).await?;
         if !matches!(used, Presented::Fresh(t) if t.user_id == user_id) {
-            return Err(super::invalid(
-                "reset_token is unknown, used or expired; log in again",
-            ));
+            return Err(stale_reset_token());
         }
     }
     let new = NewPassword {
