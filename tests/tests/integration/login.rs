@@ -767,6 +767,15 @@ async fn a_source_over_its_failed_logins_waits_as_long_as_retry_after_says() {
     assert_eq!(res.status, 429, "{}", res.text);
     assert_eq!(res.header("retry-after"), Some("1"), "{}", res.text);
     idstore_spec().assert_http_response("passwordLogin", &res);
+    // The refused attempt counted nothing against the identifier it named.
+    let counted = async |n: usize| -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM client_auth_throttle WHERE client_id LIKE $1")
+            .bind(format!("login/%/email:nobody{n}@example.com"))
+            .fetch_one(&mut app.db.connect().await)
+            .await
+            .unwrap()
+    };
+    assert_eq!((counted(99).await, counted(100).await), (1, 0));
     let res = from("198.51.100.8", 0).await;
     assert_eq!(res.status, 401, "another address waits too: {}", res.text);
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -23,7 +23,7 @@ use idstore_store::audit::{Action, Event};
 use idstore_store::credentials::{self, Credential};
 use idstore_store::login::{self, Ticket, TicketKind};
 use idstore_store::users::Lookup;
-use idstore_store::{StoreError, clients, tenancy};
+use idstore_store::{PgConnection, StoreError, clients, tenancy};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -32,7 +32,7 @@ use self::throttle::Attempt;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::openapi::{BadRequestMessages, CodedError, ErrorMessage};
-use crate::passwords::setting::{policy_for, stale_reset_token};
+use crate::passwords::setting::{policy_in, stale_reset_token};
 use crate::passwords::{Mode, SetPassword, set_password};
 use crate::prometheus;
 use crate::routes::Routes;
@@ -179,19 +179,17 @@ fn refused() -> ApiError {
 }
 
 /// The client a login names, when it is one of the caller's application's
-/// and `redirect_uri` is one of its own: checked before any password.
+/// and `redirect_uri` is one of its own: checked before any password, in
+/// `db`'s transaction.
 async fn client_for(
-    state: &AppState,
+    db: &mut PgConnection,
     tenant_id: &str,
     app_id: &str,
     client_id: &str,
     redirect_uri: &str,
 ) -> Result<(), ApiError> {
     path_id("client_id", client_id)?;
-    let client = state
-        .within(tenant_id, async |db| {
-            clients::get(db, tenant_id, app_id, client_id).await
-        })
+    let client = clients::get(db, tenant_id, app_id, client_id)
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => {
@@ -238,33 +236,32 @@ async fn password_login(
     let identifier = Identifier::of(&input)?;
     let tenant_id = auth.tenant_id();
     let app_id = &auth.scope.app_id;
+    if input.org_id.is_some() {
+        return Err(ApiError::bad_request(
+            "org_id names no organization of this tenant",
+        ));
+    }
+    let source = Source::of(&req, &state.proxies).to_string();
+    // Everything read before the check, and the attempt counted, in one
+    // transaction: it commits before the hash is verified.
+    let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
     client_for(
-        &state,
+        &mut tx,
         tenant_id,
         app_id,
         &input.client_id,
         &input.redirect_uri,
     )
     .await?;
-    if input.org_id.is_some() {
-        return Err(ApiError::bad_request(
-            "org_id names no organization of this tenant",
-        ));
-    }
-    let (policy, _) = policy_for(&state, tenant_id, Some(app_id)).await?;
-    let source = Source::of(&req, &state.proxies).to_string();
-    let attempt = Attempt::reserve(&state, tenant_id, &identifier.key(), &source, &policy).await?;
-    let password = SecretString::from(normalize(input.password.expose_secret()));
-    let found = state
-        .within(tenant_id, async |db| {
-            credentials::find(db, tenant_id, identifier.lookup()).await
-        })
-        .await;
-    let user = match found {
+    let policy = policy_in(&mut tx, tenant_id, Some(app_id)).await?;
+    let user = match credentials::find(&mut tx, tenant_id, identifier.lookup()).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    let attempt = Attempt::reserve(&mut tx, tenant_id, &identifier.key(), &source, &policy).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    let password = SecretString::from(normalize(input.password.expose_secret()));
     let verified = attempt
         .check(&state, user.as_ref(), password.clone())
         .await?;
@@ -278,7 +275,6 @@ async fn password_login(
         tracing::info!(source, "password login refused");
         return Err(refused());
     };
-    attempt.succeeded(&state).await?;
     let ticket = Ticket {
         user_id: user.user_id.clone(),
         client_id: input.client_id,
@@ -289,6 +285,7 @@ async fn password_login(
         let (reset_token, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
         state
             .within(tenant_id, async |db| {
+                attempt.succeeded(db).await?;
                 login::issue_ticket(
                     db,
                     tenant_id,
@@ -317,7 +314,15 @@ async fn password_login(
         } else {
             None
         };
-        let url = signed_in(&state, tenant_id, &user, Some(&event), rehash, &ticket).await?;
+        let url = signed_in(
+            &state,
+            tenant_id,
+            &user,
+            Some((&event, &attempt)),
+            rehash,
+            &ticket,
+        )
+        .await?;
         LoginAnswer {
             url: Some(url),
             password_change_required: None,
@@ -352,14 +357,15 @@ fn change_required(policy: &PasswordPolicy, user: &Credential) -> Option<&'stati
     }
 }
 
-/// Records the sign-in (`last_auth`, `event` when given, the password's
-/// new hash when it had outdated parameters or another algorithm) and
-/// issues the code, in one transaction; answers the URL to redirect to.
+/// Records the sign-in (`last_auth`, the login's event and its attempt's
+/// success when given, the password's new hash when it had outdated
+/// parameters or another algorithm) and issues the code, in one
+/// transaction; answers the URL to redirect to.
 async fn signed_in(
     state: &AppState,
     tenant_id: &str,
     user: &Credential,
-    event: Option<&Event<'_>>,
+    login: Option<(&Event<'_>, &Attempt)>,
     rehash: Option<String>,
     ticket: &Ticket,
 ) -> Result<String, ApiError> {
@@ -369,7 +375,8 @@ async fn signed_in(
     if let (Some(new), Some(old)) = (rehash, &user.password_hash) {
         credentials::rehash(&mut tx, tenant_id, &user.user_id, old, &new).await?;
     }
-    if let Some(event) = event {
+    if let Some((event, attempt)) = login {
+        attempt.succeeded(&mut tx).await?;
         idstore_store::audit::record(&mut *tx, event).await?;
     }
     login::issue_ticket(
@@ -406,15 +413,13 @@ async fn password_reset(
     let input = body.into_inner();
     let tenant_id = auth.tenant_id();
     let digest = ticket::digest(&input.reset_token);
-    let ticket = state
-        .within(tenant_id, async |db| {
-            login::peek_ticket(db, tenant_id, TicketKind::Reset, &digest).await
-        })
+    let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
+    let ticket = login::peek_ticket(&mut *tx, tenant_id, TicketKind::Reset, &digest)
         .await?
         .ok_or_else(stale_reset_token)?;
     // The ticket belongs to a client of the caller's application.
     client_for(
-        &state,
+        &mut tx,
         tenant_id,
         &auth.scope.app_id,
         &ticket.client_id,
@@ -427,6 +432,7 @@ async fn password_reset(
         ApiError::BadRequest(_) => stale_reset_token(),
         e => e,
     })?;
+    tx.commit().await.map_err(StoreError::commit)?;
     let actor = auth.actor();
     set_password(
         &state,

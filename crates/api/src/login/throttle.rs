@@ -8,8 +8,9 @@
 use idstore_auth::password::hash::Verified;
 use idstore_auth::password::policy::PasswordPolicy;
 use idstore_domain::contact::Username;
-use idstore_store::auth_throttle::{self, Reserved, ThrottlePolicy};
+use idstore_store::auth_throttle::{self, Counter, Reserved, ThrottlePolicy};
 use idstore_store::credentials::Credential;
+use idstore_store::{PgConnection, StoreError};
 use secrecy::SecretString;
 
 use crate::error::Wait;
@@ -56,39 +57,57 @@ pub(super) struct Attempt {
 }
 
 impl Attempt {
-    /// Counts the attempt. A source over its limit is told to wait (429:
-    /// that reveals nothing of any account); a locked identifier is not,
-    /// its answer is the same failure as a wrong password.
+    /// Counts the attempt, the source's and the identifier's in one
+    /// statement (in `db`'s transaction: commit it before the check). A
+    /// source over its limit is told to wait (429: that reveals nothing
+    /// of any account) and the identifier is not counted; a locked
+    /// identifier is not told, its answer is the same failure as a wrong
+    /// password.
     pub(super) async fn reserve(
-        state: &AppState,
+        db: &mut PgConnection,
         tenant_id: &str,
         identifier: &str,
         source: &str,
         policy: &PasswordPolicy,
     ) -> Result<Self, ApiError> {
-        let source_key = source_key(tenant_id);
-        let pool = &state.pool;
-        if let Reserved::Wait { retry_after } =
-            auth_throttle::reserve(pool, &source_key, source, SOURCE_POLICY).await?
-        {
-            tracing::warn!(source, "password logins from this source throttled");
-            return Err(ApiError::WaitFor(Wait {
-                message: format!(
-                    "Too many failed logins from this address; retry in {retry_after} seconds"
-                ),
-                retry_after_secs: retry_after.unsigned_abs(),
-            }));
-        }
-        let identifier = identifier_key(tenant_id, identifier);
-        let policy = identifier_policy(policy);
-        let reserved = auth_throttle::reserve(pool, &identifier, ANY_SOURCE, policy).await?;
-        Ok(Self {
-            identifier,
-            source_key,
+        let attempt = Self {
+            identifier: identifier_key(tenant_id, identifier),
+            source_key: source_key(tenant_id),
             source: source.to_owned(),
-            policy,
-            locked: reserved != Reserved::Go,
-        })
+            policy: identifier_policy(policy),
+            locked: false,
+        };
+        match auth_throttle::reserve_both(db, attempt.source(), attempt.identifier()).await? {
+            (Reserved::Wait { retry_after }, _) => {
+                tracing::warn!(source, "password logins from this source throttled");
+                Err(ApiError::WaitFor(Wait {
+                    message: format!(
+                        "Too many failed logins from this address; retry in {retry_after} seconds"
+                    ),
+                    retry_after_secs: retry_after.unsigned_abs(),
+                }))
+            }
+            (Reserved::Go, identifier) => Ok(Self {
+                locked: identifier != Some(Reserved::Go),
+                ..attempt
+            }),
+        }
+    }
+
+    fn source(&self) -> Counter<'_> {
+        Counter {
+            key: &self.source_key,
+            source: &self.source,
+            policy: SOURCE_POLICY,
+        }
+    }
+
+    fn identifier(&self) -> Counter<'_> {
+        Counter {
+            key: &self.identifier,
+            source: ANY_SOURCE,
+            policy: self.policy,
+        }
     }
 
     /// Verifies `password` against the user's hash; against the dummy hash
@@ -133,11 +152,8 @@ impl Attempt {
 
     /// A correct password ends the identifier's streak and gives the
     /// source its attempt back (its other failures still count).
-    pub(super) async fn succeeded(&self, state: &AppState) -> Result<(), ApiError> {
-        auth_throttle::succeeded(&state.pool, &self.identifier, ANY_SOURCE).await?;
-        auth_throttle::unchecked(&state.pool, &self.source_key, &self.source, SOURCE_POLICY)
-            .await?;
-        Ok(())
+    pub(super) async fn succeeded(&self, db: &mut PgConnection) -> Result<(), StoreError> {
+        auth_throttle::succeeded_giving_back(db, self.identifier(), self.source()).await
     }
 }
 

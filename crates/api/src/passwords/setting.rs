@@ -11,7 +11,7 @@ use idstore_store::audit::{Action, Actor, Event};
 use idstore_store::credentials::{self, Credential, NewPassword};
 use idstore_store::login::{self, Presented, TicketKind};
 use idstore_store::users::Lookup;
-use idstore_store::{StoreError, password_policies, tenancy};
+use idstore_store::{PgConnection, StoreError, password_policies, tenancy};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -61,21 +61,24 @@ pub(crate) async fn policy_for(
     tenant_id: &str,
     app_id: Option<&str>,
 ) -> Result<(PasswordPolicy, Vec<String>), ApiError> {
-    let (stored, names) = state
-        .within(tenant_id, async |db| {
-            let stored = password_policies::effective(db, tenant_id, app_id).await?;
-            Ok((
-                stored,
-                password_policies::names(db, tenant_id, app_id).await?,
-            ))
-        })
-        .await?;
-    let policy = match stored {
-        None => PasswordPolicy::default(),
-        Some((doc, _)) => serde_json::from_value(doc)
-            .map_err(|e| ApiError::internal(format!("stored password policy unreadable: {e}")))?,
-    };
+    let mut tx = tenancy::begin(&state.pool, tenant_id).await?;
+    let policy = policy_in(&mut tx, tenant_id, app_id).await?;
+    let names = password_policies::names(&mut tx, tenant_id, app_id).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
     Ok((policy, names))
+}
+
+/// The policy that applies to `app_id`'s users, read in `db`'s transaction.
+pub(crate) async fn policy_in(
+    db: &mut PgConnection,
+    tenant_id: &str,
+    app_id: Option<&str>,
+) -> Result<PasswordPolicy, ApiError> {
+    match password_policies::effective(db, tenant_id, app_id).await? {
+        None => Ok(PasswordPolicy::default()),
+        Some((doc, _)) => serde_json::from_value(doc)
+            .map_err(|e| ApiError::internal(format!("stored password policy unreadable: {e}"))),
+    }
 }
 
 /// The policy's rules and lists, on a normalised password: the rules,
