@@ -226,6 +226,20 @@ impl TestApp {
         res.json()["result"]["user_id"].as_str().unwrap().to_owned()
     }
 
+    /// An organization named `name`, without domains or applications,
+    /// created over the API with `admin_token`; its id.
+    pub async fn new_org(&self, admin_token: &str, name: &str) -> String {
+        let body = serde_json::json!({ "name": name, "domains": [], "app_ids": [] });
+        let res = self
+            .with_body(Method::POST, "/v1/organizations", admin_token, &body)
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.json()["result"]["organization_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// A second tenant, provisioned as bootstrap does, and an admin token
     /// of it that this process already accepts.
     pub async fn second_tenant(

@@ -32,6 +32,12 @@ const APPLICATIONS_SPEC: &str = concat!(
     "/../openapi/vendor/applications.json"
 );
 
+/// The vendor's Organizations API document, made the same way.
+const ORGANIZATIONS_SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../openapi/vendor/organizations.json"
+);
+
 /// Keywords whose meaning the checker knows. The annotations among them
 /// (`description`, `example`...) carry no rule.
 const KNOWN_KEYWORDS: &[&str] = &[
@@ -63,6 +69,7 @@ const KNOWN_KEYWORDS: &[&str] = &[
 static IDSTORE: LazyLock<Spec> = LazyLock::new(|| Spec::load(IDSTORE_SPEC));
 static USERS: LazyLock<Spec> = LazyLock::new(|| Spec::load(USERS_SPEC));
 static APPLICATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(APPLICATIONS_SPEC));
+static ORGANIZATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(ORGANIZATIONS_SPEC));
 
 /// idstore's document: the vendor's operations with the vendor's schemas
 /// and idstore's added statuses, and idstore's extensions. Answers are
@@ -80,6 +87,11 @@ pub fn vendor_users_spec() -> &'static Spec {
 /// groups), for comparing idstore's with.
 pub fn vendor_applications_spec() -> &'static Spec {
     &APPLICATIONS
+}
+
+/// The vendor's Organizations API document, for comparing idstore's with.
+pub fn vendor_organizations_spec() -> &'static Spec {
+    &ORGANIZATIONS
 }
 
 /// An OpenAPI document, indexed by operationId.

@@ -20,6 +20,7 @@ pub mod login;
 pub mod middleware;
 pub mod oidc;
 pub mod openapi;
+pub mod organizations;
 pub mod passwords;
 pub mod prometheus;
 pub mod revocation;
@@ -134,6 +135,7 @@ pub fn routes() -> routes::Routes {
     devices::routes(&mut r);
     users::routes(&mut r);
     groups::routes(&mut r);
+    organizations::routes(&mut r);
     audit::routes(&mut r);
     openapi::routes(&mut r);
     r

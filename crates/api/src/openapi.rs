@@ -35,6 +35,8 @@ use crate::routes::Routes;
 pub const USERS_API: &str = "Users";
 /// Tag of the operations of the vendor's Applications API.
 pub const APPLICATIONS_API: &str = "Applications";
+/// Tag of the operations of the vendor's Organizations API.
+pub const ORGANIZATIONS_API: &str = "Organizations";
 /// Tag of idstore's own operations, which no vendor document describes.
 pub const EXTENSION: &str = "idstore extension";
 
@@ -50,6 +52,11 @@ pub const VENDOR_DOCUMENTS: &[(&str, &str, &str)] = &[
         APPLICATIONS_API,
         "openapi/vendor/applications.json",
         include_str!("../../../openapi/vendor/applications.json"),
+    ),
+    (
+        ORGANIZATIONS_API,
+        "openapi/vendor/organizations.json",
+        include_str!("../../../openapi/vendor/organizations.json"),
     ),
 ];
 
@@ -123,6 +130,7 @@ vendor_schema!(
     tags(
         (name = "Users", description = "The vendor's Users API (openapi/vendor/users.json)"),
         (name = "Applications", description = "The vendor's Applications API (openapi/vendor/applications.json)"),
+        (name = "Organizations", description = "The vendor's Organizations API (openapi/vendor/organizations.json)"),
         (name = "idstore extension", description = "idstore's own operations, not in the vendor's documents"),
     )
 )]
@@ -150,6 +158,7 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::login::Doc::openapi(),
         crate::devices::Doc::openapi(),
         crate::groups::Doc::openapi(),
+        crate::organizations::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {
         doc.merge(part);

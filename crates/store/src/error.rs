@@ -14,6 +14,7 @@ pub enum Entity {
     Group,
     /// A user's membership in a group.
     GroupMember,
+    Organization,
     SigningKey,
 }
 
@@ -28,6 +29,7 @@ impl Entity {
             Self::Role => "Role not found",
             Self::Group => "Group not found",
             Self::GroupMember => "User is not a member of this group",
+            Self::Organization => "Organization not found",
             Self::SigningKey => "Signing key not found",
         }
     }
@@ -43,6 +45,7 @@ pub enum Identifier {
     ClientId,
     RoleName,
     GroupName,
+    OrganizationName,
     /// A key no request chooses (a generated id): a collision is a bug.
     Internal,
 }
@@ -59,6 +62,7 @@ impl Identifier {
             "clients_client_id_key" => Self::ClientId,
             "roles_name_key" => Self::RoleName,
             "groups_name_key" => Self::GroupName,
+            "organizations_name_key" => Self::OrganizationName,
             _ => Self::Internal,
         }
     }
@@ -73,6 +77,7 @@ impl Identifier {
             Self::ClientId => "A client with this client_id already exists",
             Self::RoleName => "Role with this name already exists",
             Self::GroupName => "Group with this name already exists",
+            Self::OrganizationName => "Organization with this name already exists",
             Self::Internal => "An identifier collided; retry the request",
         }
     }
@@ -89,6 +94,7 @@ enum Reference {
     User,
     Group,
     Client,
+    Organization,
     Other,
 }
 
@@ -106,6 +112,8 @@ impl Reference {
             Self::Group
         } else if ends("_client_id") {
             Self::Client
+        } else if ends("_organization_id") {
+            Self::Organization
         } else if ends("_tenant_id") {
             Self::Tenant
         } else {
@@ -124,6 +132,7 @@ impl Reference {
             Self::User => "A user this request refers to no longer exists",
             Self::Group => "A group this request refers to no longer exists",
             Self::Client => "The client this request names no longer exists",
+            Self::Organization => "An organization this request refers to no longer exists",
             Self::Other => "Something this request refers to no longer exists",
         }
     }

@@ -16,6 +16,7 @@ pub mod idempotency;
 mod keyed;
 pub mod login;
 pub mod migrate;
+pub mod organizations;
 pub mod password_policies;
 pub mod revocations;
 pub mod roles;

@@ -409,6 +409,7 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
         ("application.clients.delete", &app_id),
     )
     .await;
+    organizations(&mut s, &shop).await;
     s.run(
         (M::DELETE, "/v1/applications/{app_id}"),
         &a,
@@ -460,6 +461,50 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
     assert_eq!(e["route"], "PUT /v1/users/{user_id}");
     assert_eq!(e["diff"], json!({"changed": ["custom_data.tier"]}));
     assert!(e["occurred_at"].as_str().unwrap().ends_with('Z'), "{e}");
+}
+
+/// The organization routes, with the application `app_id`.
+async fn organizations(s: &mut Script<'_>, app_id: &str) {
+    let body = json!({"name": "acme", "domains": ["acme.example"], "app_ids": []});
+    let res = s
+        .run(
+            (Method::POST, "/v1/organizations"),
+            "/v1/organizations",
+            Some(body),
+            ("organization.create", ""),
+        )
+        .await;
+    let org = s.subject(&res, "/result/organization_id");
+    let o = format!("/v1/organizations/{org}");
+    s.run(
+        (Method::PUT, "/v1/organizations/{organization_id}"),
+        &o,
+        Some(json!({"alias_name": "acme-co"})),
+        ("organization.update", &org),
+    )
+    .await;
+    let apps = json!({"app_ids": [app_id]});
+    s.run(
+        (Method::PUT, "/v1/organizations/{organization_id}/apps"),
+        &format!("{o}/apps"),
+        Some(apps.clone()),
+        ("organization.apps.add", &org),
+    )
+    .await;
+    s.run(
+        (Method::DELETE, "/v1/organizations/{organization_id}/apps"),
+        &format!("{o}/apps"),
+        Some(apps),
+        ("organization.apps.remove", &org),
+    )
+    .await;
+    s.run(
+        (Method::DELETE, "/v1/organizations/{organization_id}"),
+        &o,
+        None,
+        ("organization.delete", &org),
+    )
+    .await;
 }
 
 /// The password, login and `/users/me` routes of the script.

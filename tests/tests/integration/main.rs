@@ -14,6 +14,7 @@ mod idempotency;
 mod login;
 mod metrics;
 mod openapi;
+mod organizations;
 mod otlp;
 mod overload;
 mod passwords;

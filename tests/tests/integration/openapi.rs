@@ -4,7 +4,9 @@
 
 use actix_web::http::Method as M;
 use idstore_tests::login::PASSWORD;
-use idstore_tests::spec::{Spec, idstore_spec, vendor_applications_spec, vendor_users_spec};
+use idstore_tests::spec::{
+    Spec, idstore_spec, vendor_applications_spec, vendor_organizations_spec, vendor_users_spec,
+};
 use idstore_tests::{TestApp, TestResponse};
 use serde_json::{Value, json};
 
@@ -97,6 +99,10 @@ const ADDED_STATUSES: &[(&str, &str, u32)] = &[
     ("createAppClient", "404", 26),
     ("getAppClients", "404", 26),
     ("addPasswordCredentialsToCurrentUser", "400", 34),
+    ("getOrganization", "400", 37),
+    ("getOrganizationByName", "400", 37),
+    ("deleteOrganization", "204", 37),
+    ("updateOrganization", "409", 38),
 ];
 const EVERY_GUARDED_OPERATION: &[(&str, u32)] = &[("401", 20), ("403", 20), ("503", 23)];
 
@@ -109,6 +115,7 @@ fn vendor(file: &str) -> &'static Spec {
     match file {
         "openapi/vendor/users.json" => vendor_users_spec(),
         "openapi/vendor/applications.json" => vendor_applications_spec(),
+        "openapi/vendor/organizations.json" => vendor_organizations_spec(),
         other => panic!("no vendor document {other}"),
     }
 }
@@ -352,13 +359,22 @@ fn the_vendors_operations_are_the_vendors_contract_plus_the_listed_readings() {
 #[test]
 fn every_operation_is_the_vendors_or_a_marked_extension() {
     let ours = idstore_spec();
-    let vendors = [vendor_users_spec(), vendor_applications_spec()];
+    let vendors = [
+        vendor_users_spec(),
+        vendor_applications_spec(),
+        vendor_organizations_spec(),
+    ];
     for (path, method, op) in operations(&ours.doc) {
         let id = op["operationId"].as_str().unwrap();
         let tags = &op["tags"];
         if op.get("x-idstore-vendor").is_some() {
             assert!(
-                *tags == json!(["Users"]) || *tags == json!(["Applications"]),
+                [
+                    json!(["Users"]),
+                    json!(["Applications"]),
+                    json!(["Organizations"])
+                ]
+                .contains(tags),
                 "{id}: {tags}"
             );
             assert!(op.get("x-idstore-extension").is_none(), "{id}");

@@ -32,6 +32,11 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
     ("GroupsEdit", ADMIN),
     ("GroupsDelete", ADMIN),
     ("UserGroupsRead", ADMIN_OR_CLIENT),
+    ("OrgsCreate", ADMIN),
+    ("OrgsList", ADMIN),
+    ("OrgsRead", ADMIN),
+    ("OrgsEdit", ADMIN),
+    ("OrgsDelete", ADMIN),
     ("UsersCount", ADMIN_OR_CLIENT),
     ("UsersCreate", ADMIN_OR_CLIENT),
     ("UsersList", ADMIN_OR_CLIENT),
@@ -248,6 +253,13 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
     } else {
         None
     };
+    if path.contains("{organization_id}") || path.contains("{organization_name}") {
+        let name = format!("target-{}", idstore_domain::id::new_id());
+        let org_id = app.new_org(admin, &name).await;
+        path = path
+            .replace("{organization_id}", &org_id)
+            .replace("{organization_name}", &name);
+    }
     if path.contains("{group_id}") {
         let group_id = fresh_group(app, admin, user_id.as_deref()).await;
         path = path.replace("{group_id}", &group_id);
