@@ -32,6 +32,11 @@ const APPLICATIONS_SPEC: &str = concat!(
     "/../openapi/vendor/applications.json"
 );
 
+/// The vendor's Members API document, made the same way.
+const MEMBERS_SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../openapi/vendor/members.json"
+);
 /// The vendor's Organizations API document, made the same way.
 const ORGANIZATIONS_SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -69,6 +74,7 @@ const KNOWN_KEYWORDS: &[&str] = &[
 static IDSTORE: LazyLock<Spec> = LazyLock::new(|| Spec::load(IDSTORE_SPEC));
 static USERS: LazyLock<Spec> = LazyLock::new(|| Spec::load(USERS_SPEC));
 static APPLICATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(APPLICATIONS_SPEC));
+static MEMBERS: LazyLock<Spec> = LazyLock::new(|| Spec::load(MEMBERS_SPEC));
 static ORGANIZATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(ORGANIZATIONS_SPEC));
 
 /// idstore's document: the vendor's operations with the vendor's schemas
@@ -87,6 +93,11 @@ pub fn vendor_users_spec() -> &'static Spec {
 /// groups), for comparing idstore's with.
 pub fn vendor_applications_spec() -> &'static Spec {
     &APPLICATIONS
+}
+
+/// The vendor's Members API document, for comparing idstore's with.
+pub fn vendor_members_spec() -> &'static Spec {
+    &MEMBERS
 }
 
 /// The vendor's Organizations API document, for comparing idstore's with.

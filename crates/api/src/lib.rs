@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod input;
 pub mod limits;
 pub mod login;
+pub mod members;
 pub mod middleware;
 pub mod oidc;
 pub mod openapi;
@@ -136,6 +137,7 @@ pub fn routes() -> routes::Routes {
     users::routes(&mut r);
     groups::routes(&mut r);
     organizations::routes(&mut r);
+    members::routes(&mut r);
     audit::routes(&mut r);
     openapi::routes(&mut r);
     r

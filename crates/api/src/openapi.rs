@@ -37,6 +37,8 @@ pub const USERS_API: &str = "Users";
 pub const APPLICATIONS_API: &str = "Applications";
 /// Tag of the operations of the vendor's Organizations API.
 pub const ORGANIZATIONS_API: &str = "Organizations";
+/// Tag of the operations of the vendor's Members API.
+pub const MEMBERS_API: &str = "Members";
 /// Tag of idstore's own operations, which no vendor document describes.
 pub const EXTENSION: &str = "idstore extension";
 
@@ -52,6 +54,11 @@ pub const VENDOR_DOCUMENTS: &[(&str, &str, &str)] = &[
         APPLICATIONS_API,
         "openapi/vendor/applications.json",
         include_str!("../../../openapi/vendor/applications.json"),
+    ),
+    (
+        MEMBERS_API,
+        "openapi/vendor/members.json",
+        include_str!("../../../openapi/vendor/members.json"),
     ),
     (
         ORGANIZATIONS_API,
@@ -130,6 +137,7 @@ vendor_schema!(
     tags(
         (name = "Users", description = "The vendor's Users API (openapi/vendor/users.json)"),
         (name = "Applications", description = "The vendor's Applications API (openapi/vendor/applications.json)"),
+        (name = "Members", description = "The vendor's Members API (openapi/vendor/members.json)"),
         (name = "Organizations", description = "The vendor's Organizations API (openapi/vendor/organizations.json)"),
         (name = "idstore extension", description = "idstore's own operations, not in the vendor's documents"),
     )
@@ -159,6 +167,7 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::devices::Doc::openapi(),
         crate::groups::Doc::openapi(),
         crate::organizations::Doc::openapi(),
+        crate::members::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {
         doc.merge(part);

@@ -84,6 +84,11 @@ pub enum Action {
     /// Applications the organization's members may use were added.
     OrganizationAppsAdd,
     OrganizationAppsRemove,
+    /// An existing user became a member (a new one is `UserCreate`, naming
+    /// the organization).
+    MemberAdd,
+    MemberUpdate,
+    MemberRemove,
     ApplicationCreate,
     ApplicationUpdate,
     /// What the application's clients may change about users.
@@ -132,6 +137,9 @@ impl Action {
             Self::OrganizationDelete => "organization.delete",
             Self::OrganizationAppsAdd => "organization.apps.add",
             Self::OrganizationAppsRemove => "organization.apps.remove",
+            Self::MemberAdd => "member.add",
+            Self::MemberUpdate => "member.update",
+            Self::MemberRemove => "member.remove",
             Self::ApplicationCreate => "application.create",
             Self::ApplicationUpdate => "application.update",
             Self::ApplicationUserPermissionsUpdate => "application.user_permissions.update",

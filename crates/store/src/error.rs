@@ -15,6 +15,8 @@ pub enum Entity {
     /// A user's membership in a group.
     GroupMember,
     Organization,
+    /// A user's membership of an organization.
+    Member,
     SigningKey,
 }
 
@@ -30,6 +32,7 @@ impl Entity {
             Self::Group => "Group not found",
             Self::GroupMember => "User is not a member of this group",
             Self::Organization => "Organization not found",
+            Self::Member => "User is not a member of this organization",
             Self::SigningKey => "Signing key not found",
         }
     }
@@ -46,6 +49,8 @@ pub enum Identifier {
     RoleName,
     GroupName,
     OrganizationName,
+    /// The user is a member of the organization already.
+    Member,
     /// A key no request chooses (a generated id): a collision is a bug.
     Internal,
 }
@@ -78,6 +83,7 @@ impl Identifier {
             Self::RoleName => "Role with this name already exists",
             Self::GroupName => "Group with this name already exists",
             Self::OrganizationName => "Organization with this name already exists",
+            Self::Member => "The user is already a member of this organization",
             Self::Internal => "An identifier collided; retry the request",
         }
     }

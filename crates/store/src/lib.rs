@@ -15,6 +15,7 @@ pub mod groups;
 pub mod idempotency;
 mod keyed;
 pub mod login;
+pub mod members;
 pub mod migrate;
 pub mod organizations;
 pub mod password_policies;

@@ -280,7 +280,7 @@ pub struct Delegation<'a> {
 }
 
 /// A change to an application's data on a user.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AppData {
     /// Replaces the stored one when given.
     pub external_account_id: Option<String>,
@@ -413,6 +413,41 @@ pub async fn create(
     app: AppData,
     actor: &Actor,
 ) -> Result<UserRow, StoreError> {
+    let (associate, event) = creation(scope, &user, &app, actor);
+    if !associate && user.delegated_access.is_none() && user.password.is_none() {
+        // One statement, atomic by itself, its event included: no
+        // transaction round trips on the hot write path.
+        return insert(pool, &scope.tenant_id, user, &event).await;
+    }
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    let row = create_with(&mut tx, scope, user, app, associate, &event).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(row)
+}
+
+/// [`create`] in the caller's transaction, with `refs` added to the event
+/// (what else the request did: the organization it joined the user to).
+pub async fn create_in(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user: NewUser<'_>,
+    app: AppData,
+    actor: &Actor,
+    refs: serde_json::Value,
+) -> Result<UserRow, StoreError> {
+    let (associate, event) = creation(scope, &user, &app, actor);
+    create_with(conn, scope, user, app, associate, &event.refs(refs)).await
+}
+
+/// Whether a new user is associated with the caller's application (made
+/// through one of its clients, or given application data), and the
+/// creation's event naming what it sets.
+fn creation<'a>(
+    scope: &'a Scope,
+    user: &NewUser<'a>,
+    app: &AppData,
+    actor: &'a Actor,
+) -> (bool, Event<'a>) {
     let associate = matches!(scope.reach, Reach::App(_)) || !app.is_empty();
     let mut changed = profile_changes(&Profile::empty(), user.profile);
     if user.password.is_some() {
@@ -426,27 +461,47 @@ pub async fn create(
     }
     let event =
         Event::new(&scope.tenant_id, actor, Action::UserCreate, user.user_id).changed(changed);
-    if !associate && user.delegated_access.is_none() && user.password.is_none() {
-        // One statement, atomic by itself, its event included: no
-        // transaction round trips on the hot write path.
-        return insert(pool, &scope.tenant_id, user, &event).await;
-    }
+    (associate, event)
+}
+
+/// Inserts the user, its password history, its application data and
+/// `event` in `conn`'s transaction.
+async fn create_with(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user: NewUser<'_>,
+    app: AppData,
+    associate: bool,
+    event: &Event<'_>,
+) -> Result<UserRow, StoreError> {
     let user_id = user.user_id;
-    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     if let Some(delegation) = user.delegated_access {
-        lock_actor(&mut tx, &scope.tenant_id, delegation.actor_id).await?;
+        lock_actor(conn, &scope.tenant_id, delegation.actor_id).await?;
     }
     let password = user.password.as_ref().map(|h| h.phc.to_owned());
-    insert(&mut *tx, &scope.tenant_id, user, &event).await?;
+    insert(&mut *conn, &scope.tenant_id, user, event).await?;
     if let Some(phc) = password {
-        credentials::remember(&mut tx, &scope.tenant_id, user_id, &phc).await?;
+        credentials::remember(conn, &scope.tenant_id, user_id, &phc).await?;
     }
     if associate {
-        put_app_data_checked(&mut tx, scope, user_id, app).await?;
+        put_app_data_checked(conn, scope, user_id, app).await?;
     }
-    let row = get(&mut *tx, scope, Lookup::Id(user_id)).await?;
-    tx.commit().await.map_err(StoreError::commit)?;
-    Ok(row)
+    get(&mut *conn, scope, Lookup::Id(user_id)).await
+}
+
+/// The users of `user_ids` the scope reaches, in no particular order
+/// (one statement, whatever their number).
+#[tracing::instrument(name = "store.users.get_many", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get_many(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    user_ids: &[String],
+) -> Result<Vec<UserRow>, StoreError> {
+    let mut qb = scoped(select_users!(), scope, Reading::One)?;
+    qb.push(" AND u.user_id = ANY(")
+        .push_bind(user_ids.to_vec())
+        .push(")");
+    Ok(qb.build_query_as().fetch_all(executor).await?)
 }
 
 /// Holds the actor a new dependent names until the transaction ends, so

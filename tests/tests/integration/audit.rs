@@ -498,6 +498,43 @@ async fn organizations(s: &mut Script<'_>, app_id: &str) {
         ("organization.apps.remove", &org),
     )
     .await;
+    let members = format!("{o}/members");
+    let res = s
+        .run(
+            (Method::POST, "/v1/organizations/{organization_id}/members"),
+            &members,
+            Some(json!({"email": "joiner@example.com", "role_ids": []})),
+            ("user.create", ""),
+        )
+        .await;
+    let member = s.subject(&res, "/result/user_id");
+    s.run(
+        (
+            Method::PUT,
+            "/v1/organizations/{organization_id}/members/{user_id}",
+        ),
+        &format!("{members}/{member}"),
+        Some(json!({"title": "CTO"})),
+        ("member.update", &member),
+    )
+    .await;
+    s.run(
+        (
+            Method::DELETE,
+            "/v1/organizations/{organization_id}/members/{user_id}",
+        ),
+        &format!("{members}/{member}"),
+        None,
+        ("member.remove", &member),
+    )
+    .await;
+    s.run(
+        (Method::POST, "/v1/organizations/{organization_id}/members"),
+        &members,
+        Some(json!({"email": "joiner@example.com", "role_ids": []})),
+        ("member.add", &member),
+    )
+    .await;
     s.run(
         (Method::DELETE, "/v1/organizations/{organization_id}"),
         &o,

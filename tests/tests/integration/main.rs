@@ -12,6 +12,7 @@ mod faults;
 mod groups;
 mod idempotency;
 mod login;
+mod members;
 mod metrics;
 mod openapi;
 mod organizations;

@@ -5,7 +5,8 @@
 use actix_web::http::Method as M;
 use idstore_tests::login::PASSWORD;
 use idstore_tests::spec::{
-    Spec, idstore_spec, vendor_applications_spec, vendor_organizations_spec, vendor_users_spec,
+    Spec, idstore_spec, vendor_applications_spec, vendor_members_spec, vendor_organizations_spec,
+    vendor_users_spec,
 };
 use idstore_tests::{TestApp, TestResponse};
 use serde_json::{Value, json};
@@ -103,11 +104,23 @@ const ADDED_STATUSES: &[(&str, &str, u32)] = &[
     ("getOrganizationByName", "400", 37),
     ("deleteOrganization", "204", 37),
     ("updateOrganization", "409", 38),
+    ("createMember", "400", 12),
+    ("createMember", "404", 41),
+    ("getMembers", "400", 41),
+    ("getMembers", "404", 41),
+    ("updateMember", "400", 41),
+    ("updateMember", "404", 41),
+    ("deleteMember", "400", 41),
+    ("deleteMember", "404", 41),
 ];
 const EVERY_GUARDED_OPERATION: &[(&str, u32)] = &[("401", 20), ("403", 20), ("503", 23)];
 
 /// Parameters idstore adds to one of the vendor's operations, with their reading.
-const ADDED_PARAMETERS: &[(&str, &str, u32)] = &[("getUsers", "organization_id", 9)];
+const ADDED_PARAMETERS: &[(&str, &str, u32)] = &[
+    ("getUsers", "organization_id", 9),
+    ("getMembers", "page_limit", 41),
+    ("getMembers", "after", 41),
+];
 
 /// The vendor's documents as the repository keeps them, by the file name
 /// idstore's operations cite in `x-idstore-vendor`.
@@ -116,6 +129,7 @@ fn vendor(file: &str) -> &'static Spec {
         "openapi/vendor/users.json" => vendor_users_spec(),
         "openapi/vendor/applications.json" => vendor_applications_spec(),
         "openapi/vendor/organizations.json" => vendor_organizations_spec(),
+        "openapi/vendor/members.json" => vendor_members_spec(),
         other => panic!("no vendor document {other}"),
     }
 }
@@ -363,6 +377,7 @@ fn every_operation_is_the_vendors_or_a_marked_extension() {
         vendor_users_spec(),
         vendor_applications_spec(),
         vendor_organizations_spec(),
+        vendor_members_spec(),
     ];
     for (path, method, op) in operations(&ours.doc) {
         let id = op["operationId"].as_str().unwrap();
@@ -372,7 +387,8 @@ fn every_operation_is_the_vendors_or_a_marked_extension() {
                 [
                     json!(["Users"]),
                     json!(["Applications"]),
-                    json!(["Organizations"])
+                    json!(["Organizations"]),
+                    json!(["Members"]),
                 ]
                 .contains(tags),
                 "{id}: {tags}"

@@ -9,7 +9,7 @@ mod contacts;
 pub mod input;
 mod reads;
 pub mod wire;
-mod writes;
+pub(crate) mod writes;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;

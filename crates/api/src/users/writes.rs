@@ -37,47 +37,77 @@ pub async fn create_user(
     body: Body<CreateUserInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
-    let password = match input.password {
-        Some((password, temporary)) => {
-            let context = context_words(&input.patch);
-            let normalized = vetted(
-                &state,
-                auth.tenant_id(),
-                &auth.scope.app_id,
-                &password,
-                &context,
-            )
-            .await?
-            .map_err(|r| match refusal(r) {
-                ApiError::CodedBadRequest(c) => {
-                    ApiError::bad_request(format!("credentials.password: {}", c.message))
-                }
-                other => other,
-            })?;
-            Some((
-                state.auth.hashes.hash_password(normalized).await?,
-                temporary,
-            ))
-        }
-        None => None,
-    };
-    let mut profile = Profile::empty();
-    profile.apply(input.patch, users::now_millis());
-    let new_user = NewUser {
-        user_id: &new_id(),
-        profile: &profile,
-        delegated_access: input.delegated_access.as_ref().map(|d| Delegation {
-            actor_id: &d.actor_id,
-            permissions: &d.permissions,
-        }),
-        password: password.as_ref().map(|(phc, temporary)| PasswordHash {
-            phc,
-            temporary: *temporary,
-        }),
-    };
+    let prepared = Prepared::of(&state, &auth.scope, &input).await?;
+    let user_id = new_id();
+    let new_user = prepared.new_user(&user_id, &input);
     let actor = auth.actor();
-    let user = users::create(&state.pool, &auth.scope, new_user, input.app, &actor).await?;
+    let user = users::create(
+        &state.pool,
+        &auth.scope,
+        new_user,
+        input.app.clone(),
+        &actor,
+    )
+    .await?;
     Ok(one(&user, StatusCode::CREATED))
+}
+
+/// A new user's profile and password hash, checked and hashed as every
+/// creation does (the Users API's, and the Members API's create-or-assign).
+pub(crate) struct Prepared {
+    profile: Profile,
+    password: Option<(String, bool)>,
+}
+
+impl Prepared {
+    /// The policy of the caller's application vets the password, which is
+    /// then hashed off the async runtime.
+    pub(crate) async fn of(
+        state: &AppState,
+        scope: &idstore_domain::scope::Scope,
+        input: &input::NewUserInput,
+    ) -> Result<Self, ApiError> {
+        let password = match &input.password {
+            Some((password, temporary)) => {
+                let context = context_words(&input.patch);
+                let normalized = vetted(state, &scope.tenant_id, &scope.app_id, password, &context)
+                    .await?
+                    .map_err(|r| match refusal(r) {
+                        ApiError::CodedBadRequest(c) => {
+                            ApiError::bad_request(format!("credentials.password: {}", c.message))
+                        }
+                        other => other,
+                    })?;
+                Some((
+                    state.auth.hashes.hash_password(normalized).await?,
+                    *temporary,
+                ))
+            }
+            None => None,
+        };
+        let mut profile = Profile::empty();
+        profile.apply(input.patch.clone(), users::now_millis());
+        Ok(Self { profile, password })
+    }
+
+    pub(crate) fn new_user<'a>(
+        &'a self,
+        user_id: &'a str,
+        input: &'a input::NewUserInput,
+    ) -> NewUser<'a> {
+        NewUser {
+            user_id,
+            profile: &self.profile,
+            delegated_access: input.delegated_access.as_ref().map(|d| Delegation {
+                actor_id: &d.actor_id,
+                permissions: &d.permissions,
+            }),
+            password: self.password.as_ref().map(|(phc, temporary)| PasswordHash {
+                phc,
+                temporary: *temporary,
+            }),
+        }
+    }
 }
 
 #[utoipa::path(

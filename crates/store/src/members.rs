@@ -1,0 +1,378 @@
+//! Members of organizations: a user's membership of one organization and
+//! its details. Every query names the tenant; a caller reaching one
+//! application (its client's token) reaches only the organizations that
+//! have that application, by a predicate inside each statement.
+
+use chrono::{DateTime, Utc};
+use idstore_domain::scope::{Reach, Scope};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+
+use crate::audit::{self, Action, Actor, Event};
+use crate::error::Entity;
+use crate::users::{self, AppData, NewUser, UserRow};
+use crate::{StoreError, tenancy};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Membership {
+    pub organization_id: String,
+    pub user_id: String,
+    pub enabled: bool,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub manager: Option<String>,
+    pub added_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "m.organization_id, m.user_id, m.enabled, m.department, m.title, m.manager, m.added_at"
+    };
+}
+
+/// Membership details a write sets; `None` keeps (or, on creation,
+/// leaves unset) the value.
+#[derive(Debug, Clone, Default)]
+pub struct MemberDetails {
+    pub enabled: Option<bool>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub manager: Option<String>,
+}
+
+impl MemberDetails {
+    fn given(&self) -> Vec<String> {
+        [
+            ("enabled", self.enabled.is_some()),
+            ("department", self.department.is_some()),
+            ("title", self.title.is_some()),
+            ("manager", self.manager.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+    }
+}
+
+/// Who a create-or-assign names.
+pub enum Member<'a> {
+    /// An existing user of the tenant.
+    Existing(&'a str),
+    /// A user to create.
+    New(NewUser<'a>, AppData),
+}
+
+/// Appends the predicate that confines `organizations o` to what the scope
+/// reaches: every organization of the tenant, or those that have the
+/// caller's application.
+fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
+    match &scope.reach {
+        Reach::Tenant => {}
+        Reach::App(app_id) => {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM organization_apps oa
+                               WHERE oa.tenant_id = o.tenant_id
+                                 AND oa.organization_id = o.organization_id AND oa.app_id = ",
+            )
+            .push_bind(app_id.clone())
+            .push(")");
+        }
+        Reach::Org(org_ids) => {
+            qb.push(" AND o.organization_id = ANY(")
+                .push_bind(org_ids.clone())
+                .push(")");
+        }
+        Reach::Me(_) => {
+            qb.push(" AND false");
+        }
+    }
+}
+
+/// The organization, when the scope reaches it; key-share locked until the
+/// transaction ends when `lock`, so it cannot be deleted under a write.
+async fn organization(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    organization_id: &str,
+    lock: bool,
+) -> Result<(), StoreError> {
+    let mut qb = QueryBuilder::new("SELECT 1 FROM organizations o WHERE o.tenant_id = ");
+    qb.push_bind(scope.tenant_id.clone())
+        .push(" AND o.organization_id = ")
+        .push_bind(organization_id.to_owned());
+    reach(&mut qb, scope);
+    if lock {
+        qb.push(" FOR KEY SHARE");
+    }
+    qb.build()
+        .fetch_optional(conn)
+        .await?
+        .map(drop)
+        .ok_or(StoreError::NotFound(Entity::Organization))
+}
+
+/// The membership of `user_id`: [`Entity::Organization`] not found when
+/// the scope reaches no such organization, [`Entity::Member`] when the user
+/// is not one of its members.
+#[tracing::instrument(name = "store.members.get", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<(UserRow, Membership), StoreError> {
+    organization(conn, scope, organization_id, false).await?;
+    let membership = membership(&mut *conn, &scope.tenant_id, organization_id, user_id, "").await?;
+    let user = users::get(&mut *conn, scope, users::Lookup::Id(user_id)).await?;
+    Ok((user, membership))
+}
+
+async fn membership(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    organization_id: &str,
+    user_id: &str,
+    locking: &'static str,
+) -> Result<Membership, StoreError> {
+    let sql = match locking {
+        "" => concat!(
+            "SELECT ",
+            columns!(),
+            " FROM organization_members m
+              WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3"
+        ),
+        _ => concat!(
+            "SELECT ",
+            columns!(),
+            " FROM organization_members m
+              WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
+              FOR UPDATE"
+        ),
+    };
+    sqlx::query_as(sql)
+        .bind(tenant_id)
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Member))
+}
+
+/// Up to `limit` members of the organization in the order they were
+/// added, after the member `after` (from the first when `None`), with
+/// their users: two statements, whatever the page's size.
+#[tracing::instrument(name = "store.members.list", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    organization_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(UserRow, Membership)>, StoreError> {
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    organization(&mut tx, scope, organization_id, false).await?;
+    let page: Vec<Membership> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM organization_members m
+          WHERE m.tenant_id = $1 AND m.organization_id = $2
+            AND ($3::text IS NULL OR (m.added_at, m.user_id) > (
+                 SELECT added_at, user_id FROM organization_members
+                  WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3))
+          ORDER BY m.added_at, m.user_id LIMIT $4"
+    ))
+    .bind(&scope.tenant_id)
+    .bind(organization_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<String> = page.iter().map(|m| m.user_id.clone()).collect();
+    let mut found = users::get_many(&mut *tx, scope, &ids).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(page
+        .into_iter()
+        .filter_map(|m| {
+            let i = found.iter().position(|u| u.user_id == m.user_id)?;
+            Some((found.swap_remove(i), m))
+        })
+        .collect())
+}
+
+/// Makes `member` a member with `details`: an existing user keeps its
+/// profile; a new one is created in the same transaction. One event: the
+/// user's creation (naming the organization), or the membership's.
+/// [`StoreError::Conflict`] on [`crate::Identifier::Member`] when the user
+/// is a member already.
+#[tracing::instrument(name = "store.members.add", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn add(
+    pool: &PgPool,
+    scope: &Scope,
+    organization_id: &str,
+    member: Member<'_>,
+    details: &MemberDetails,
+    actor: &Actor,
+) -> Result<(UserRow, Membership), StoreError> {
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    organization(&mut tx, scope, organization_id, true).await?;
+    let refs = serde_json::json!({ "organization_id": organization_id });
+    let user = match member {
+        Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
+        Member::Existing(user_id) => {
+            let user = users::get(&mut *tx, scope, users::Lookup::Id(user_id)).await?;
+            let mut changed = vec!["membership".to_owned()];
+            changed.extend(details.given());
+            let event = Event::new(&scope.tenant_id, actor, Action::MemberAdd, user_id)
+                .changed(changed)
+                .refs(refs);
+            audit::record(&mut *tx, &event).await?;
+            user
+        }
+    };
+    let membership: Option<Membership> = sqlx::query_as(concat!(
+        "INSERT INTO organization_members AS m
+             (tenant_id, organization_id, user_id, enabled, department, title, manager)
+         VALUES ($1, $2, $3, COALESCE($4, true), $5, $6, $7)
+         ON CONFLICT DO NOTHING RETURNING ",
+        columns!()
+    ))
+    .bind(&scope.tenant_id)
+    .bind(organization_id)
+    .bind(&user.user_id)
+    .bind(details.enabled)
+    .bind(&details.department)
+    .bind(&details.title)
+    .bind(&details.manager)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let membership = membership.ok_or(StoreError::Conflict(crate::Identifier::Member))?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok((user, membership))
+}
+
+/// Changes what `details` gives of a membership, under a row lock, and
+/// records `actor`'s event naming the fields whose values differ.
+#[tracing::instrument(name = "store.members.update", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn update(
+    pool: &PgPool,
+    scope: &Scope,
+    organization_id: &str,
+    user_id: &str,
+    details: &MemberDetails,
+    actor: &Actor,
+) -> Result<(UserRow, Membership), StoreError> {
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    organization(&mut tx, scope, organization_id, false).await?;
+    let before = membership(&mut *tx, &scope.tenant_id, organization_id, user_id, "lock").await?;
+    let differs = [
+        (
+            "enabled",
+            details.enabled.is_some_and(|e| e != before.enabled),
+        ),
+        (
+            "department",
+            details.department.is_some() && details.department != before.department,
+        ),
+        (
+            "title",
+            details.title.is_some() && details.title != before.title,
+        ),
+        (
+            "manager",
+            details.manager.is_some() && details.manager != before.manager,
+        ),
+    ];
+    let changed: Vec<String> = differs
+        .into_iter()
+        .filter(|(_, d)| *d)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let after: Membership = sqlx::query_as(concat!(
+        "UPDATE organization_members AS m SET
+             enabled = COALESCE($4, enabled),
+             department = COALESCE($5, department),
+             title = COALESCE($6, title),
+             manager = COALESCE($7, manager)
+          WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
+          RETURNING ",
+        columns!()
+    ))
+    .bind(&scope.tenant_id)
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(details.enabled)
+    .bind(&details.department)
+    .bind(&details.title)
+    .bind(&details.manager)
+    .fetch_one(&mut *tx)
+    .await?;
+    let event = Event::new(&scope.tenant_id, actor, Action::MemberUpdate, user_id)
+        .changed(changed)
+        .refs(serde_json::json!({ "organization_id": organization_id }));
+    audit::record(&mut *tx, &event).await?;
+    let user = users::get(&mut *tx, scope, users::Lookup::Id(user_id)).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok((user, after))
+}
+
+/// Ends a membership (the user stays), recording `actor`'s event.
+#[tracing::instrument(name = "store.members.delete", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn delete(
+    pool: &PgPool,
+    scope: &Scope,
+    organization_id: &str,
+    user_id: &str,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    organization(&mut tx, scope, organization_id, false).await?;
+    let done = sqlx::query(
+        "DELETE FROM organization_members
+          WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3",
+    )
+    .bind(&scope.tenant_id)
+    .bind(organization_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::error::one_row(done, Entity::Member)?;
+    let event = Event::new(&scope.tenant_id, actor, Action::MemberRemove, user_id)
+        .changed(vec!["membership".into()])
+        .refs(serde_json::json!({ "organization_id": organization_id }));
+    audit::record(&mut *tx, &event).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(())
+}
+
+/// The user an identifier names, for create-or-assign: the first of
+/// `lookups` that finds one. [`StoreError::Invalid`] when two name
+/// different users.
+#[tracing::instrument(name = "store.members.match_user", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn match_user(
+    pool: &PgPool,
+    scope: &Scope,
+    lookups: &[users::Lookup<'_>],
+) -> Result<Option<String>, StoreError> {
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    let tenant_wide = Scope {
+        reach: Reach::Tenant,
+        ..scope.clone()
+    };
+    let mut found: Option<String> = None;
+    for lookup in lookups {
+        match users::get(&mut *tx, &tenant_wide, *lookup).await {
+            Ok(user) => match &found {
+                Some(id) if *id != user.user_id => {
+                    return Err(StoreError::Invalid(
+                        "the identifiers given name different users; give those of one".into(),
+                    ));
+                }
+                _ => found = Some(user.user_id),
+            },
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(found)
+}
