@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use idstore_domain::scope::{Reach, Scope};
-use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
 use crate::users::{self, AppData, NewUser, UserRow};
-use crate::{StoreError, tenancy};
+use crate::{StoreError, organizations, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Membership {
@@ -62,55 +62,6 @@ pub enum Member<'a> {
     New(NewUser<'a>, AppData),
 }
 
-/// Appends the predicate that confines `organizations o` to what the scope
-/// reaches: every organization of the tenant, or those that have the
-/// caller's application.
-fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
-    match &scope.reach {
-        Reach::Tenant => {}
-        Reach::App(app_id) => {
-            qb.push(
-                " AND EXISTS (SELECT 1 FROM organization_apps oa
-                               WHERE oa.tenant_id = o.tenant_id
-                                 AND oa.organization_id = o.organization_id AND oa.app_id = ",
-            )
-            .push_bind(app_id.clone())
-            .push(")");
-        }
-        Reach::Org(org_ids) => {
-            qb.push(" AND o.organization_id = ANY(")
-                .push_bind(org_ids.clone())
-                .push(")");
-        }
-        Reach::Me(_) => {
-            qb.push(" AND false");
-        }
-    }
-}
-
-/// The organization, when the scope reaches it; key-share locked until the
-/// transaction ends when `lock`, so it cannot be deleted under a write.
-async fn organization(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    organization_id: &str,
-    lock: bool,
-) -> Result<(), StoreError> {
-    let mut qb = QueryBuilder::new("SELECT 1 FROM organizations o WHERE o.tenant_id = ");
-    qb.push_bind(scope.tenant_id.clone())
-        .push(" AND o.organization_id = ")
-        .push_bind(organization_id.to_owned());
-    reach(&mut qb, scope);
-    if lock {
-        qb.push(" FOR KEY SHARE");
-    }
-    qb.build()
-        .fetch_optional(conn)
-        .await?
-        .map(drop)
-        .ok_or(StoreError::NotFound(Entity::Organization))
-}
-
 /// The membership of `user_id`: [`Entity::Organization`] not found when
 /// the scope reaches no such organization, [`Entity::Member`] when the user
 /// is not one of its members.
@@ -121,7 +72,7 @@ pub async fn get(
     organization_id: &str,
     user_id: &str,
 ) -> Result<(UserRow, Membership), StoreError> {
-    organization(conn, scope, organization_id, false).await?;
+    organizations::reachable(conn, scope, organization_id, false).await?;
     let membership = membership(&mut *conn, &scope.tenant_id, organization_id, user_id, "").await?;
     let user = users::get(&mut *conn, scope, users::Lookup::Id(user_id)).await?;
     Ok((user, membership))
@@ -170,7 +121,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<(UserRow, Membership)>, StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
-    organization(&mut tx, scope, organization_id, false).await?;
+    organizations::reachable(&mut tx, scope, organization_id, false).await?;
     let page: Vec<Membership> = sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -214,7 +165,7 @@ pub async fn add(
     actor: &Actor,
 ) -> Result<(UserRow, Membership), StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
-    organization(&mut tx, scope, organization_id, true).await?;
+    organizations::reachable(&mut tx, scope, organization_id, true).await?;
     let refs = serde_json::json!({ "organization_id": organization_id });
     let user = match member {
         Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
@@ -262,7 +213,7 @@ pub async fn update(
     actor: &Actor,
 ) -> Result<(UserRow, Membership), StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
-    organization(&mut tx, scope, organization_id, false).await?;
+    organizations::reachable(&mut tx, scope, organization_id, false).await?;
     let before = membership(&mut *tx, &scope.tenant_id, organization_id, user_id, "lock").await?;
     let differs = [
         (
@@ -325,7 +276,7 @@ pub async fn delete(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
-    organization(&mut tx, scope, organization_id, false).await?;
+    organizations::reachable(&mut tx, scope, organization_id, false).await?;
     let done = sqlx::query(
         "DELETE FROM organization_members
           WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3",

@@ -2,7 +2,8 @@
 //! Every query names the tenant.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use idstore_domain::scope::{Reach, Scope};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
 use crate::audit::{self, Action, Actor, Event, audited_delete};
 use crate::error::Entity;
@@ -407,4 +408,54 @@ async fn apps_changed(
         .changed(vec!["app_ids".into()])
         .refs(serde_json::json!({ "app_ids": app_ids }));
     audit::record(conn, &event).await
+}
+
+/// Appends the predicate that confines `organizations o` to what the scope
+/// reaches: every organization of the tenant, or those that have the
+/// caller's application.
+fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
+    match &scope.reach {
+        Reach::Tenant => {}
+        Reach::App(app_id) => {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM organization_apps oa
+                               WHERE oa.tenant_id = o.tenant_id
+                                 AND oa.organization_id = o.organization_id AND oa.app_id = ",
+            )
+            .push_bind(app_id.clone())
+            .push(")");
+        }
+        Reach::Org(org_ids) => {
+            qb.push(" AND o.organization_id = ANY(")
+                .push_bind(org_ids.clone())
+                .push(")");
+        }
+        Reach::Me(_) => {
+            qb.push(" AND false");
+        }
+    }
+}
+
+/// [`Entity::Organization`] not found unless the scope reaches the
+/// organization; key-share locked until the
+/// transaction ends when `lock`, so it cannot be deleted under a write.
+pub(crate) async fn reachable(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    organization_id: &str,
+    lock: bool,
+) -> Result<(), StoreError> {
+    let mut qb = QueryBuilder::new("SELECT 1 FROM organizations o WHERE o.tenant_id = ");
+    qb.push_bind(scope.tenant_id.clone())
+        .push(" AND o.organization_id = ")
+        .push_bind(organization_id.to_owned());
+    reach(&mut qb, scope);
+    if lock {
+        qb.push(" FOR KEY SHARE");
+    }
+    qb.build()
+        .fetch_optional(conn)
+        .await?
+        .map(drop)
+        .ok_or(StoreError::NotFound(Entity::Organization))
 }

@@ -173,9 +173,24 @@ fn scoped(
     scope: &Scope,
     reading: Reading,
 ) -> Result<QueryBuilder<Postgres>, StoreError> {
+    scoped_with(head, scope, reading, None)
+}
+
+/// [`scoped`], with `$3` bound to `organization_id` when given (the
+/// [`IN_ORGANIZATION`] join refers to it).
+fn scoped_with(
+    head: &'static str,
+    scope: &Scope,
+    reading: Reading,
+    organization_id: Option<&str>,
+) -> Result<QueryBuilder<Postgres>, StoreError> {
     let mut args = PgArguments::default();
     args.add(scope.tenant_id.clone())
         .and_then(|()| args.add(scope.app_id.clone()))
+        .and_then(|()| match organization_id {
+            Some(org) => args.add(org.to_owned()),
+            None => Ok(()),
+        })
         .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
     let mut qb = QueryBuilder::with_arguments(head, args);
     qb.push("WHERE u.tenant_id = $1");
@@ -859,6 +874,8 @@ pub enum SortField {
     CreatedAt,
     PhoneNumber,
     LastAuth,
+    /// When the user joined the organization the search is confined to.
+    OrganizationAddedAt,
 }
 
 impl SortField {
@@ -868,6 +885,7 @@ impl SortField {
             Self::CreatedAt => "u.created_at",
             Self::PhoneNumber => "u.phone_number",
             Self::LastAuth => "u.last_auth",
+            Self::OrganizationAddedAt => "om.added_at",
         }
     }
 
@@ -880,6 +898,7 @@ impl SortField {
             Self::CreatedAt => "(u.created_at + interval '0 s')",
             Self::PhoneNumber => "(u.phone_number || '')",
             Self::LastAuth => "(u.last_auth + interval '0 s')",
+            Self::OrganizationAddedAt => "(om.added_at + interval '0 s')",
         }
     }
 }
@@ -895,6 +914,8 @@ pub struct Search<'a> {
     pub filter: Option<&'a Filter>,
     /// Matches the start of the primary email or phone number.
     pub prefix: Option<&'a str>,
+    /// Only the members of this organization.
+    pub organization_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -905,13 +926,26 @@ pub struct Page {
     pub limit: i64,
 }
 
-/// A scoped query with the search's conditions appended.
+/// What a head selecting from `users u` adds to keep the members of the
+/// organization bound to `$3`, as `om` (its `added_at` sorts them).
+macro_rules! in_organization {
+    () => {
+        " JOIN organization_members om
+               ON om.tenant_id = u.tenant_id AND om.user_id = u.user_id AND om.organization_id = $3 "
+    };
+}
+
+/// A scoped query with the search's conditions appended; `head` selects
+/// from the users, `in_org` the same with [`in_organization!`] joined.
 fn searching(
-    head: &'static str,
+    (head, in_org): (&'static str, &'static str),
     scope: &Scope,
     search: &Search<'_>,
 ) -> Result<QueryBuilder<Postgres>, StoreError> {
-    let mut qb = scoped(head, scope, Reading::Many)?;
+    let mut qb = match search.organization_id {
+        None => scoped(head, scope, Reading::Many)?,
+        Some(org) => scoped_with(in_org, scope, Reading::Many, Some(org))?,
+    };
     if let Some(prefix) = search.prefix {
         let pattern = user_filter::like_prefix(&prefix.to_lowercase());
         qb.push(" AND (u.email_normalized LIKE ");
@@ -927,9 +961,14 @@ fn searching(
     Ok(qb)
 }
 
-const COUNT_USERS: &str = "SELECT count(*) FROM users u
+macro_rules! count_users {
+    () => {
+        "SELECT count(*) FROM users u
            LEFT JOIN user_apps ua
-                  ON ua.tenant_id = u.tenant_id AND ua.user_id = u.user_id AND ua.app_id = $2 ";
+                  ON ua.tenant_id = u.tenant_id AND ua.user_id = u.user_id AND ua.app_id = $2 "
+    };
+}
+const COUNT_USERS: &str = count_users!();
 
 #[tracing::instrument(name = "store.users.count", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn count(
@@ -937,7 +976,11 @@ pub async fn count(
     scope: &Scope,
     search: &Search<'_>,
 ) -> Result<i64, StoreError> {
-    let mut qb = searching(COUNT_USERS, scope, search)?;
+    let mut qb = searching(
+        (COUNT_USERS, concat!(count_users!(), in_organization!())),
+        scope,
+        search,
+    )?;
     Ok(qb.build_query_scalar().fetch_one(executor).await?)
 }
 
@@ -972,9 +1015,19 @@ pub async fn search_page<E: From<StoreError>>(
         .await
         .map_err(StoreError::from)?;
     tenancy::confine(&mut tx, &scope.tenant_id).await?;
+    if let Some(org) = search.organization_id {
+        crate::organizations::reachable(&mut tx, scope, org, false).await?;
+    }
     let total = count(&mut *tx, scope, search).await?;
     let mut qb = page_query(
-        concat!("DECLARE user_page NO SCROLL CURSOR FOR ", select_users!()),
+        (
+            concat!("DECLARE user_page NO SCROLL CURSOR FOR ", select_users!()),
+            concat!(
+                "DECLARE user_page NO SCROLL CURSOR FOR ",
+                select_users!(),
+                in_organization!()
+            ),
+        ),
         scope,
         search,
         page,
@@ -1009,7 +1062,11 @@ pub async fn page_rows(
     page: Page,
     total: i64,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let mut qb = page_query(select_users!(), scope, search, page, total)?;
+    let heads = (
+        select_users!(),
+        concat!(select_users!(), in_organization!()),
+    );
+    let mut qb = page_query(heads, scope, search, page, total)?;
     Ok(qb.build_query_as().fetch_all(executor).await?)
 }
 
@@ -1022,8 +1079,11 @@ pub async fn explain_page(
     page: Page,
     total: i64,
 ) -> Result<String, StoreError> {
-    let head = concat!("EXPLAIN ", select_users!());
-    let mut qb = page_query(head, scope, search, page, total)?;
+    let heads = (
+        concat!("EXPLAIN ", select_users!()),
+        concat!("EXPLAIN ", select_users!(), in_organization!()),
+    );
+    let mut qb = page_query(heads, scope, search, page, total)?;
     let lines: Vec<String> = qb.build_query_scalar().fetch_all(executor).await?;
     Ok(lines.join("\n"))
 }
@@ -1039,15 +1099,17 @@ pub async fn explain_page(
 /// search's indexes and sorted. The admin's unconditioned list keeps the
 /// index walk: it matches every user of the tenant.
 fn page_query(
-    head: &'static str,
+    heads: (&'static str, &'static str),
     scope: &Scope,
     search: &Search<'_>,
     page: Page,
     total: i64,
 ) -> Result<QueryBuilder<Postgres>, StoreError> {
-    let mut qb = searching(head, scope, search)?;
-    let conditioned =
-        search.filter.is_some() || search.prefix.is_some() || !matches!(scope.reach, Reach::Tenant);
+    let mut qb = searching(heads, scope, search)?;
+    let conditioned = search.filter.is_some()
+        || search.prefix.is_some()
+        || search.organization_id.is_some()
+        || !matches!(scope.reach, Reach::Tenant);
     let column = if conditioned && total <= SORT_MATCHES_UP_TO {
         page.sort.unindexed()
     } else {

@@ -297,3 +297,96 @@ async fn concurrent_create_or_assign_of_one_new_email_makes_one_user_and_one_mem
     .unwrap();
     assert_eq!(counts, (1, 1));
 }
+
+#[actix_web::test]
+async fn get_users_by_organization_lists_its_members_in_the_order_they_joined() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let org = app.new_org(&admin, "Acme").await;
+    let other = app.new_org(&admin, "Other").await;
+    app.new_user(&admin, "outsider@example.com").await;
+    let mut joined = Vec::new();
+    for (i, email) in ["c@example.com", "a@example.com", "b@example.com"]
+        .iter()
+        .enumerate()
+    {
+        let body = json!({"email": email, "role_ids": []});
+        let res = app
+            .with_body(
+                Method::POST,
+                &format!("/v1/organizations/{org}/members"),
+                &admin,
+                &body,
+            )
+            .await;
+        joined.push(
+            checked("createMember", &res, 200)["result"]["user_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        if i == 0 {
+            let res = app
+                .with_body(
+                    Method::POST,
+                    &format!("/v1/organizations/{other}/members"),
+                    &admin,
+                    &body,
+                )
+                .await;
+            checked("createMember", &res, 200);
+        }
+        // added_at has millisecond precision: keep the order unambiguous.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let ids = |res: &TestResponse| -> Vec<String> {
+        checked("getUsers", res, 200)["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["user_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let base = format!("/v1/users?organization_id={org}");
+    let res = app
+        .with_token(
+            Method::GET,
+            &format!("{base}&sort_field=organization_added_at"),
+            &admin,
+        )
+        .await;
+    assert_eq!(ids(&res), joined);
+    assert_eq!(res.json()["total_count"], 3, "{}", res.text);
+    let res = app
+        .with_token(
+            Method::GET,
+            &format!("{base}&sort_field=organization_added_at&sort_order=desc&page_limit=2"),
+            &admin,
+        )
+        .await;
+    assert_eq!(ids(&res), [joined[2].clone(), joined[1].clone()]);
+    let res = app
+        .with_token(Method::GET, &format!("{base}&sort_field=email"), &admin)
+        .await;
+    assert_eq!(
+        ids(&res),
+        [joined[1].clone(), joined[2].clone(), joined[0].clone()]
+    );
+    let res = app
+        .with_token(
+            Method::GET,
+            &format!("{base}&search=email%20eq%20%22a%40example.com%22"),
+            &admin,
+        )
+        .await;
+    assert_eq!(ids(&res), [joined[1].clone()]);
+    let res = app
+        .with_token(Method::GET, "/v1/users?organization_id=nosuchorg", &admin)
+        .await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    assert_eq!(res.json()["message"], "Organization not found");
+    let res = app
+        .with_token(Method::GET, "/v1/users?organization_id=bad%20id", &admin)
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+}

@@ -554,6 +554,7 @@ async fn a_page_of_few_matches_is_found_through_the_search_index_not_the_sort_or
     let search = Search {
         filter: Some(&filter),
         prefix: None,
+        organization_id: None,
     };
     let (total, rows) = (11, 20);
     let mut wrong = vec![];
@@ -591,6 +592,7 @@ async fn a_page_of_few_matches_is_found_through_the_search_index_not_the_sort_or
     let search = Search {
         filter: Some(&filter),
         prefix: None,
+        organization_id: None,
     };
     let plan = users::explain_page(
         &mut conn,
@@ -620,6 +622,7 @@ async fn sorting_the_matches_orders_them_as_the_sort_index_does() {
         let search = Search {
             filter: Some(&parsed),
             prefix: None,
+            organization_id: None,
         };
         for sort in [
             SortField::CreatedAt,

@@ -158,6 +158,7 @@ pub async fn count_users(
     let search = Search {
         filter: filter.as_ref(),
         prefix: None,
+        organization_id: None,
     };
     let _slot = state.searches.acquire(&auth.principal).await?;
     let n = state
@@ -201,7 +202,7 @@ fn page(params: &ListParams) -> Result<Page, ApiError> {
             p.add("sort_field organization_added_at needs an organization_id to sort within");
             None
         }
-        "organization_added_at" => None,
+        "organization_added_at" => Some(SortField::OrganizationAddedAt),
         other => {
             p.add(format!(
                 "sort_field `{}` is not one of email, created_at, phone_number, last_auth, organization_added_at",
@@ -218,11 +219,10 @@ fn page(params: &ListParams) -> Result<Page, ApiError> {
             false
         }
     };
-    if let Some(org) = &params.organization_id {
-        // Organizations arrive with the Members API; until then no id names one.
-        p.finish()?;
-        path_id("organization_id", org)?;
-        return Err(ApiError::NotFound("Organization not found".into()));
+    if let Some(org) = &params.organization_id
+        && path_id("organization_id", org).is_err()
+    {
+        p.add("organization_id is not a valid identifier");
     }
     p.finish()?;
     Ok(Page {
@@ -264,6 +264,7 @@ pub async fn list_users(
     let search = Search {
         filter: filter.as_ref(),
         prefix: params.search_prefix.as_deref(),
+        organization_id: params.organization_id.as_deref(),
     };
     let slot = state.searches.acquire(&auth.principal).await?;
     let mut answer = PageWriter::new(state.list_body_limit);
