@@ -138,6 +138,20 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    if page.is_empty()
+        && let Some(after) = after
+    {
+        // Nothing after it, or no such member: only an empty page asks which.
+        membership(&mut *tx, &scope.tenant_id, organization_id, after, "")
+            .await
+            .map_err(|_| {
+                StoreError::Invalid(
+                    "after names no member of this organization (removed since?); pass the \
+                     x-idstore-next-after of an earlier page, or start again without after"
+                        .into(),
+                )
+            })?;
+    }
     let ids: Vec<String> = page.iter().map(|m| m.user_id.clone()).collect();
     let mut found = users::get_many(&mut *tx, scope, &ids).await?;
     tx.commit().await.map_err(StoreError::commit)?;

@@ -793,3 +793,44 @@ async fn a_source_over_its_failed_logins_waits_as_long_as_retry_after_says() {
         res.text
     );
 }
+
+/// A correct password ends the identifier's streak and gives the source
+/// its attempt back: four wrong, one right, four wrong again, and the
+/// fifth failure in a row (the lockout threshold) is still to come.
+#[actix_web::test]
+async fn a_correct_password_ends_the_streak_and_gives_the_source_its_attempt_back() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let shop = app.login_app(&admin, "shop").await;
+    app.user_with_password(&admin, "eve@example.com", PASSWORD)
+        .await;
+    let source_failures = async || -> i32 {
+        sqlx::query_scalar(
+            "SELECT COALESCE(sum(failures), 0)::int FROM client_auth_throttle
+              WHERE client_id LIKE 'login-source/%'",
+        )
+        .fetch_one(&mut app.db.connect().await)
+        .await
+        .unwrap()
+    };
+    for round in 0..2 {
+        for _ in 0..4 {
+            refused(&app.login(&shop, "eve@example.com", "wrong-guess").await);
+        }
+        assert_eq!(source_failures().await, 4 * (round + 1));
+        let res = app.login(&shop, "eve@example.com", PASSWORD).await;
+        assert_eq!(res.status, 200, "round {round}: {}", res.text);
+        assert_eq!(
+            source_failures().await,
+            4 * (round + 1),
+            "the right password's own attempt is given back, the failures stay"
+        );
+    }
+    let streak: Vec<i32> = sqlx::query_scalar(
+        "SELECT failures FROM client_auth_throttle WHERE client_id LIKE 'login/%/email:eve@example.com'",
+    )
+    .fetch_all(&mut app.db.connect().await)
+    .await
+    .unwrap();
+    assert!(streak.is_empty(), "the streak ended: {streak:?}");
+}

@@ -172,7 +172,8 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
     let org = app.new_org(&admin, "Acme").await;
     let members = format!("/v1/organizations/{org}/members");
     let mut added = Vec::new();
-    for i in 0..5 {
+    // Six: the last page is full, and the one after it empty.
+    for i in 0..6 {
         let body = json!({"email": format!("m{i}@example.com"), "role_ids": []});
         let res = app.with_body(Method::POST, &members, &admin, &body).await;
         added.push(
@@ -181,6 +182,8 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
                 .unwrap()
                 .to_owned(),
         );
+        // added_at has millisecond precision: keep the order unambiguous.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -204,6 +207,21 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
         assert!(seen.len() <= 6, "{seen:?}");
     }
     assert_eq!(seen, added, "in the order added, each once");
+    // A cursor naming no member (removed meanwhile) is refused, never an
+    // empty page that would end the walk early.
+    let gone = &added[0];
+    let res = app
+        .with_token(Method::DELETE, &format!("{members}/{gone}"), &admin)
+        .await;
+    checked("deleteMember", &res, 204);
+    let res = app
+        .with_token(Method::GET, &format!("{members}?after={gone}"), &admin)
+        .await;
+    let body = checked("getMembers", &res, 400);
+    assert!(
+        body["message"][0].as_str().unwrap().contains("after"),
+        "{body}"
+    );
 }
 
 #[actix_web::test]
@@ -260,6 +278,8 @@ async fn an_applications_client_reaches_only_the_organizations_that_have_its_app
     checked("getMember", &res, 200);
     let res = app.with_token(Method::GET, &ann_path, &crm_token).await;
     checked("getMember", &res, 404);
+    let res = app.with_token(Method::GET, &members, &crm_token).await;
+    checked("getMembers", &res, 404);
     let res = app.with_token(Method::DELETE, &ann_path, &crm_token).await;
     checked("deleteMember", &res, 404);
     let res = app.with_token(Method::DELETE, &ann_path, &shop_token).await;
@@ -296,6 +316,27 @@ async fn concurrent_create_or_assign_of_one_new_email_makes_one_user_and_one_mem
     .await
     .unwrap();
     assert_eq!(counts, (1, 1));
+
+    // The same new email into two organizations at once: both memberships,
+    // one user (the later request assigns the user the earlier created).
+    let (a, b) = (
+        app.new_org(&admin, "A").await,
+        app.new_org(&admin, "B").await,
+    );
+    let body = json!({"email": "twice@example.com", "role_ids": []});
+    let (pa, pb) = (
+        format!("/v1/organizations/{a}/members"),
+        format!("/v1/organizations/{b}/members"),
+    );
+    let (ra, rb) = futures_util::join!(
+        app.with_body(Method::POST, &pa, &admin, &body),
+        app.with_body(Method::POST, &pb, &admin, &body),
+    );
+    let (ua, ub) = (
+        checked("createMember", &ra, 200)["result"]["user_id"].clone(),
+        checked("createMember", &rb, 200)["result"]["user_id"].clone(),
+    );
+    assert_eq!(ua, ub, "one user");
 }
 
 #[actix_web::test]

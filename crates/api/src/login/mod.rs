@@ -285,16 +285,16 @@ async fn password_login(
         let (reset_token, digest) = ticket::new_ticket().map_err(ApiError::internal)?;
         state
             .within(tenant_id, async |db| {
-                attempt.succeeded(db).await?;
                 login::issue_ticket(
-                    db,
+                    &mut *db,
                     tenant_id,
                     TicketKind::Reset,
                     &digest,
                     &ticket,
                     RESET_SECS,
                 )
-                .await
+                .await?;
+                attempt.succeeded(db).await
             })
             .await?;
         LoginAnswer {
@@ -375,8 +375,7 @@ async fn signed_in(
     if let (Some(new), Some(old)) = (rehash, &user.password_hash) {
         credentials::rehash(&mut tx, tenant_id, &user.user_id, old, &new).await?;
     }
-    if let Some((event, attempt)) = login {
-        attempt.succeeded(&mut tx).await?;
+    if let Some((event, _)) = login {
         idstore_store::audit::record(&mut *tx, event).await?;
     }
     login::issue_ticket(
@@ -388,6 +387,12 @@ async fn signed_in(
         CODE_SECS,
     )
     .await?;
+    // Last, so the source's row (shared by every login behind one address)
+    // is locked for one round trip. A sign-in that fails after the check
+    // (an outage: 503) keeps its attempt counted as a failure.
+    if let Some((_, attempt)) = login {
+        attempt.succeeded(&mut tx).await?;
+    }
     tx.commit().await.map_err(StoreError::commit)?;
     Ok(with_code(&ticket.redirect_uri, &code))
 }

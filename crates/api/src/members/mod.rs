@@ -125,7 +125,7 @@ async fn create_member(
                     | Identifier::ExternalUserId,
                 )) => match members::match_user(&state.pool, &auth.scope, &lookups).await? {
                     Some(user_id) => add(Member::Existing(&user_id)).await,
-                    None => return Err(ApiError::bad_request("an identifier collided; retry")),
+                    None => Err(StoreError::Conflict(Identifier::Internal)),
                 },
                 other => other,
             }

@@ -16,7 +16,7 @@ use utoipa::OpenApi;
 use self::input::{AppIdsInput, CreateOrganizationInput, UpdateOrganizationInput};
 use self::wire::ApiOrganization;
 use crate::auth::Authorized;
-use crate::input::{Body, path_id, text};
+use crate::input::{Body, path_id, text, text_problem};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -114,8 +114,11 @@ async fn list_orgs(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(name) = &query.name {
-        text("name", name, MAX_NAME_CHARS)?;
+    // A name no organization could have matches none.
+    if let Some(name) = &query.name
+        && text_problem("name", name, MAX_NAME_CHARS).is_some()
+    {
+        return Ok(HttpResponse::Ok().json(Many::of(Vec::<ApiOrganization>::new())));
     }
     let list = state
         .within(auth.tenant_id(), async |db| {
