@@ -77,6 +77,18 @@ static APPLICATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(APPLICATIONS_S
 static MEMBERS: LazyLock<Spec> = LazyLock::new(|| Spec::load(MEMBERS_SPEC));
 static ORGANIZATIONS: LazyLock<Spec> = LazyLock::new(|| Spec::load(ORGANIZATIONS_SPEC));
 
+/// Asserts that `res` has `status` and the body `operation_id` documents
+/// for it; its JSON body (`Null` when empty).
+pub fn answered_as(operation_id: &str, res: &TestResponse, status: u16) -> Value {
+    assert_eq!(res.status, status, "{operation_id}: {}", res.text);
+    idstore_spec().assert_http_response(operation_id, res);
+    if res.text.is_empty() {
+        Value::Null
+    } else {
+        res.json()
+    }
+}
+
 /// idstore's document: the vendor's operations with the vendor's schemas
 /// and idstore's added statuses, and idstore's extensions. Answers are
 /// checked against this one.

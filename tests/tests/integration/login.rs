@@ -777,7 +777,11 @@ async fn a_source_over_its_failed_logins_waits_as_long_as_retry_after_says() {
     };
     assert_eq!((counted(99).await, counted(100).await), (1, 0));
     let res = from("198.51.100.8", 0).await;
-    assert_eq!(res.status, 401, "another address is not held back: {}", res.text);
+    assert_eq!(
+        res.status, 401,
+        "another address is not held back: {}",
+        res.text
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let res = from("203.0.113.7", 101).await;
     assert_eq!(

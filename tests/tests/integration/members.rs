@@ -3,19 +3,9 @@
 //! that have its application.
 
 use actix_web::http::Method;
-use idstore_tests::spec::idstore_spec;
+use idstore_tests::spec::answered_as;
 use idstore_tests::{TestApp, TestResponse};
-use serde_json::{Value, json};
-
-fn checked(op: &str, res: &TestResponse, status: u16) -> Value {
-    assert_eq!(res.status, status, "{op}: {}", res.text);
-    idstore_spec().assert_http_response(op, res);
-    if res.text.is_empty() {
-        Value::Null
-    } else {
-        res.json()
-    }
-}
+use serde_json::json;
 
 #[actix_web::test]
 async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
@@ -27,7 +17,7 @@ async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
     let body = json!({"email": "Ann@Example.com", "name": {"first_name": "Ann"}, "role_ids": [],
                       "organization_information": {"department": "R&D", "title": "CTO"}});
     let res = app.with_body(Method::POST, &members, &admin, &body).await;
-    let ann = checked("createMember", &res, 200)["result"].clone();
+    let ann = answered_as("createMember", &res, 200)["result"].clone();
     let ann_id = ann["user_id"].as_str().unwrap().to_owned();
     assert_eq!(ann["email"]["value"], "ann@example.com");
     assert_eq!(
@@ -44,24 +34,24 @@ async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
     let body =
         json!({"email": "bob@example.com", "name": {"first_name": "Not Bob"}, "role_ids": []});
     let res = app.with_body(Method::POST, &members, &admin, &body).await;
-    let assigned = checked("createMember", &res, 200)["result"].clone();
+    let assigned = answered_as("createMember", &res, 200)["result"].clone();
     assert_eq!(assigned["user_id"], bob.as_str());
     assert!(
         assigned.get("name").is_none(),
         "profile untouched: {assigned}"
     );
     let res = app.with_body(Method::POST, &members, &admin, &body).await;
-    checked("createMember", &res, 409);
+    answered_as("createMember", &res, 409);
 
     let ann_path = format!("{members}/{ann_id}");
     let res = app.with_token(Method::GET, &ann_path, &admin).await;
-    assert_eq!(checked("getMember", &res, 200)["result"], ann);
+    assert_eq!(answered_as("getMember", &res, 200)["result"], ann);
 
     // Merge: what is left out (enabled too) keeps its value.
     let res = app
         .with_body(Method::PUT, &ann_path, &admin, &json!({"enabled": false}))
         .await;
-    let off = checked("updateMember", &res, 200)["result"]["organization_information"].clone();
+    let off = answered_as("updateMember", &res, 200)["result"]["organization_information"].clone();
     assert_eq!(
         off,
         json!({"enabled": false, "department": "R&D", "title": "CTO", "role_ids": []})
@@ -69,7 +59,7 @@ async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
     let res = app
         .with_body(Method::PUT, &ann_path, &admin, &json!({"manager": "Bob"}))
         .await;
-    let info = checked("updateMember", &res, 200)["result"]["organization_information"].clone();
+    let info = answered_as("updateMember", &res, 200)["result"]["organization_information"].clone();
     assert_eq!(
         (info["enabled"].clone(), info["manager"].clone()),
         (json!(false), json!("Bob"))
@@ -77,7 +67,7 @@ async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
 
     // A disabled member keeps its listing.
     let res = app.with_token(Method::GET, &members, &admin).await;
-    let listed = checked("getMembers", &res, 200)["result"].clone();
+    let listed = answered_as("getMembers", &res, 200)["result"].clone();
     let ids: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -87,11 +77,11 @@ async fn a_member_is_created_or_assigned_read_updated_listed_and_removed() {
     assert_eq!(ids, [ann_id.as_str(), bob.as_str()]);
 
     let res = app.with_token(Method::DELETE, &ann_path, &admin).await;
-    checked("deleteMember", &res, 204);
+    answered_as("deleteMember", &res, 204);
     let res = app.with_token(Method::GET, &ann_path, &admin).await;
-    checked("getMember", &res, 404);
+    answered_as("getMember", &res, 404);
     let res = app.with_token(Method::DELETE, &ann_path, &admin).await;
-    checked("deleteMember", &res, 404);
+    answered_as("deleteMember", &res, 404);
     let res = app
         .with_token(Method::GET, &format!("/v1/users/{ann_id}"), &admin)
         .await;
@@ -131,7 +121,7 @@ async fn bad_member_input_is_a_400_and_an_unknown_organization_a_404_and_nothing
         ),
     ] {
         let res = app.with_body(Method::POST, &members, &admin, &body).await;
-        let answer = checked("createMember", &res, 400);
+        let answer = answered_as("createMember", &res, 400);
         assert!(answer.to_string().contains(needle), "{body}: {answer}");
     }
     let res = app
@@ -142,26 +132,26 @@ async fn bad_member_input_is_a_400_and_an_unknown_organization_a_404_and_nothing
             &json!({"email": "a@example.com", "role_ids": []}),
         )
         .await;
-    checked("createMember", &res, 404);
+    answered_as("createMember", &res, 404);
     let user = app.new_user(&admin, "b@example.com").await;
     let after_user = (before.0 + 1, before.1);
     let path = format!("{members}/{user}");
     let res = app
         .with_body(Method::PUT, &path, &admin, &json!({"title": "x"}))
         .await;
-    checked("updateMember", &res, 404);
+    answered_as("updateMember", &res, 404);
     let res = app
         .with_body(Method::PUT, &path, &admin, &json!({"rank": 1}))
         .await;
-    checked("updateMember", &res, 400);
+    answered_as("updateMember", &res, 400);
     let res = app
         .with_token(Method::GET, &format!("{members}?page_limit=0"), &admin)
         .await;
-    checked("getMembers", &res, 400);
+    answered_as("getMembers", &res, 400);
     let res = app
         .with_token(Method::GET, "/v1/organizations/nosuchorg/members", &admin)
         .await;
-    checked("getMembers", &res, 404);
+    answered_as("getMembers", &res, 404);
     assert_eq!(count().await, after_user);
 }
 
@@ -177,7 +167,7 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
         let body = json!({"email": format!("m{i}@example.com"), "role_ids": []});
         let res = app.with_body(Method::POST, &members, &admin, &body).await;
         added.push(
-            checked("createMember", &res, 200)["result"]["user_id"]
+            answered_as("createMember", &res, 200)["result"]["user_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -193,7 +183,7 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
             None => format!("{members}?page_limit=2"),
         };
         let res = app.with_token(Method::GET, &path, &admin).await;
-        let page = checked("getMembers", &res, 200)["result"].clone();
+        let page = answered_as("getMembers", &res, 200)["result"].clone();
         seen.extend(
             page.as_array()
                 .unwrap()
@@ -213,11 +203,11 @@ async fn a_page_of_members_leads_to_the_next_until_each_was_listed_once() {
     let res = app
         .with_token(Method::DELETE, &format!("{members}/{gone}"), &admin)
         .await;
-    checked("deleteMember", &res, 204);
+    answered_as("deleteMember", &res, 204);
     let res = app
         .with_token(Method::GET, &format!("{members}?after={gone}"), &admin)
         .await;
-    let body = checked("getMembers", &res, 400);
+    let body = answered_as("getMembers", &res, 400);
     assert!(
         body["message"][0].as_str().unwrap().contains("after"),
         "{body}"
@@ -242,7 +232,7 @@ async fn an_applications_client_reaches_only_the_organizations_that_have_its_app
             &json!({"email": "ann@example.com", "role_ids": []}),
         )
         .await;
-    let ann = checked("createMember", &res, 200)["result"]["user_id"]
+    let ann = answered_as("createMember", &res, 200)["result"]["user_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -251,11 +241,11 @@ async fn an_applications_client_reaches_only_the_organizations_that_have_its_app
     // Not yet one of the organization's applications: not found.
     for token in [&shop_token, &crm_token] {
         let res = app.with_token(Method::GET, &members, token).await;
-        checked("getMembers", &res, 404);
+        answered_as("getMembers", &res, 404);
         let res = app.with_token(Method::GET, &ann_path, token).await;
-        checked("getMember", &res, 404);
+        answered_as("getMember", &res, 404);
         let res = app.with_token(Method::DELETE, &ann_path, token).await;
-        checked("deleteMember", &res, 404);
+        answered_as("deleteMember", &res, 404);
     }
     let res = app
         .with_body(
@@ -268,22 +258,22 @@ async fn an_applications_client_reaches_only_the_organizations_that_have_its_app
     assert_eq!(res.status, 204, "{}", res.text);
     let res = app.with_token(Method::GET, &members, &shop_token).await;
     assert_eq!(
-        checked("getMembers", &res, 200)["result"]
+        answered_as("getMembers", &res, 200)["result"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     let res = app.with_token(Method::GET, &ann_path, &shop_token).await;
-    checked("getMember", &res, 200);
+    answered_as("getMember", &res, 200);
     let res = app.with_token(Method::GET, &ann_path, &crm_token).await;
-    checked("getMember", &res, 404);
+    answered_as("getMember", &res, 404);
     let res = app.with_token(Method::GET, &members, &crm_token).await;
-    checked("getMembers", &res, 404);
+    answered_as("getMembers", &res, 404);
     let res = app.with_token(Method::DELETE, &ann_path, &crm_token).await;
-    checked("deleteMember", &res, 404);
+    answered_as("deleteMember", &res, 404);
     let res = app.with_token(Method::DELETE, &ann_path, &shop_token).await;
-    checked("deleteMember", &res, 204);
+    answered_as("deleteMember", &res, 204);
 }
 
 #[actix_web::test]
@@ -306,7 +296,7 @@ async fn concurrent_create_or_assign_of_one_new_email_makes_one_user_and_one_mem
             .collect::<Vec<_>>()
     );
     for res in answers.iter().filter(|r| r.status != 200) {
-        checked("createMember", res, 409);
+        answered_as("createMember", res, 409);
     }
     let counts: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM users WHERE email = 'race@example.com'),
@@ -333,8 +323,8 @@ async fn concurrent_create_or_assign_of_one_new_email_makes_one_user_and_one_mem
         app.with_body(Method::POST, &pb, &admin, &body),
     );
     let (ua, ub) = (
-        checked("createMember", &ra, 200)["result"]["user_id"].clone(),
-        checked("createMember", &rb, 200)["result"]["user_id"].clone(),
+        answered_as("createMember", &ra, 200)["result"]["user_id"].clone(),
+        answered_as("createMember", &rb, 200)["result"]["user_id"].clone(),
     );
     assert_eq!(ua, ub, "one user");
 }
@@ -361,7 +351,7 @@ async fn get_users_by_organization_lists_its_members_in_the_order_they_joined() 
             )
             .await;
         joined.push(
-            checked("createMember", &res, 200)["result"]["user_id"]
+            answered_as("createMember", &res, 200)["result"]["user_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -375,13 +365,13 @@ async fn get_users_by_organization_lists_its_members_in_the_order_they_joined() 
                     &body,
                 )
                 .await;
-            checked("createMember", &res, 200);
+            answered_as("createMember", &res, 200);
         }
         // added_at has millisecond precision: keep the order unambiguous.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let ids = |res: &TestResponse| -> Vec<String> {
-        checked("getUsers", res, 200)["result"]
+        answered_as("getUsers", res, 200)["result"]
             .as_array()
             .unwrap()
             .iter()

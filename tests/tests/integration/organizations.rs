@@ -2,22 +2,12 @@
 //! by name, update, delete, add and remove apps).
 
 use actix_web::http::Method;
-use idstore_tests::spec::idstore_spec;
+use idstore_tests::TestApp;
+use idstore_tests::spec::answered_as;
 use idstore_tests::tokens::read_claims;
-use idstore_tests::{TestApp, TestResponse};
 use serde_json::{Value, json};
 
 const ORGS: &str = "/v1/organizations";
-
-fn checked(op: &str, res: &TestResponse, status: u16) -> Value {
-    assert_eq!(res.status, status, "{op}: {}", res.text);
-    idstore_spec().assert_http_response(op, res);
-    if res.text.is_empty() {
-        Value::Null
-    } else {
-        res.json()
-    }
-}
 
 /// Every organization row, application and membership, for checking that a
 /// refused request changed nothing.
@@ -46,7 +36,7 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
     let body = json!({"name": "Acme", "domain": "Acme.example", "domains": ["shop.acme.example"],
                       "app_ids": [shop], "alias_name": "acme"});
     let res = app.with_body(Method::POST, ORGS, &admin, &body).await;
-    let created = checked("createOrganization", &res, 201)["result"].clone();
+    let created = answered_as("createOrganization", &res, 201)["result"].clone();
     let org = created["organization_id"].as_str().unwrap().to_owned();
     assert_eq!(created["name"], "Acme");
     assert_eq!(created["domain"], "acme.example");
@@ -63,17 +53,17 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
 
     let path = format!("{ORGS}/{org}");
     let res = app.with_token(Method::GET, &path, &admin).await;
-    assert_eq!(checked("getOrganization", &res, 200)["result"], created);
+    assert_eq!(answered_as("getOrganization", &res, 200)["result"], created);
     let res = app
         .with_token(Method::GET, &format!("{ORGS}/name/Acme"), &admin)
         .await;
     assert_eq!(
-        checked("getOrganizationByName", &res, 200)["result"],
+        answered_as("getOrganizationByName", &res, 200)["result"],
         created
     );
     let other = app.new_org(&admin, "Beta").await;
     let res = app.with_token(Method::GET, ORGS, &admin).await;
-    let names: Vec<Value> = checked("getAllOrganizations", &res, 200)["result"]
+    let names: Vec<Value> = answered_as("getAllOrganizations", &res, 200)["result"]
         .as_array()
         .unwrap()
         .iter()
@@ -83,14 +73,14 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
     let res = app
         .with_token(Method::GET, &format!("{ORGS}?name=Beta"), &admin)
         .await;
-    let only = checked("getAllOrganizations", &res, 200)["result"].clone();
+    let only = answered_as("getAllOrganizations", &res, 200)["result"].clone();
     assert_eq!(only.as_array().unwrap().len(), 1);
     assert_eq!(only[0]["organization_id"], other.as_str());
     let res = app
         .with_token(Method::GET, &format!("{ORGS}?name=Gamma"), &admin)
         .await;
     assert_eq!(
-        checked("getAllOrganizations", &res, 200)["result"],
+        answered_as("getAllOrganizations", &res, 200)["result"],
         json!([])
     );
 
@@ -103,7 +93,7 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
             &json!({"enabled": false, "domain": "shop.acme.example"}),
         )
         .await;
-    let updated = checked("updateOrganization", &res, 200)["result"].clone();
+    let updated = answered_as("updateOrganization", &res, 200)["result"].clone();
     assert_eq!(updated["enabled"], false);
     assert_eq!(
         updated["domains"],
@@ -119,9 +109,9 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
     let res = app
         .with_body(Method::PUT, &apps, &admin, &json!({"app_ids": [crm, shop]}))
         .await;
-    checked("addAppsToOrganization", &res, 204);
+    answered_as("addAppsToOrganization", &res, 204);
     let res = app.with_token(Method::GET, &path, &admin).await;
-    let ids = checked("getOrganization", &res, 200)["result"]["app_ids"].clone();
+    let ids = answered_as("getOrganization", &res, 200)["result"]["app_ids"].clone();
     let mut ids: Vec<String> = serde_json::from_value(ids).unwrap();
     ids.sort();
     let mut want = vec![shop.clone(), crm.clone()];
@@ -135,28 +125,28 @@ async fn an_admin_runs_an_organizations_whole_lifecycle_in_the_vendors_shapes() 
             &json!({"app_ids": [shop, "not-one-of-its"]}),
         )
         .await;
-    checked("removeAppsFromOrganization", &res, 204);
+    answered_as("removeAppsFromOrganization", &res, 204);
     let res = app.with_token(Method::GET, &path, &admin).await;
     assert_eq!(
-        checked("getOrganization", &res, 200)["result"]["app_ids"],
+        answered_as("getOrganization", &res, 200)["result"]["app_ids"],
         json!([crm])
     );
 
     let res = app.with_token(Method::DELETE, &path, &admin).await;
-    checked("deleteOrganization", &res, 204);
+    answered_as("deleteOrganization", &res, 204);
     assert!(res.text.is_empty());
     let res = app.with_token(Method::GET, &path, &admin).await;
-    let gone = checked("getOrganization", &res, 404);
+    let gone = answered_as("getOrganization", &res, 404);
     assert_eq!(
         gone,
         json!({"message": "Organization not found", "error_code": 404})
     );
     let res = app.with_token(Method::DELETE, &path, &admin).await;
-    checked("deleteOrganization", &res, 404);
+    answered_as("deleteOrganization", &res, 404);
     let res = app
         .with_token(Method::GET, &format!("{ORGS}/name/Acme"), &admin)
         .await;
-    checked("getOrganizationByName", &res, 404);
+    answered_as("getOrganizationByName", &res, 404);
 }
 
 #[actix_web::test]
@@ -170,17 +160,17 @@ async fn bad_input_is_a_400_naming_each_problem_and_changes_nothing() {
     let res = app
         .with_body(Method::POST, ORGS, &admin, &json!({"name": "x"}))
         .await;
-    let body = checked("createOrganization", &res, 400);
+    let body = answered_as("createOrganization", &res, 400);
     let messages = body["message"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "domains and app_ids: {body}");
     let bad =
         json!({"name": "", "domains": ["localhost", "a..example"], "app_ids": ["no such app"]});
     let res = app.with_body(Method::POST, ORGS, &admin, &bad).await;
-    let body = checked("createOrganization", &res, 400);
+    let body = answered_as("createOrganization", &res, 400);
     assert_eq!(body["message"].as_array().unwrap().len(), 4, "{body}");
     let unknown = json!({"name": "New", "domains": [], "app_ids": [shop, "nosuchapp"]});
     let res = app.with_body(Method::POST, ORGS, &admin, &unknown).await;
-    let body = checked("createOrganization", &res, 400);
+    let body = answered_as("createOrganization", &res, 400);
     assert!(
         body["message"][0].as_str().unwrap().contains("nosuchapp"),
         "{body}"
@@ -197,7 +187,7 @@ async fn bad_input_is_a_400_naming_each_problem_and_changes_nothing() {
             &json!({"name": "x", "domains": [], "app_ids": [], "logo": "x"}),
         )
         .await;
-    checked("createOrganization", &res, 400);
+    answered_as("createOrganization", &res, 400);
 
     let path = format!("{ORGS}/{org}");
     let res = app
@@ -208,7 +198,7 @@ async fn bad_input_is_a_400_naming_each_problem_and_changes_nothing() {
             &json!({"domains": ["-x.example"]}),
         )
         .await;
-    checked("updateOrganization", &res, 400);
+    answered_as("updateOrganization", &res, 400);
     let res = app
         .with_body(
             Method::PUT,
@@ -217,20 +207,20 @@ async fn bad_input_is_a_400_naming_each_problem_and_changes_nothing() {
             &json!({"app_ids": ["nosuchapp"]}),
         )
         .await;
-    checked("addAppsToOrganization", &res, 400);
+    answered_as("addAppsToOrganization", &res, 400);
     let res = app
         .with_body(Method::PUT, &format!("{path}/apps"), &admin, &json!({}))
         .await;
-    checked("addAppsToOrganization", &res, 400);
+    answered_as("addAppsToOrganization", &res, 400);
     let res = app
         .with_token(Method::GET, &format!("{ORGS}/bad%20id"), &admin)
         .await;
-    checked("getOrganization", &res, 400);
+    answered_as("getOrganization", &res, 400);
     let long = "n".repeat(101);
     let res = app
         .with_token(Method::GET, &format!("{ORGS}/name/{long}"), &admin)
         .await;
-    checked("getOrganizationByName", &res, 400);
+    answered_as("getOrganizationByName", &res, 400);
     assert_eq!(snapshot(&app).await, before);
 }
 
@@ -249,7 +239,7 @@ async fn names_are_unique_in_a_tenant_even_when_created_at_once() {
         answers.iter().map(|r| r.status).collect::<Vec<_>>()
     );
     for res in answers.iter().filter(|r| r.status != 201) {
-        let body = checked("createOrganization", res, 409);
+        let body = answered_as("createOrganization", res, 409);
         assert_eq!(
             body["message"], "Organization with this name already exists",
             "{body}"
@@ -265,7 +255,7 @@ async fn names_are_unique_in_a_tenant_even_when_created_at_once() {
             &json!({"name": "Acme"}),
         )
         .await;
-    checked("updateOrganization", &res, 409);
+    answered_as("updateOrganization", &res, 409);
     assert_eq!(snapshot(&app).await, before);
     // Another tenant may use the name.
     let (_, other) = app.second_tenant("other").await;
@@ -312,11 +302,11 @@ async fn another_tenants_organizations_are_not_found_and_not_touched() {
         let res = app
             .call(method.clone(), &path, Some(&other), body.as_ref())
             .await;
-        checked(op, &res, 404);
+        answered_as(op, &res, 404);
     }
     let res = app.with_token(Method::GET, ORGS, &other).await;
     assert_eq!(
-        checked("getAllOrganizations", &res, 200)["result"],
+        answered_as("getAllOrganizations", &res, 200)["result"],
         json!([])
     );
     // Nor can an organization take another tenant's application.
@@ -328,7 +318,7 @@ async fn another_tenants_organizations_are_not_found_and_not_touched() {
             &json!({"app_ids": [theirs]}),
         )
         .await;
-    checked("addAppsToOrganization", &res, 400);
+    answered_as("addAppsToOrganization", &res, 400);
     assert_eq!(snapshot(&app).await, before);
 }
 
@@ -349,7 +339,7 @@ async fn deleting_an_organization_ends_its_memberships_and_apps_and_keeps_the_us
             &json!({"app_ids": [shop]}),
         )
         .await;
-    checked("addAppsToOrganization", &res, 204);
+    answered_as("addAppsToOrganization", &res, 204);
     let mut db = app.db.connect().await;
     for o in [&org, &keep] {
         sqlx::query(
@@ -365,7 +355,7 @@ async fn deleting_an_organization_ends_its_memberships_and_apps_and_keeps_the_us
     let res = app
         .with_token(Method::DELETE, &format!("{ORGS}/{org}"), &admin)
         .await;
-    checked("deleteOrganization", &res, 204);
+    answered_as("deleteOrganization", &res, 204);
     let left: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM organization_members WHERE organization_id = $1),
                 (SELECT count(*) FROM organization_apps WHERE organization_id = $1)",
@@ -396,7 +386,7 @@ async fn deleting_an_organization_ends_its_memberships_and_apps_and_keeps_the_us
             &json!({"app_ids": [shop]}),
         )
         .await;
-    checked("addAppsToOrganization", &res, 204);
+    answered_as("addAppsToOrganization", &res, 204);
     let res = app
         .with_token(Method::DELETE, &format!("/v1/applications/{shop}"), &admin)
         .await;
@@ -405,7 +395,7 @@ async fn deleting_an_organization_ends_its_memberships_and_apps_and_keeps_the_us
         .with_token(Method::GET, &format!("{ORGS}/{keep}"), &admin)
         .await;
     assert_eq!(
-        checked("getOrganization", &res, 200)["result"]["app_ids"],
+        answered_as("getOrganization", &res, 200)["result"]["app_ids"],
         json!([])
     );
 }
