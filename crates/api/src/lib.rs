@@ -25,6 +25,7 @@ pub mod organizations;
 pub mod passwords;
 pub mod prometheus;
 pub mod revocation;
+pub mod role_groups;
 pub mod roles;
 pub mod routes;
 pub mod source;
@@ -138,6 +139,7 @@ pub fn routes() -> routes::Routes {
     groups::routes(&mut r);
     organizations::routes(&mut r);
     members::routes(&mut r);
+    role_groups::routes(&mut r);
     audit::routes(&mut r);
     openapi::routes(&mut r);
     r

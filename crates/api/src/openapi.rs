@@ -120,6 +120,8 @@ vendor_schema!(
     ApiRole,
     /// The vendor's `ApiOidcClient` (Applications API).
     ApiOidcClient,
+    /// The vendor's `ApiRoleGroup` (Applications API).
+    ApiRoleGroup,
 );
 
 #[derive(OpenApi)]
@@ -168,6 +170,7 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::groups::Doc::openapi(),
         crate::organizations::Doc::openapi(),
         crate::members::Doc::openapi(),
+        crate::role_groups::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {
         doc.merge(part);

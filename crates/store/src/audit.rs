@@ -89,6 +89,12 @@ pub enum Action {
     MemberAdd,
     MemberUpdate,
     MemberRemove,
+    /// A member's roles for one application replaced.
+    MemberRolesSet,
+    RoleGroupCreate,
+    RoleGroupDelete,
+    /// An organization's role groups for one application replaced.
+    OrganizationRoleGroupsSet,
     ApplicationCreate,
     ApplicationUpdate,
     /// What the application's clients may change about users.
@@ -140,6 +146,10 @@ impl Action {
             Self::MemberAdd => "member.add",
             Self::MemberUpdate => "member.update",
             Self::MemberRemove => "member.remove",
+            Self::MemberRolesSet => "member.roles.set",
+            Self::RoleGroupCreate => "role_group.create",
+            Self::RoleGroupDelete => "role_group.delete",
+            Self::OrganizationRoleGroupsSet => "organization.role_groups.set",
             Self::ApplicationCreate => "application.create",
             Self::ApplicationUpdate => "application.update",
             Self::ApplicationUserPermissionsUpdate => "application.user_permissions.update",

@@ -17,6 +17,7 @@ pub enum Entity {
     Organization,
     /// A user's membership of an organization.
     Member,
+    RoleGroup,
     SigningKey,
 }
 
@@ -33,6 +34,7 @@ impl Entity {
             Self::GroupMember => "User is not a member of this group",
             Self::Organization => "Organization not found",
             Self::Member => "User is not a member of this organization",
+            Self::RoleGroup => "Role group not found",
             Self::SigningKey => "Signing key not found",
         }
     }
@@ -51,6 +53,7 @@ pub enum Identifier {
     OrganizationName,
     /// The user is a member of the organization already.
     Member,
+    RoleGroupName,
     /// A key no request chooses (a generated id): a collision is a bug.
     Internal,
 }
@@ -68,6 +71,7 @@ impl Identifier {
             "roles_name_key" => Self::RoleName,
             "groups_name_key" => Self::GroupName,
             "organizations_name_key" => Self::OrganizationName,
+            "role_groups_name_key" => Self::RoleGroupName,
             _ => Self::Internal,
         }
     }
@@ -84,6 +88,7 @@ impl Identifier {
             Self::GroupName => "Group with this name already exists",
             Self::OrganizationName => "Organization with this name already exists",
             Self::Member => "The user is already a member of this organization",
+            Self::RoleGroupName => "Role group with this name already exists",
             Self::Internal => "An identifier collided; retry the request",
         }
     }
@@ -101,6 +106,7 @@ enum Reference {
     Group,
     Client,
     Organization,
+    Role,
     Other,
 }
 
@@ -120,6 +126,8 @@ impl Reference {
             Self::Client
         } else if ends("_organization_id") {
             Self::Organization
+        } else if ends("_role_id") {
+            Self::Role
         } else if ends("_tenant_id") {
             Self::Tenant
         } else {
@@ -139,6 +147,7 @@ impl Reference {
             Self::Group => "A group this request refers to no longer exists",
             Self::Client => "The client this request names no longer exists",
             Self::Organization => "An organization this request refers to no longer exists",
+            Self::Role => "A role this request refers to no longer exists",
             Self::Other => "Something this request refers to no longer exists",
         }
     }

@@ -179,7 +179,7 @@ pub async fn add_members(
 }
 
 /// The ids of `wanted` not in `found`, each once, in the order asked.
-fn missing_ids(wanted: &[String], found: &[String]) -> Vec<String> {
+pub(crate) fn missing_ids(wanted: &[String], found: &[String]) -> Vec<String> {
     let found: HashSet<&str> = found.iter().map(String::as_str).collect();
     let mut named = HashSet::new();
     wanted

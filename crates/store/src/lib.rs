@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod organizations;
 pub mod password_policies;
 pub mod revocations;
+pub mod role_groups;
 pub mod roles;
 pub mod seed;
 pub mod serving_role;

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
 use crate::users::{self, AppData, NewUser, UserRow};
-use crate::{StoreError, organizations, tenancy};
+use crate::{StoreError, organizations, role_groups, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Membership {
@@ -21,11 +21,17 @@ pub struct Membership {
     pub title: Option<String>,
     pub manager: Option<String>,
     pub added_at: DateTime<Utc>,
+    /// Of every application, by application then id.
+    pub role_ids: Vec<String>,
 }
 
 macro_rules! columns {
     () => {
-        "m.organization_id, m.user_id, m.enabled, m.department, m.title, m.manager, m.added_at"
+        "m.organization_id, m.user_id, m.enabled, m.department, m.title, m.manager, m.added_at,
+         ARRAY(SELECT mr.role_id FROM member_roles mr
+                WHERE mr.tenant_id = m.tenant_id AND mr.organization_id = m.organization_id
+                  AND mr.user_id = m.user_id
+                ORDER BY mr.app_id, mr.role_id) AS role_ids"
     };
 }
 
@@ -176,10 +182,13 @@ pub async fn add(
     organization_id: &str,
     member: Member<'_>,
     details: &MemberDetails,
+    role_ids: &[String],
     actor: &Actor,
 ) -> Result<(UserRow, Membership), StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, true).await?;
+    let roles =
+        role_groups::assignable(&mut tx, &scope.tenant_id, organization_id, None, role_ids).await?;
     let refs = serde_json::json!({ "organization_id": organization_id });
     let user = match member {
         Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
@@ -194,13 +203,12 @@ pub async fn add(
             user
         }
     };
-    let membership: Option<Membership> = sqlx::query_as(concat!(
-        "INSERT INTO organization_members AS m
+    let added: Option<String> = sqlx::query_scalar(
+        "INSERT INTO organization_members
              (tenant_id, organization_id, user_id, enabled, department, title, manager)
          VALUES ($1, $2, $3, COALESCE($4, true), $5, $6, $7)
-         ON CONFLICT DO NOTHING RETURNING ",
-        columns!()
-    ))
+         ON CONFLICT DO NOTHING RETURNING user_id",
+    )
     .bind(&scope.tenant_id)
     .bind(organization_id)
     .bind(&user.user_id)
@@ -210,9 +218,90 @@ pub async fn add(
     .bind(&details.manager)
     .fetch_optional(&mut *tx)
     .await?;
-    let membership = membership.ok_or(StoreError::Conflict(crate::Identifier::Member))?;
+    added.ok_or(StoreError::Conflict(crate::Identifier::Member))?;
+    insert_roles(
+        &mut tx,
+        &scope.tenant_id,
+        organization_id,
+        &user.user_id,
+        &roles,
+    )
+    .await?;
+    let membership = membership(
+        &mut *tx,
+        &scope.tenant_id,
+        organization_id,
+        &user.user_id,
+        "",
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::commit)?;
     Ok((user, membership))
+}
+
+/// Replaces the member's roles for one application, all or none (an empty
+/// list clears them): each must be a role of a role group the organization
+/// has for that application, else [`StoreError::Invalid`] names it.
+#[tracing::instrument(name = "store.members.set_roles", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn set_roles(
+    pool: &PgPool,
+    scope: &Scope,
+    app_id: &str,
+    organization_id: &str,
+    user_id: &str,
+    role_ids: &[String],
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let tenant_id = &scope.tenant_id;
+    let mut tx = tenancy::begin(pool, tenant_id).await?;
+    organizations::reachable(&mut tx, scope, organization_id, false).await?;
+    membership(&mut *tx, tenant_id, organization_id, user_id, "lock").await?;
+    let roles =
+        role_groups::assignable(&mut tx, tenant_id, organization_id, Some(app_id), role_ids)
+            .await?;
+    sqlx::query(
+        "DELETE FROM member_roles
+          WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3 AND app_id = $4",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(app_id)
+    .execute(&mut *tx)
+    .await?;
+    insert_roles(&mut tx, tenant_id, organization_id, user_id, &roles).await?;
+    let event = Event::new(tenant_id, actor, Action::MemberRolesSet, user_id)
+        .changed(vec!["role_ids".into()])
+        .refs(serde_json::json!({
+            "organization_id": organization_id, "app_id": app_id, "role_ids": role_ids
+        }));
+    audit::record(&mut *tx, &event).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(())
+}
+
+/// Gives the member `roles`, each `(app_id, role_id)`.
+async fn insert_roles(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    organization_id: &str,
+    user_id: &str,
+    roles: &[(String, String)],
+) -> Result<(), StoreError> {
+    let (apps, ids): (Vec<String>, Vec<String>) = roles.iter().cloned().unzip();
+    sqlx::query(
+        "INSERT INTO member_roles (tenant_id, organization_id, user_id, app_id, role_id)
+         SELECT $1, $2, $3, r.app_id, r.role_id FROM unnest($4::text[], $5::text[]) AS r (app_id, role_id)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(apps)
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Changes what `details` gives of a membership, under a row lock, and

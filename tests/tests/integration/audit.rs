@@ -491,13 +491,6 @@ async fn organizations(s: &mut Script<'_>, app_id: &str) {
         ("organization.apps.add", &org),
     )
     .await;
-    s.run(
-        (Method::DELETE, "/v1/organizations/{organization_id}/apps"),
-        &format!("{o}/apps"),
-        Some(apps),
-        ("organization.apps.remove", &org),
-    )
-    .await;
     let members = format!("{o}/members");
     let res = s
         .run(
@@ -508,6 +501,7 @@ async fn organizations(s: &mut Script<'_>, app_id: &str) {
         )
         .await;
     let member = s.subject(&res, "/result/user_id");
+    role_groups(s, app_id, &org, &member).await;
     s.run(
         (
             Method::PUT,
@@ -536,10 +530,71 @@ async fn organizations(s: &mut Script<'_>, app_id: &str) {
     )
     .await;
     s.run(
+        (Method::DELETE, "/v1/organizations/{organization_id}/apps"),
+        &format!("{o}/apps"),
+        Some(apps),
+        ("organization.apps.remove", &org),
+    )
+    .await;
+    s.run(
         (Method::DELETE, "/v1/organizations/{organization_id}"),
         &o,
         None,
         ("organization.delete", &org),
+    )
+    .await;
+}
+
+/// The role group routes: a group of the application `app_id`'s new role,
+/// attached to `org` (which has the application then), given to `member`.
+async fn role_groups(s: &mut Script<'_>, app_id: &str, org: &str, member: &str) {
+    let res = s
+        .run(
+            (Method::POST, "/v1/applications/{app_id}/roles"),
+            &format!("/v1/applications/{app_id}/roles"),
+            Some(json!({"role_name": "auditor"})),
+            ("role.create", ""),
+        )
+        .await;
+    let role = s.subject(&res, "/result/role_id");
+    let res = s
+        .run(
+            (Method::POST, "/v1/applications/{app_id}/role-groups"),
+            &format!("/v1/applications/{app_id}/role-groups"),
+            Some(json!({"name": "auditors", "role_ids": [role]})),
+            ("role_group.create", ""),
+        )
+        .await;
+    let group = s.subject(&res, "/result/group_id");
+    let in_org = format!("/v1/applications/{app_id}/organizations/{org}");
+    s.run(
+        (
+            Method::POST,
+            "/v1/applications/{app_id}/organizations/{organization_id}/role-groups/set",
+        ),
+        &format!("{in_org}/role-groups/set"),
+        Some(json!({"role_group_ids": [group]})),
+        ("organization.role_groups.set", org),
+    )
+    .await;
+    s.run(
+        (
+            Method::POST,
+            "/v1/applications/{app_id}/organizations/{organization_id}/members/{member_id}/roles",
+        ),
+        &format!("{in_org}/members/{member}/roles"),
+        Some(json!({"role_ids": [role]})),
+        ("member.roles.set", member),
+    )
+    .await;
+    s.run(
+        (
+            Method::DELETE,
+            "/v1/applications/{app_id}/role-groups/{group_id}",
+        ),
+        &format!("/v1/applications/{app_id}/role-groups/{group}"),
+        None,
+        ("role_group.delete", &group),
     )
     .await;
 }

@@ -22,6 +22,7 @@ mod passwords;
 mod permissions;
 mod process;
 mod revocation;
+mod role_groups;
 mod rolling;
 mod row_security;
 mod search_plans;

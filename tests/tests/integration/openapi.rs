@@ -112,6 +112,12 @@ const ADDED_STATUSES: &[(&str, &str, u32)] = &[
     ("updateMember", "404", 41),
     ("deleteMember", "400", 41),
     ("deleteMember", "404", 41),
+    ("setAssignedRoleGroups", "400", 42),
+    ("setAssignedRoleGroups", "404", 42),
+    ("getAssignedRoleGroups", "400", 42),
+    ("getAssignedRoleGroups", "404", 42),
+    ("setMemberRoles", "400", 42),
+    ("setMemberRoles", "404", 42),
 ];
 const EVERY_GUARDED_OPERATION: &[(&str, u32)] = &[("401", 20), ("403", 20), ("503", 23)];
 
@@ -523,6 +529,39 @@ async fn every_extension_answers_as_its_document_says() {
         .as_str()
         .unwrap()
         .to_owned();
+    let role_groups = format!("/v1/applications/{app_id}/role-groups");
+    let group = app
+        .with_body(
+            M::POST,
+            &role_groups,
+            admin,
+            &json!({"name": "viewers", "description": "d", "role_ids": [role_id]}),
+        )
+        .await;
+    check("createRoleGroup", &group);
+    check(
+        "createRoleGroup",
+        &app.with_body(
+            M::POST,
+            &role_groups,
+            admin,
+            &json!({"name": "viewers", "role_ids": []}),
+        )
+        .await,
+    );
+    check(
+        "getRoleGroups",
+        &app.with_token(M::GET, &role_groups, admin).await,
+    );
+    let group_id = group.json()["result"]["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    check(
+        "deleteRoleGroup",
+        &app.with_token(M::DELETE, &format!("{role_groups}/{group_id}"), admin)
+            .await,
+    );
     check(
         "deleteAppRole",
         &app.with_token(M::DELETE, &format!("{roles}/{role_id}"), admin)

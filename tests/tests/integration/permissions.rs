@@ -41,6 +41,9 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
     ("MembersRead", ADMIN_OR_CLIENT),
     ("MembersEdit", ADMIN),
     ("MembersDelete", ADMIN_OR_CLIENT),
+    ("RoleGroupsCreate", ADMIN),
+    ("RoleGroupsRead", ADMIN),
+    ("RoleGroupsDelete", ADMIN),
     ("UsersCount", ADMIN_OR_CLIENT),
     ("UsersCreate", ADMIN_OR_CLIENT),
     ("UsersList", ADMIN_OR_CLIENT),
@@ -252,6 +255,10 @@ async fn fresh_target(app: &TestApp, admin: &str, pattern: &str) -> String {
         .replace("{app_id}", &app_id)
         .replace("{client_id}", &client.client_id)
         .replace("{role_id}", &role_id);
+    if path.contains("{member_id}") {
+        let member = fresh_user(app, admin).await;
+        path = path.replace("{member_id}", &member);
+    }
     let user_id = if path.contains("{user_id}") {
         Some(fresh_user(app, admin).await)
     } else {

@@ -9,6 +9,8 @@ use idstore_store::members::MemberDetails;
 
 /// Longest department, title or manager.
 const MAX_DETAIL_CHARS: usize = 200;
+/// Most roles one request gives.
+const MAX_ROLE_IDS: usize = 100;
 
 /// The vendor's `ApiUpdateMemberInput` (also `organization_information`).
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +59,8 @@ impl UpdateMemberInput {
 pub struct NewMemberInput {
     pub user: NewUserInput,
     pub details: MemberDetails,
+    /// Roles of the organization's role groups, of any application.
+    pub role_ids: Vec<String>,
 }
 
 /// The member-only fields of `ApiCreateMemberInput`; the rest is the
@@ -78,16 +82,17 @@ pub fn new_member(mut body: Map<String, Value>) -> Result<NewMemberInput, ApiErr
             UpdateMemberInput::default()
         }
     };
-    match role_ids.map(serde_json::from_value::<Vec<String>>) {
-        None => p.add("role_ids is required (it may be empty)"),
-        Some(Err(_)) => p.add("role_ids must be an array of role ids"),
-        Some(Ok(ids)) if !ids.is_empty() => p.add(format!(
-            "role_ids: a member can be given only the roles of role groups attached to the \
-             organization, and it has none; not assignable: {}",
-            ids.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
-        )),
-        Some(Ok(_)) => {}
-    }
+    let role_ids = match role_ids.map(serde_json::from_value::<Vec<String>>) {
+        None => {
+            p.add("role_ids is required (it may be empty)");
+            Vec::new()
+        }
+        Some(Err(_)) => {
+            p.add("role_ids must be an array of role ids");
+            Vec::new()
+        }
+        Some(Ok(ids)) => p.ids("role_ids", ids, MAX_ROLE_IDS),
+    };
     match send_invite {
         None | Some(Value::Bool(false)) => {}
         Some(Value::Bool(true)) => {
@@ -109,5 +114,6 @@ pub fn new_member(mut body: Map<String, Value>) -> Result<NewMemberInput, ApiErr
     Ok(NewMemberInput {
         user,
         details: details.details(),
+        role_ids,
     })
 }

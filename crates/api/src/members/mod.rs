@@ -18,8 +18,10 @@ use utoipa::OpenApi;
 
 use self::input::{UpdateMemberInput, new_member};
 use self::wire::ApiMember;
+use crate::applications::app_of;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
+use crate::role_groups::RoleIdsInput;
 use crate::routes::Routes;
 use crate::users::input::{Problems, whole_number};
 use crate::users::writes::Prepared;
@@ -27,7 +29,14 @@ use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
 
 #[derive(OpenApi)]
-#[openapi(paths(create_member, list_members, get_member, update_member, delete_member))]
+#[openapi(paths(
+    create_member,
+    list_members,
+    get_member,
+    update_member,
+    delete_member,
+    set_member_roles
+))]
 pub struct Doc;
 
 policy!(MembersCreate = "organizations:edit", "orgs:edit");
@@ -51,6 +60,8 @@ pub fn routes(r: &mut Routes) {
         .get(get_member)
         .put(update_member)
         .delete(delete_member);
+    r.at("/v1/applications/{app_id}/organizations/{organization_id}/members/{member_id}/roles")
+        .post(set_member_roles);
 }
 
 /// Most members one page of `getMembers` holds, and its default.
@@ -105,6 +116,7 @@ async fn create_member(
             &path,
             member,
             &input.details,
+            &input.role_ids,
             &actor,
         )
         .await
@@ -279,5 +291,42 @@ async fn delete_member(
     path_id("organization_id", &org)?;
     path_id("user_id", &user_id)?;
     members::delete(&state.pool, &auth.scope, &org, &user_id, &auth.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/applications/{app_id}/organizations/{organization_id}/members/{member_id}/roles",
+    operation_id = "setMemberRoles",
+    tag = "Members",
+    extensions(("x-idstore-note" = json!([
+        "SPEC_READINGS #42: replaces the member's roles for the application, all or none (an empty list clears them); each must be a role of a role group the organization has for the application, else a 400 naming it",
+    ]))),
+    responses(
+        (status = 400, description = "Malformed, or a role no attached role group gives (named) (SPEC_READINGS #42)", body = ref("#/components/schemas/BadRequestHttpError")),
+        (status = 404, description = "No such application or organization, or the user is not a member (SPEC_READINGS #42)", body = crate::openapi::ErrorMessage),
+    ),
+)]
+async fn set_member_roles(
+    auth: Authorized<MembersEdit>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: Body<RoleIdsInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (app_id, org, user_id) = path.into_inner();
+    path_id("organization_id", &org)?;
+    path_id("member_id", &user_id)?;
+    let role_ids = body.into_inner().validate()?;
+    let app = app_of(&state, auth.tenant_id(), &app_id).await?;
+    members::set_roles(
+        &state.pool,
+        &auth.scope,
+        &app.app_id,
+        &org,
+        &user_id,
+        &role_ids,
+        &auth.actor(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

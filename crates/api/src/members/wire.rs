@@ -4,7 +4,6 @@
 use idstore_store::members::Membership;
 use idstore_store::users::UserRow;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::users::wire::ApiUser;
 
@@ -26,8 +25,7 @@ struct OrganizationInformation<'a> {
     title: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     manager: Option<&'a str>,
-    /// No role group can be attached yet, so no member has roles.
-    role_ids: Vec<Value>,
+    role_ids: &'a [String],
 }
 
 impl<'a> ApiMember<'a> {
@@ -39,7 +37,7 @@ impl<'a> ApiMember<'a> {
                 department: m.department.as_deref(),
                 title: m.title.as_deref(),
                 manager: m.manager.as_deref(),
-                role_ids: Vec::new(),
+                role_ids: &m.role_ids,
             },
         }
     }

@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 use crate::ApiError;
-use crate::input::path_id;
 use crate::users::input::Problems;
 
 /// Longest organization name or alias.
@@ -51,7 +50,7 @@ impl CreateOrganizationInput {
             p.add("app_ids is required (it may be empty)");
         }
         let domains = domains(&mut p, self.domain, self.domains.unwrap_or_default());
-        let app_ids = app_ids(&mut p, self.app_ids.unwrap_or_default());
+        let app_ids = p.ids("app_ids", self.app_ids.unwrap_or_default(), MAX_APP_IDS);
         p.finish()?;
         Ok(NewOrganizationInput {
             name: self.name.unwrap_or_default(),
@@ -122,7 +121,7 @@ impl AppIdsInput {
         let Some(ids) = self.app_ids else {
             return Err(ApiError::bad_request("app_ids is required"));
         };
-        let ids = app_ids(&mut p, ids);
+        let ids = p.ids("app_ids", ids, MAX_APP_IDS);
         p.finish()?;
         Ok(ids)
     }
@@ -159,22 +158,6 @@ fn is_domain(d: &str) -> bool {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     d.len() <= 253 && d.contains('.') && d.split('.').all(label)
-}
-
-fn app_ids(p: &mut Problems, ids: Vec<String>) -> Vec<String> {
-    if ids.len() > MAX_APP_IDS {
-        p.add(format!("app_ids: at most {MAX_APP_IDS}"));
-        return Vec::new();
-    }
-    let mut out: Vec<String> = Vec::new();
-    for id in ids {
-        if path_id("app_ids[]", &id).is_err() {
-            p.add("app_ids[] holds a value that is not a valid identifier");
-        } else if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

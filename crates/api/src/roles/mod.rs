@@ -3,7 +3,7 @@
 //! are organization role groups, which come with organizations).
 
 mod input;
-mod wire;
+pub(crate) mod wire;
 
 use actix_web::{HttpResponse, web};
 use idstore_auth::policy;

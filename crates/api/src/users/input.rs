@@ -174,6 +174,26 @@ impl Problems {
 
     /// Free text of at most `max` characters without control characters
     /// (the rule of [`crate::input::text`], collected rather than returned).
+    /// `list` as ids, each once, at most `max` of them; a problem for each
+    /// that is not one.
+    pub fn ids(&mut self, field: &str, list: Vec<String>, max: usize) -> Vec<String> {
+        if list.len() > max {
+            self.add(format!("{field}: at most {max}"));
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::new();
+        for id in list {
+            if crate::input::path_id(field, &id).is_err() {
+                self.add(format!(
+                    "{field}[] holds a value that is not a valid identifier"
+                ));
+            } else if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        out
+    }
+
     pub fn text(&mut self, field: &str, value: Option<&str>, max: usize) {
         if let Some(problem) = value.and_then(|v| crate::input::text_problem(field, v, max)) {
             self.add(problem);
