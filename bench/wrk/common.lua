@@ -60,11 +60,11 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "WRK_RESULT requests=%d duration_s=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f " ..
-    "status_errors=%d socket_errors=%d\n",
+    "status_errors=%d socket_errors=%d p95_ms=%.3f\n",
     summary.requests, secs, summary.requests / secs,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect + e.read + e.write + e.timeout))
+    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(95) / 1000))
 end
 
 return M
