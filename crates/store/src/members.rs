@@ -280,6 +280,36 @@ pub async fn set_roles(
     Ok(())
 }
 
+/// What a token signed in to an organization carries for its member:
+/// `None` when the user is not a member; the names of its roles for the
+/// application when the membership is enabled, none when it is disabled.
+#[tracing::instrument(name = "store.members.token_roles", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn token_roles(
+    executor: impl PgExecutor<'_>,
+    tenant_id: &str,
+    organization_id: &str,
+    user_id: &str,
+    app_id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT ARRAY(SELECT r.name FROM member_roles mr
+                        JOIN roles r ON r.tenant_id = mr.tenant_id AND r.app_id = mr.app_id
+                                    AND r.role_id = mr.role_id
+                       WHERE m.enabled AND mr.tenant_id = m.tenant_id
+                         AND mr.organization_id = m.organization_id AND mr.user_id = m.user_id
+                         AND mr.app_id = $4
+                       ORDER BY r.name)
+           FROM organization_members m
+          WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(app_id)
+    .fetch_optional(executor)
+    .await?)
+}
+
 /// Gives the member `roles`, each `(app_id, role_id)`.
 async fn insert_roles(
     conn: &mut PgConnection,

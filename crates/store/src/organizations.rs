@@ -439,7 +439,7 @@ fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
 /// [`Entity::Organization`] not found unless the scope reaches the
 /// organization; key-share locked until the
 /// transaction ends when `lock`, so it cannot be deleted under a write.
-pub(crate) async fn reachable(
+pub async fn reachable(
     conn: &mut PgConnection,
     scope: &Scope,
     organization_id: &str,

@@ -386,3 +386,120 @@ async fn bad_role_group_requests_are_refused_and_change_nothing() {
         .await;
     answered_as("setMemberRoles", &res, 404);
 }
+
+/// Signing in to an organization: the tokens carry `org_id` and the
+/// member's role names for the application, read at each issue, so a
+/// disabled membership's next token has none and an ended one gets none.
+#[actix_web::test]
+async fn a_member_signed_in_to_its_organization_gets_tokens_with_its_roles_there() {
+    use idstore_tests::login::{PASSWORD, code_of};
+    use idstore_tests::tokens::read_claims;
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let shop = app.login_app(&admin, "shop").await;
+    let user = app
+        .user_with_password(&admin, "ann@example.com", PASSWORD)
+        .await;
+    let role = app
+        .with_body(
+            Method::POST,
+            &format!("/v1/applications/{}/roles", shop.app_id),
+            &admin,
+            &json!({"role_name": "buyer"}),
+        )
+        .await;
+    let role_id = role.json()["result"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org = app.new_org(&admin, "Acme").await;
+    let outside = app.new_org(&admin, "Elsewhere").await;
+    for o in [&org, &outside] {
+        let res = app
+            .with_body(
+                Method::PUT,
+                &format!("/v1/organizations/{o}/apps"),
+                &admin,
+                &json!({"app_ids": [shop.app_id]}),
+            )
+            .await;
+        assert_eq!(res.status, 204, "{}", res.text);
+    }
+    let group = new_group(&app, &admin, &shop.app_id, "buyers", &[&role_id]).await;
+    let in_org = format!("/v1/applications/{}/organizations/{org}", shop.app_id);
+    let res = app
+        .with_body(
+            Method::POST,
+            &format!("{in_org}/role-groups/set"),
+            &admin,
+            &json!({"role_group_ids": [group["group_id"]]}),
+        )
+        .await;
+    answered_as("setAssignedRoleGroups", &res, 202);
+    let members = format!("/v1/organizations/{org}/members");
+    let res = app
+        .with_body(
+            Method::POST,
+            &members,
+            &admin,
+            &json!({"email": "ann@example.com", "role_ids": [role_id]}),
+        )
+        .await;
+    assert_eq!(
+        answered_as("createMember", &res, 200)["result"]["user_id"],
+        user.as_str()
+    );
+
+    let login = async |org_id: &str| {
+        app.login_with(
+            &shop,
+            json!({"email": "ann@example.com", "password": PASSWORD, "org_id": org_id}),
+        )
+        .await
+    };
+    let res = login(&org).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let tokens = app.exchange(&shop, &code_of(&res)).await.json();
+    let claims = read_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims.org_id.as_deref(), Some(org.as_str()));
+    assert_eq!(claims.roles, ["buyer"]);
+    assert_eq!(claims.sub, user);
+
+    // Not a member there: the same refusal as a wrong password.
+    let res = login(&outside).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    assert_eq!(res.json()["message"], "Invalid credentials");
+    let res = login("nosuchorg").await;
+    assert_eq!(res.status, 400, "{}", res.text);
+
+    // Disabled: the next token (a refresh) holds no role, but still the organization.
+    let res = app
+        .with_body(
+            Method::PUT,
+            &format!("{members}/{user}"),
+            &admin,
+            &json!({"enabled": false}),
+        )
+        .await;
+    answered_as("updateMember", &res, 200);
+    let refreshed = app
+        .refresh(&shop, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let refreshed = refreshed.json();
+    let claims = read_claims(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(claims.org_id.as_deref(), Some(org.as_str()));
+    assert!(claims.roles.is_empty(), "{:?}", claims.roles);
+
+    // Removed: no further token for that organization.
+    let res = app
+        .with_token(Method::DELETE, &format!("{members}/{user}"), &admin)
+        .await;
+    answered_as("deleteMember", &res, 204);
+    let res = app
+        .refresh(&shop, refreshed["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(res.json()["error"], "invalid_grant", "{}", res.text);
+}

@@ -23,7 +23,7 @@ use idstore_store::audit::{Action, Event};
 use idstore_store::credentials::{self, Credential};
 use idstore_store::login::{self, Ticket, TicketKind};
 use idstore_store::users::Lookup;
-use idstore_store::{PgConnection, StoreError, clients, tenancy};
+use idstore_store::{PgConnection, StoreError, clients, members, organizations, tenancy};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -93,6 +93,10 @@ pub struct LoginInput {
     client_id: String,
     /// One of that client's `redirect_uris`, exactly.
     redirect_uri: String,
+    /// Sign in to this organization, which must have the calling
+    /// application and the user as a member: the user's tokens carry
+    /// `org_id` and the member's roles for the application (none while the
+    /// membership is disabled).
     org_id: Option<String>,
 }
 
@@ -236,11 +240,6 @@ async fn password_login(
     let identifier = Identifier::of(&input)?;
     let tenant_id = auth.tenant_id();
     let app_id = &auth.scope.app_id;
-    if input.org_id.is_some() {
-        return Err(ApiError::bad_request(
-            "org_id names no organization of this tenant",
-        ));
-    }
     let source = Source::of(&req, &state.proxies).to_string();
     // Everything read before the check, and the attempt counted, in one
     // transaction: it commits before the hash is verified.
@@ -253,6 +252,17 @@ async fn password_login(
         &input.redirect_uri,
     )
     .await?;
+    if let Some(org) = &input.org_id {
+        path_id("org_id", org)?;
+        organizations::reachable(&mut tx, &auth.scope, org, false)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::bad_request(
+                    "org_id names no organization that has the calling application",
+                ),
+                e => e.into(),
+            })?;
+    }
     let policy = policy_in(&mut tx, tenant_id, Some(app_id)).await?;
     let user = match credentials::find(&mut tx, tenant_id, identifier.lookup()).await {
         Ok(user) => Some(user),
@@ -265,11 +275,21 @@ async fn password_login(
     let verified = attempt
         .check(&state, user.as_ref(), password.clone())
         .await?;
+    let member = match (&input.org_id, &user) {
+        (Some(org), Some(u)) if verified.is_some() => state
+            .within(tenant_id, async |db| {
+                members::token_roles(db, tenant_id, org, &u.user_id, app_id).await
+            })
+            .await?
+            .is_some(),
+        _ => true,
+    };
     // A lapsed temporary password counts as a wrong one: the streak goes
-    // on, and the answer is the same.
+    // on, and the answer is the same; so does signing in to an
+    // organization the user is not a member of.
     let Some((user, verified)) = user
         .zip(verified)
-        .filter(|(u, _)| u.is_active() && !lapsed(&policy, u))
+        .filter(|(u, _)| u.is_active() && !lapsed(&policy, u) && member)
     else {
         metrics::counter!(prometheus::LOGIN_FAILURES, "reason" => attempt.reason()).increment(1);
         tracing::info!(source, "password login refused");
@@ -279,7 +299,7 @@ async fn password_login(
         user_id: user.user_id.clone(),
         client_id: input.client_id,
         redirect_uri: input.redirect_uri,
-        org_id: None,
+        org_id: input.org_id,
     };
     let answer = if let Some(reason) = change_required(&policy, &user) {
         let (reset_token, digest) = ticket::new_ticket().map_err(ApiError::internal)?;

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idstore_auth::{UserGrant, ticket};
 use idstore_store::StoreError;
 use idstore_store::clients::KnownClient;
-use idstore_store::credentials;
 use idstore_store::login::{self, Presented, Refresh, Rotation, TicketKind};
 use idstore_store::tenancy::{self, Tx};
 use idstore_store::users::Lookup;
+use idstore_store::{credentials, members};
 
 use crate::AppState;
 use crate::auth::{IssueError, IssuedToken};
@@ -146,13 +146,26 @@ async fn issue(
         }
         Err(e) => return Err(store_error(e)),
     }
+    // Signed in to an organization: its member's roles there, read now, so
+    // a disabled membership gives the next token none, an ended one none.
+    let roles = match &refresh.org_id {
+        None => Vec::new(),
+        Some(org) => {
+            members::token_roles(&mut *tx, tenant_id, org, &refresh.user_id, &client.app_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| {
+                    invalid_grant("the user is no longer a member of the organization")
+                })?
+        }
+    };
     let grant = UserGrant {
         tenant_id,
         app_id: &client.app_id,
         client_id: &refresh.client_id,
         user_id: &refresh.user_id,
         org_id: refresh.org_id.as_deref(),
-        roles: Vec::new(),
+        roles,
         lifetime: state.login.user_token_lifetime,
     };
     let issued = state
