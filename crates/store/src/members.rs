@@ -68,6 +68,35 @@ pub enum Member<'a> {
     New(NewUser<'a>, AppData),
 }
 
+/// [`get`] in one statement on the hit path: a member found is answered at
+/// once; a miss asks, in a transaction, which of the organization, the
+/// membership and the user is missing.
+#[tracing::instrument(name = "store.members.get_one", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get_one(
+    pool: &PgPool,
+    scope: &Scope,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<(UserRow, Membership), StoreError> {
+    if let Some(row) = users::get_member(pool, scope, organization_id, user_id).await? {
+        let membership = Membership {
+            organization_id: organization_id.to_owned(),
+            user_id: row.user.user_id.clone(),
+            enabled: row.om_enabled,
+            department: row.om_department,
+            title: row.om_title,
+            manager: row.om_manager,
+            added_at: row.om_added_at,
+            role_ids: row.om_role_ids,
+        };
+        return Ok((row.user, membership));
+    }
+    let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
+    let found = get(&mut tx, scope, organization_id, user_id).await?;
+    tx.commit().await.map_err(StoreError::commit)?;
+    Ok(found)
+}
+
 /// The membership of `user_id`: [`Entity::Organization`] not found when
 /// the scope reaches no such organization, [`Entity::Member`] when the user
 /// is not one of its members.
@@ -189,13 +218,16 @@ pub async fn add(
     organizations::reachable(&mut tx, scope, organization_id, true).await?;
     let roles =
         role_groups::assignable(&mut tx, &scope.tenant_id, organization_id, None, role_ids).await?;
-    let refs = serde_json::json!({ "organization_id": organization_id });
+    let refs = serde_json::json!({ "organization_id": organization_id, "role_ids": role_ids });
     let user = match member {
         Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
         Member::Existing(user_id) => {
             let user = users::get(&mut *tx, scope, users::Lookup::Id(user_id)).await?;
             let mut changed = vec!["membership".to_owned()];
             changed.extend(details.given());
+            if !role_ids.is_empty() {
+                changed.push("role_ids".into());
+            }
             let event = Event::new(&scope.tenant_id, actor, Action::MemberAdd, user_id)
                 .changed(changed)
                 .refs(refs);
@@ -281,7 +313,8 @@ pub async fn set_roles(
 }
 
 /// What a token signed in to an organization carries for its member:
-/// `None` when the user is not a member; the names of its roles for the
+/// `None` when the user is not a member or the organization no longer has
+/// the application; the names of its roles for the
 /// application when the membership is enabled, none when it is disabled.
 #[tracing::instrument(name = "store.members.token_roles", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn token_roles(
@@ -300,7 +333,10 @@ pub async fn token_roles(
                          AND mr.app_id = $4
                        ORDER BY r.name)
            FROM organization_members m
-          WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3",
+          WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
+            AND EXISTS (SELECT 1 FROM organization_apps oa
+                         WHERE oa.tenant_id = m.tenant_id
+                           AND oa.organization_id = m.organization_id AND oa.app_id = $4)",
     )
     .bind(tenant_id)
     .bind(organization_id)

@@ -413,7 +413,7 @@ async fn apps_changed(
 /// Appends the predicate that confines `organizations o` to what the scope
 /// reaches: every organization of the tenant, or those that have the
 /// caller's application.
-fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
+pub(crate) fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
     match &scope.reach {
         Reach::Tenant => {}
         Reach::App(app_id) => {

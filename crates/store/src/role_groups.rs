@@ -169,15 +169,18 @@ pub async fn set_for_organization(
     let tenant_id = &scope.tenant_id;
     let mut tx = tenancy::begin(pool, tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, true).await?;
-    let has_app: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM organization_apps
-                         WHERE tenant_id = $1 AND organization_id = $2 AND app_id = $3)",
+    // The organization's link to the application, locked: concurrent
+    // replacements of its role groups run one after the other.
+    let has_app = sqlx::query(
+        "SELECT 1 FROM organization_apps
+          WHERE tenant_id = $1 AND organization_id = $2 AND app_id = $3 FOR NO KEY UPDATE",
     )
     .bind(tenant_id)
     .bind(organization_id)
     .bind(app_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
     if !has_app {
         return Err(StoreError::Invalid(
             "the organization does not have this application; add it to the organization first"
@@ -264,13 +267,18 @@ pub(crate) async fn assignable(
     app_id: Option<&str>,
     role_ids: &[String],
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DISTINCT gr.app_id, gr.role_id
+    // Key-share locks on the attachments relied on: a detach (or a group's
+    // delete) waits for this write, and its clean-up then sees the roles
+    // written; one that went first leaves nothing here to find.
+    let mut found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT gr.app_id, gr.role_id
            FROM organization_role_groups og
            JOIN role_group_roles gr
              ON gr.tenant_id = og.tenant_id AND gr.app_id = og.app_id AND gr.group_id = og.group_id
           WHERE og.tenant_id = $1 AND og.organization_id = $2
-            AND ($3::text IS NULL OR og.app_id = $3) AND gr.role_id = ANY($4)",
+            AND ($3::text IS NULL OR og.app_id = $3) AND gr.role_id = ANY($4)
+          ORDER BY gr.app_id, gr.role_id
+            FOR KEY SHARE OF og",
     )
     .bind(tenant_id)
     .bind(organization_id)
@@ -278,6 +286,7 @@ pub(crate) async fn assignable(
     .bind(role_ids)
     .fetch_all(&mut *conn)
     .await?;
+    found.dedup();
     let ids: Vec<String> = found.iter().map(|(_, r)| r.clone()).collect();
     let missing = missing(role_ids, &ids);
     if !missing.is_empty() {

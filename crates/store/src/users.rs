@@ -935,6 +935,62 @@ macro_rules! in_organization {
     };
 }
 
+/// A user read with its membership of one organization (`om_*`).
+#[derive(Debug, sqlx::FromRow)]
+pub struct MemberRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub om_enabled: bool,
+    pub om_department: Option<String>,
+    pub om_title: Option<String>,
+    pub om_manager: Option<String>,
+    pub om_added_at: chrono::DateTime<chrono::Utc>,
+    pub om_role_ids: Vec<String>,
+}
+
+/// The member `user_id` of the organization, when the scope reaches both,
+/// in one statement that first confines its transaction to the scope's
+/// tenant (as [`get`] reads a user): `None` when there is no such member
+/// (which of the two is missing is for the caller to find out).
+#[tracing::instrument(name = "store.users.get_member", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get_member(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<Option<MemberRow>, StoreError> {
+    const HEAD: &str = concat!(
+        "SELECT q.*, m.* FROM (SELECT set_config('idstore.tenant_id', $1, true) AS tenant_id) ctx
+         CROSS JOIN LATERAL (",
+        select_users!(),
+        in_organization!()
+    );
+    let mut qb = scoped_with(HEAD, scope, Reading::One, Some(organization_id))?;
+    // The references to `ctx` make each part wait for `set_config`.
+    qb.push(" AND u.tenant_id = ctx.tenant_id AND u.user_id = ")
+        .push_bind(user_id.to_owned())
+        .push(
+            " AND EXISTS (SELECT 1 FROM organizations o
+                           WHERE o.tenant_id = u.tenant_id AND o.organization_id = $3",
+        );
+    crate::organizations::reach(&mut qb, scope);
+    qb.push(
+        ") OFFSET 0) q
+         CROSS JOIN LATERAL (
+             SELECT om.enabled AS om_enabled, om.department AS om_department,
+                    om.title AS om_title, om.manager AS om_manager, om.added_at AS om_added_at,
+                    ARRAY(SELECT mr.role_id FROM member_roles mr
+                           WHERE mr.tenant_id = om.tenant_id
+                             AND mr.organization_id = om.organization_id
+                             AND mr.user_id = om.user_id
+                           ORDER BY mr.app_id, mr.role_id) AS om_role_ids
+               FROM organization_members om
+              WHERE om.tenant_id = ctx.tenant_id AND om.organization_id = $3
+                AND om.user_id = q.user_id) m",
+    );
+    Ok(qb.build_query_as().fetch_optional(executor).await?)
+}
+
 /// A scoped query with the search's conditions appended; `head` selects
 /// from the users, `in_org` the same with [`in_organization!`] joined.
 fn searching(

@@ -503,3 +503,55 @@ async fn a_member_signed_in_to_its_organization_gets_tokens_with_its_roles_there
     assert_eq!(res.status, 400, "{}", res.text);
     assert_eq!(res.json()["error"], "invalid_grant", "{}", res.text);
 }
+
+#[actix_web::test]
+async fn an_organization_that_loses_the_application_loses_its_groups_and_roles_for_it() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let f = fixture(&app, &admin).await;
+    let [viewer, _] = &f.roles;
+    let group = new_group(&app, &admin, &f.app_id, "viewers", &[viewer]).await;
+    let in_org = format!("/v1/applications/{}/organizations/{}", f.app_id, f.org);
+    let res = app
+        .with_body(
+            Method::POST,
+            &format!("{in_org}/role-groups/set"),
+            &admin,
+            &json!({"role_group_ids": [group["group_id"]]}),
+        )
+        .await;
+    answered_as("setAssignedRoleGroups", &res, 202);
+    let res = app
+        .with_body(
+            Method::POST,
+            &format!("{in_org}/members/{}/roles", f.member),
+            &admin,
+            &json!({"role_ids": [viewer]}),
+        )
+        .await;
+    answered_as("setMemberRoles", &res, 204);
+    let apps = format!("/v1/organizations/{}/apps", f.org);
+    let res = app
+        .with_body(
+            Method::DELETE,
+            &apps,
+            &admin,
+            &json!({"app_ids": [f.app_id]}),
+        )
+        .await;
+    answered_as("removeAppsFromOrganization", &res, 204);
+    assert_eq!(member_roles(&app, &admin, &f).await, json!([]));
+    let res = app
+        .with_token(Method::GET, &format!("{in_org}/role-groups"), &admin)
+        .await;
+    assert_eq!(
+        answered_as("getAssignedRoleGroups", &res, 200)["result"]["role_groups"],
+        json!([])
+    );
+    // Given back, the application comes without them.
+    let res = app
+        .with_body(Method::PUT, &apps, &admin, &json!({"app_ids": [f.app_id]}))
+        .await;
+    answered_as("addAppsToOrganization", &res, 204);
+    assert_eq!(member_roles(&app, &admin, &f).await, json!([]));
+}

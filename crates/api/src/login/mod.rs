@@ -19,6 +19,7 @@ use idstore_auth::password::policy::{PasswordPolicy, normalize};
 use idstore_auth::policy;
 use idstore_auth::ticket;
 use idstore_domain::contact::{Email, Phone, Username};
+use idstore_domain::scope::{Reach, Scope};
 use idstore_store::audit::{Action, Event};
 use idstore_store::credentials::{self, Credential};
 use idstore_store::login::{self, Ticket, TicketKind};
@@ -254,7 +255,13 @@ async fn password_login(
     .await?;
     if let Some(org) = &input.org_id {
         path_id("org_id", org)?;
-        organizations::reachable(&mut tx, &auth.scope, org, false)
+        // The organization must have the calling application, whatever the
+        // caller's own reach.
+        let through_app = Scope {
+            reach: Reach::App(app_id.clone()),
+            ..auth.scope.clone()
+        };
+        organizations::reachable(&mut tx, &through_app, org, false)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => ApiError::bad_request(
@@ -269,21 +276,20 @@ async fn password_login(
         Err(StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    // Read whatever the password turns out to be, so that a member and a
+    // non-member take the same time to be refused.
+    let member = match (&input.org_id, &user) {
+        (Some(org), Some(u)) => members::token_roles(&mut *tx, tenant_id, org, &u.user_id, app_id)
+            .await?
+            .is_some(),
+        _ => true,
+    };
     let attempt = Attempt::reserve(&mut tx, tenant_id, &identifier.key(), &source, &policy).await?;
     tx.commit().await.map_err(StoreError::commit)?;
     let password = SecretString::from(normalize(input.password.expose_secret()));
     let verified = attempt
         .check(&state, user.as_ref(), password.clone())
         .await?;
-    let member = match (&input.org_id, &user) {
-        (Some(org), Some(u)) if verified.is_some() => state
-            .within(tenant_id, async |db| {
-                members::token_roles(db, tenant_id, org, &u.user_id, app_id).await
-            })
-            .await?
-            .is_some(),
-        _ => true,
-    };
     // A lapsed temporary password counts as a wrong one: the streak goes
     // on, and the answer is the same; so does signing in to an
     // organization the user is not a member of.

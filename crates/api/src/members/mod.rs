@@ -226,11 +226,7 @@ async fn get_member(
     let (org, user_id) = path.into_inner();
     path_id("organization_id", &org)?;
     path_id("user_id", &user_id)?;
-    let (user, membership) = state
-        .within(auth.tenant_id(), async |db| {
-            members::get(db, &auth.scope, &org, &user_id).await
-        })
-        .await?;
+    let (user, membership) = members::get_one(&state.pool, &auth.scope, &org, &user_id).await?;
     Ok(one(&user, &membership))
 }
 

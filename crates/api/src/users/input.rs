@@ -172,8 +172,6 @@ impl Problems {
         (checked.len() == values.len()).then_some(checked)
     }
 
-    /// Free text of at most `max` characters without control characters
-    /// (the rule of [`crate::input::text`], collected rather than returned).
     /// `list` as ids, each once, at most `max` of them; a problem for each
     /// that is not one.
     pub fn ids(&mut self, field: &str, list: Vec<String>, max: usize) -> Vec<String> {
@@ -194,6 +192,8 @@ impl Problems {
         out
     }
 
+    /// Free text of at most `max` characters without control characters
+    /// (the rule of [`crate::input::text`], collected rather than returned).
     pub fn text(&mut self, field: &str, value: Option<&str>, max: usize) {
         if let Some(problem) = value.and_then(|v| crate::input::text_problem(field, v, max)) {
             self.add(problem);
