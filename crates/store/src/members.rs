@@ -27,11 +27,14 @@ pub struct Membership {
 
 macro_rules! columns {
     () => {
-        "m.organization_id, m.user_id, m.enabled, m.department, m.title, m.manager, m.added_at,
-         ARRAY(SELECT mr.role_id FROM member_roles mr
-                WHERE mr.tenant_id = m.tenant_id AND mr.organization_id = m.organization_id
-                  AND mr.user_id = m.user_id
-                ORDER BY mr.app_id, mr.role_id) AS role_ids"
+        concat!(
+            "m.organization_id, m.user_id, m.enabled, m.department, m.title, m.manager, m.added_at,
+             ARRAY(SELECT mr.role_id FROM member_roles mr
+                    WHERE mr.tenant_id = m.tenant_id AND mr.organization_id = m.organization_id
+                      AND mr.user_id = m.user_id AND",
+            crate::role_groups::backed!(),
+            "ORDER BY mr.app_id, mr.role_id) AS role_ids"
+        )
     };
 }
 
@@ -324,20 +327,21 @@ pub async fn token_roles(
     user_id: &str,
     app_id: &str,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar(concat!(
         "SELECT ARRAY(SELECT r.name FROM member_roles mr
                         JOIN roles r ON r.tenant_id = mr.tenant_id AND r.app_id = mr.app_id
                                     AND r.role_id = mr.role_id
                        WHERE m.enabled AND mr.tenant_id = m.tenant_id
                          AND mr.organization_id = m.organization_id AND mr.user_id = m.user_id
-                         AND mr.app_id = $4
-                       ORDER BY r.name)
+                         AND mr.app_id = $4 AND",
+        crate::role_groups::backed!(),
+        "ORDER BY r.name)
            FROM organization_members m
           WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
             AND EXISTS (SELECT 1 FROM organization_apps oa
                          WHERE oa.tenant_id = m.tenant_id
-                           AND oa.organization_id = m.organization_id AND oa.app_id = $4)",
-    )
+                           AND oa.organization_id = m.organization_id AND oa.app_id = $4)"
+    ))
     .bind(tenant_id)
     .bind(organization_id)
     .bind(user_id)

@@ -12,6 +12,21 @@ use crate::groups::missing_ids as missing;
 use crate::roles::Role;
 use crate::{StoreError, keyed, organizations, tenancy};
 
+/// The condition a member's role `mr` (of `member_roles`) must meet to
+/// count: a role group the organization has for the application gives it.
+/// Reads apply it, so a role a racing detach left behind grants nothing.
+macro_rules! backed {
+    () => {
+        " EXISTS (SELECT 1 FROM organization_role_groups og
+                    JOIN role_group_roles gr
+                      ON gr.tenant_id = og.tenant_id AND gr.app_id = og.app_id
+                     AND gr.group_id = og.group_id
+                   WHERE og.tenant_id = mr.tenant_id AND og.organization_id = mr.organization_id
+                     AND og.app_id = mr.app_id AND gr.role_id = mr.role_id) "
+    };
+}
+pub(crate) use backed;
+
 #[derive(Debug, Clone)]
 pub struct RoleGroup {
     pub app_id: String,
@@ -267,9 +282,8 @@ pub(crate) async fn assignable(
     app_id: Option<&str>,
     role_ids: &[String],
 ) -> Result<Vec<(String, String)>, StoreError> {
-    // Key-share locks on the attachments relied on: a detach (or a group's
-    // delete) waits for this write, and its clean-up then sees the roles
-    // written; one that went first leaves nothing here to find.
+    // No lock: a detach racing this write may leave a role behind, which
+    // `backed!` keeps out of every answer and token until it is cleaned.
     let mut found: Vec<(String, String)> = sqlx::query_as(
         "SELECT gr.app_id, gr.role_id
            FROM organization_role_groups og
@@ -277,8 +291,7 @@ pub(crate) async fn assignable(
              ON gr.tenant_id = og.tenant_id AND gr.app_id = og.app_id AND gr.group_id = og.group_id
           WHERE og.tenant_id = $1 AND og.organization_id = $2
             AND ($3::text IS NULL OR og.app_id = $3) AND gr.role_id = ANY($4)
-          ORDER BY gr.app_id, gr.role_id
-            FOR KEY SHARE OF og",
+          ORDER BY gr.app_id, gr.role_id",
     )
     .bind(tenant_id)
     .bind(organization_id)

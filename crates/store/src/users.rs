@@ -982,8 +982,11 @@ pub async fn get_member(
                     ARRAY(SELECT mr.role_id FROM member_roles mr
                            WHERE mr.tenant_id = om.tenant_id
                              AND mr.organization_id = om.organization_id
-                             AND mr.user_id = om.user_id
-                           ORDER BY mr.app_id, mr.role_id) AS om_role_ids
+                             AND mr.user_id = om.user_id AND",
+    );
+    qb.push(crate::role_groups::backed!());
+    qb.push(
+        "ORDER BY mr.app_id, mr.role_id) AS om_role_ids
                FROM organization_members om
               WHERE om.tenant_id = ctx.tenant_id AND om.organization_id = $3
                 AND om.user_id = q.user_id) m",
