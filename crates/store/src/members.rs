@@ -111,7 +111,14 @@ pub async fn get(
     user_id: &str,
 ) -> Result<(UserRow, Membership), StoreError> {
     organizations::reachable(conn, scope, organization_id, false).await?;
-    let membership = membership(&mut *conn, &scope.tenant_id, organization_id, user_id, "").await?;
+    let membership = membership(
+        &mut *conn,
+        &scope.tenant_id,
+        organization_id,
+        user_id,
+        false,
+    )
+    .await?;
     let user = users::get(&mut *conn, scope, users::Lookup::Id(user_id)).await?;
     Ok((user, membership))
 }
@@ -121,23 +128,20 @@ async fn membership(
     tenant_id: &str,
     organization_id: &str,
     user_id: &str,
-    locking: &'static str,
+    lock: bool,
 ) -> Result<Membership, StoreError> {
-    let sql = match locking {
-        "" => concat!(
-            "SELECT ",
-            columns!(),
-            " FROM organization_members m
-              WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3"
-        ),
-        _ => concat!(
-            "SELECT ",
-            columns!(),
-            " FROM organization_members m
-              WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
-              FOR UPDATE"
-        ),
-    };
+    macro_rules! one {
+        ($tail:literal) => {
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM organization_members m
+                  WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3",
+                $tail
+            )
+        };
+    }
+    let sql = if lock { one!(" FOR UPDATE") } else { one!("") };
     sqlx::query_as(sql)
         .bind(tenant_id)
         .bind(organization_id)
@@ -180,7 +184,7 @@ pub async fn list(
         && let Some(after) = after
     {
         // Nothing after it, or no such member: only an empty page asks which.
-        membership(&mut *tx, &scope.tenant_id, organization_id, after, "")
+        membership(&mut *tx, &scope.tenant_id, organization_id, after, false)
             .await
             .map_err(|_| {
                 StoreError::Invalid(
@@ -267,7 +271,7 @@ pub async fn add(
         &scope.tenant_id,
         organization_id,
         &user.user_id,
-        "",
+        false,
     )
     .await?;
     tx.commit().await.map_err(StoreError::commit)?;
@@ -290,7 +294,7 @@ pub async fn set_roles(
     let tenant_id = &scope.tenant_id;
     let mut tx = tenancy::begin(pool, tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, false).await?;
-    membership(&mut *tx, tenant_id, organization_id, user_id, "lock").await?;
+    membership(&mut *tx, tenant_id, organization_id, user_id, true).await?;
     let roles =
         role_groups::assignable(&mut tx, tenant_id, organization_id, Some(app_id), role_ids)
             .await?;
@@ -387,7 +391,7 @@ pub async fn update(
 ) -> Result<(UserRow, Membership), StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, false).await?;
-    let before = membership(&mut *tx, &scope.tenant_id, organization_id, user_id, "lock").await?;
+    let before = membership(&mut *tx, &scope.tenant_id, organization_id, user_id, true).await?;
     let differs = [
         (
             "enabled",
