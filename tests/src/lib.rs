@@ -9,6 +9,7 @@ pub mod db;
 pub mod load;
 pub mod login;
 pub mod proxy;
+pub mod smtp;
 pub mod spec;
 pub mod tokens;
 pub mod users;

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod health;
 pub mod idempotency;
 pub mod input;
+pub mod invitations;
 pub mod limits;
 pub mod login;
 pub mod members;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub list_body_limit: usize,
     /// Lifetimes of what a password login hands out.
     pub login: login::LoginSettings,
+    /// Whether `send_invite` can mail, and the mail worker's wake-up.
+    pub invitation_mail: invitations::InvitationMail,
 }
 
 impl AppState {
@@ -140,6 +143,7 @@ pub fn routes() -> routes::Routes {
     organizations::routes(&mut r);
     members::routes(&mut r);
     role_groups::routes(&mut r);
+    invitations::routes(&mut r);
     audit::routes(&mut r);
     openapi::routes(&mut r);
     r
@@ -241,6 +245,7 @@ mod tests {
                     idempotency_lifetime_secs: 60,
                     list_body_limit: 1 << 20,
                     login: Default::default(),
+                    invitation_mail: Default::default(),
                 },
                 ApiSettings { body_limit: 1024 },
             )

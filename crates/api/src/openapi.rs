@@ -171,6 +171,7 @@ pub fn generated() -> utoipa::openapi::OpenApi {
         crate::organizations::Doc::openapi(),
         crate::members::Doc::openapi(),
         crate::role_groups::Doc::openapi(),
+        crate::invitations::Doc::openapi(),
         crate::audit::Doc::openapi(),
     ] {
         doc.merge(part);

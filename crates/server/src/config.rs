@@ -14,7 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 
 pub use flags::{CommonFlags, ConfigFlags, ServeFlags};
-pub use keys::{Config, KEYS, LogFormat, PostgresMode};
+pub use keys::{Config, KEYS, LogFormat, MailTransport, PostgresMode, SmtpTls};
 pub use reference::markdown_table;
 
 pub const DEFAULT_CONFIG_FILE: &str = "idstore.toml";

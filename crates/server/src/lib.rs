@@ -7,11 +7,12 @@ pub mod breached;
 pub mod cli;
 pub mod config;
 pub mod kek;
+pub mod mail;
 pub mod managed;
 pub mod os_user;
 pub mod postgres;
 pub mod startup;
 pub mod telemetry;
 
-pub use config::Config;
+pub use config::{Config, MailTransport, SmtpTls};
 pub use startup::Application;

@@ -35,6 +35,8 @@ pub struct Application {
     revocations: tokio::task::JoinHandle<()>,
     breached: tokio::task::JoinHandle<()>,
     gauges: tokio::task::JoinHandle<()>,
+    /// The mail worker, when a transport is configured.
+    mail_worker: Option<tokio::task::JoinHandle<()>>,
     draining: Arc<AtomicBool>,
     drain_delay: Duration,
 }
@@ -100,6 +102,18 @@ impl Application {
             n => n,
         };
         let draining = Arc::new(AtomicBool::new(false));
+        let mailer = crate::mail::Mailer::from_config(config)?.map(Arc::new);
+        let invitation_mail = idstore_api::invitations::InvitationMail {
+            enabled: mailer.is_some(),
+            due: Default::default(),
+        };
+        let mail_worker = mailer.map(|mailer| {
+            tokio::spawn(crate::mail::drain(
+                pool.clone(),
+                mailer,
+                invitation_mail.due.clone(),
+            ))
+        });
         let state = AppState {
             pool: pool.clone(),
             readiness: readiness.clone(),
@@ -124,6 +138,7 @@ impl Application {
                 user_token_lifetime: config.user_token_lifetime,
                 refresh_token_lifetime: config.refresh_token_lifetime as i64,
             },
+            invitation_mail,
         };
         let gauges = tokio::spawn(keep_metrics(
             state.clone(),
@@ -149,6 +164,7 @@ impl Application {
             revocations,
             breached: breached_watch,
             gauges,
+            mail_worker,
             draining,
             drain_delay: Duration::from_secs(config.drain_delay),
         })
@@ -179,6 +195,7 @@ impl Application {
             revocations,
             breached,
             gauges,
+            mail_worker,
             draining,
             drain_delay,
             ..
@@ -210,6 +227,9 @@ impl Application {
         revocations.abort();
         breached.abort();
         gauges.abort();
+        if let Some(worker) = &mail_worker {
+            worker.abort();
+        }
         pool.close().await;
         readiness.close().await;
         if let Some(cluster) = database.managed {

@@ -91,6 +91,10 @@ pub enum Action {
     MemberRemove,
     /// A member's roles for one application replaced.
     MemberRolesSet,
+    InvitationResend,
+    InvitationRevoke,
+    /// The invited user followed the link; subject: the invitation.
+    InvitationAccept,
     RoleGroupCreate,
     RoleGroupDelete,
     /// An organization's role groups for one application replaced.
@@ -147,6 +151,9 @@ impl Action {
             Self::MemberUpdate => "member.update",
             Self::MemberRemove => "member.remove",
             Self::MemberRolesSet => "member.roles.set",
+            Self::InvitationResend => "invitation.resend",
+            Self::InvitationRevoke => "invitation.revoke",
+            Self::InvitationAccept => "invitation.accept",
             Self::RoleGroupCreate => "role_group.create",
             Self::RoleGroupDelete => "role_group.delete",
             Self::OrganizationRoleGroupsSet => "organization.role_groups.set",

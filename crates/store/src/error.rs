@@ -19,6 +19,7 @@ pub enum Entity {
     Member,
     RoleGroup,
     SigningKey,
+    Invitation,
 }
 
 impl Entity {
@@ -36,6 +37,7 @@ impl Entity {
             Self::Member => "User is not a member of this organization",
             Self::RoleGroup => "Role group not found",
             Self::SigningKey => "Signing key not found",
+            Self::Invitation => "Invitation not found",
         }
     }
 }

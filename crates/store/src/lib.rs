@@ -13,6 +13,7 @@ pub mod device_keys;
 mod error;
 pub mod groups;
 pub mod idempotency;
+pub mod invitations;
 mod keyed;
 pub mod login;
 pub mod members;

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::audit::{self, Action, Actor, Event};
 use crate::error::Entity;
 use crate::users::{self, AppData, NewUser, UserRow};
-use crate::{StoreError, organizations, role_groups, tenancy};
+use crate::{StoreError, invitations, organizations, role_groups, tenancy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Membership {
@@ -206,7 +206,16 @@ pub async fn list(
         .collect())
 }
 
-/// Makes `member` a member with `details`: an existing user keeps its
+/// What a new membership comes with.
+pub struct Joining<'a> {
+    pub details: &'a MemberDetails,
+    /// Roles of the organization's role groups, of any application.
+    pub role_ids: &'a [String],
+    /// Invite the member to the organization's applications (by mail).
+    pub send_invite: bool,
+}
+
+/// Makes `member` a member as `joining` says: an existing user keeps its
 /// profile; a new one is created in the same transaction. One event: the
 /// user's creation (naming the organization), or the membership's.
 /// [`StoreError::Conflict`] on [`crate::Identifier::Member`] when the user
@@ -217,15 +226,22 @@ pub async fn add(
     scope: &Scope,
     organization_id: &str,
     member: Member<'_>,
-    details: &MemberDetails,
-    role_ids: &[String],
+    joining: &Joining<'_>,
     actor: &Actor,
 ) -> Result<(UserRow, Membership), StoreError> {
+    let Joining {
+        details,
+        role_ids,
+        send_invite,
+    } = *joining;
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, true).await?;
     let roles =
         role_groups::assignable(&mut tx, &scope.tenant_id, organization_id, None, role_ids).await?;
-    let refs = serde_json::json!({ "organization_id": organization_id, "role_ids": role_ids });
+    let mut refs = serde_json::json!({ "organization_id": organization_id, "role_ids": role_ids });
+    if send_invite {
+        refs["send_invite"] = true.into();
+    }
     let user = match member {
         Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
         Member::Existing(user_id) => {
@@ -266,6 +282,16 @@ pub async fn add(
         &roles,
     )
     .await?;
+    if send_invite {
+        let email = user.email.as_deref().ok_or_else(|| {
+            StoreError::Invalid(
+                "send_invite: the member has no email address to send the invitation to; give \
+                 one, or leave send_invite out"
+                    .into(),
+            )
+        })?;
+        invitations::invite(&mut tx, scope, organization_id, &user.user_id, email).await?;
+    }
     let membership = membership(
         &mut *tx,
         &scope.tenant_id,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use idstore_tests::app::{TestApp, TestResponse};
+use idstore_tests::smtp::{SmtpSink, mail_to};
 use idstore_tests::tokens::read_claims;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
@@ -208,7 +209,8 @@ impl Script<'_> {
 #[actix_web::test]
 async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_subject_and_request()
 {
-    let app = TestApp::spawn().await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(|c| mail_to(c, sink.address)).await;
     let admin = app.admin_token().await;
     let (app_id, _) = app.create_app(&admin, "audited").await;
     let member = app.new_user(&admin, "member@example.com").await;
@@ -418,6 +420,7 @@ async fn every_mutating_route_leaves_exactly_one_event_naming_its_actor_action_s
     )
     .await;
     passwords_and_login(&mut s, &app, &admin).await;
+    invitations(&mut s, &app, &admin, &sink).await;
     let cases = s.cases;
 
     // Every route that changes something is here: a new one fails this
@@ -595,6 +598,88 @@ async fn role_groups(s: &mut Script<'_>, app_id: &str, org: &str, member: &str) 
         &format!("/v1/applications/{app_id}/role-groups/{group}"),
         None,
         ("role_group.delete", &group),
+    )
+    .await;
+}
+
+/// The invitation routes: invitations to the management application (the
+/// admin token's own, which accepts them), mailed to `sink`.
+async fn invitations(s: &mut Script<'_>, app: &TestApp, admin: &str, sink: &SmtpSink) {
+    let mgmt = read_claims(admin).app_id;
+    let page = json!({"invite_member_uri": "https://console.example.test/invite"});
+    let res = app
+        .with_body(
+            Method::PUT,
+            &format!("/v1/applications/{mgmt}"),
+            admin,
+            &page,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let org = json!({"name": "invited", "domains": [], "app_ids": [mgmt]});
+    let res = app
+        .with_body(Method::POST, "/v1/organizations", admin, &org)
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let org = res.json()["result"]["organization_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members = format!("/v1/organizations/{org}/members");
+    for email in ["guest@example.com", "other@example.com"] {
+        let body = json!({"email": email, "role_ids": [], "send_invite": true});
+        let res = app.with_body(Method::POST, &members, admin, &body).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    sink.wait_for(2, Duration::from_secs(20)).await;
+    let listed = app
+        .with_token(
+            Method::GET,
+            &format!("/v1/organizations/{org}/invitations"),
+            admin,
+        )
+        .await
+        .json()["result"]
+        .clone();
+    let id_of = |email: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["email"] == email)
+            .map(|i| i["invitation_id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (guest, other) = (id_of("guest@example.com"), id_of("other@example.com"));
+    let i = format!("/v1/organizations/{org}/invitations");
+    s.run(
+        (
+            Method::POST,
+            "/v1/organizations/{organization_id}/invitations/{invitation_id}/resend",
+        ),
+        &format!("{i}/{guest}/resend"),
+        None,
+        ("invitation.resend", &guest),
+    )
+    .await;
+    let token = sink.wait_for(3, Duration::from_secs(20)).await[2]
+        .invitation_token()
+        .unwrap();
+    s.run(
+        (Method::POST, "/v1/auth/invitations/accept"),
+        "/v1/auth/invitations/accept",
+        Some(json!({"invitation_token": token})),
+        ("invitation.accept", &guest),
+    )
+    .await;
+    s.run(
+        (
+            Method::POST,
+            "/v1/organizations/{organization_id}/invitations/{invitation_id}/revoke",
+        ),
+        &format!("{i}/{other}/revoke"),
+        None,
+        ("invitation.revoke", &other),
     )
     .await;
 }

@@ -521,6 +521,7 @@ fn every_configuration_key_is_set_by_the_chart_or_accepted_in_its_config() {
         "key_encryption_key",
         "bootstrap_client_id",
         "bootstrap_client_secret",
+        "smtp_password",
         "postgres",
         "database_name",
     ];

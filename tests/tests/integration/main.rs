@@ -11,6 +11,7 @@ mod deploy;
 mod faults;
 mod groups;
 mod idempotency;
+mod invitations;
 mod login;
 mod members;
 mod metrics;

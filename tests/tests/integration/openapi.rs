@@ -728,6 +728,44 @@ async fn every_extension_answers_as_its_document_says() {
         &app.call(M::GET, "/v1/admin/audit-events", None, None).await,
     );
 
+    // Invitations, without a mail transport (their mail: invitations.rs).
+    let org = app.new_org(admin, "documented").await;
+    let invitations = format!("/v1/organizations/{org}/invitations");
+    check(
+        "getInvitations",
+        &app.with_token(M::GET, &invitations, admin).await,
+    );
+    check(
+        "getInvitations",
+        &app.with_token(M::GET, &format!("{invitations}?status=lost"), admin)
+            .await,
+    );
+    check(
+        "getInvitations",
+        &app.with_token(M::GET, "/v1/organizations/nosuchorg/invitations", admin)
+            .await,
+    );
+    check(
+        "resendInvitation",
+        &app.with_token(M::POST, &format!("{invitations}/nosuch/resend"), admin)
+            .await,
+    );
+    check(
+        "revokeInvitation",
+        &app.with_token(M::POST, &format!("{invitations}/nosuch/revoke"), admin)
+            .await,
+    );
+    check(
+        "acceptInvitation",
+        &app.with_body(
+            M::POST,
+            "/v1/auth/invitations/accept",
+            admin,
+            &json!({"invitation_token": "not-a-token"}),
+        )
+        .await,
+    );
+
     let extensions: std::collections::BTreeSet<&str> = operations(&idstore_spec().doc)
         .into_iter()
         .filter(|(_, _, op)| op["x-idstore-extension"] == true)

@@ -82,6 +82,9 @@ const VALUES: &[(&str, &str)] = &[
     ("{external_user_id}", "e1"),
     ("{file:.*}", "index.html"),
     ("{key_id}", "k1"),
+    // An invitation's id reaches the handler's body (a 404 for it, or
+    // without a mail transport a 400 for a resend).
+    ("{invitation_id}", "i1"),
 ];
 
 /// Query strings routes need to reach their handler's body.

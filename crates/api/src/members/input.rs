@@ -61,6 +61,8 @@ pub struct NewMemberInput {
     pub details: MemberDetails,
     /// Roles of the organization's role groups, of any application.
     pub role_ids: Vec<String>,
+    /// Invite the member to each of the organization's applications.
+    pub send_invite: bool,
 }
 
 /// The member-only fields of `ApiCreateMemberInput`; the rest is the
@@ -93,13 +95,14 @@ pub fn new_member(mut body: Map<String, Value>) -> Result<NewMemberInput, ApiErr
         }
         Some(Ok(ids)) => p.ids("role_ids", ids, MAX_ROLE_IDS),
     };
-    match send_invite {
-        None | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            p.add("send_invite: invitations are not offered yet; create the member without one")
+    let send_invite = match send_invite {
+        None => false,
+        Some(Value::Bool(send)) => send,
+        Some(_) => {
+            p.add("send_invite must be a boolean");
+            false
         }
-        Some(_) => p.add("send_invite must be a boolean"),
-    }
+    };
     let user = match serde_json::from_value::<CreateUserInput>(Value::Object(body)) {
         Ok(user) => Some(user),
         Err(e) => {
@@ -115,5 +118,6 @@ pub fn new_member(mut body: Map<String, Value>) -> Result<NewMemberInput, ApiErr
         user,
         details: details.details(),
         role_ids,
+        send_invite,
     })
 }

@@ -81,6 +81,7 @@ fn one(user: &idstore_store::users::UserRow, m: &members::Membership) -> HttpRes
     extensions(("x-idstore-note" = json!([
         "SPEC_READINGS #12: invalid input is a 400 in the Users error shape; create or assign answers 200",
         "SPEC_READINGS #41: an existing user is matched by any identifier given (email, phone_number, username, external_user_id) and keeps its profile; otherwise the user is created as `createUser` creates one. A user who is a member already is a 409",
+        "SPEC_READINGS #43: `send_invite` mails one invitation per application of the organization; a user it creates starts Pending until it accepts",
     ]))),
     responses(
         (status = 400, description = "Invalid input (SPEC_READINGS #12)", body = ref("#/components/schemas/BadRequestHttpError")),
@@ -95,6 +96,9 @@ async fn create_member(
 ) -> Result<HttpResponse, ApiError> {
     path_id("organization_id", &path)?;
     let input = new_member(body.into_inner())?;
+    if input.send_invite {
+        state.invitation_mail.check()?;
+    }
     let patch = &input.user.patch;
     let lookups: Vec<Lookup<'_>> = [
         patch.email.as_ref().map(Lookup::Email),
@@ -115,8 +119,11 @@ async fn create_member(
             &auth.scope,
             &path,
             member,
-            &input.details,
-            &input.role_ids,
+            &members::Joining {
+                details: &input.details,
+                role_ids: &input.role_ids,
+                send_invite: input.send_invite,
+            },
             &actor,
         )
         .await
@@ -125,7 +132,10 @@ async fn create_member(
     let added = match existing {
         Some(user_id) => add(Member::Existing(&user_id)).await,
         None => {
-            let prepared = Prepared::of(&state, &auth.scope, &input.user).await?;
+            let mut prepared = Prepared::of(&state, &auth.scope, &input.user).await?;
+            if input.send_invite {
+                prepared = prepared.invited();
+            }
             let user_id = new_id();
             let new_user = prepared.new_user(&user_id, &input.user);
             match add(Member::New(new_user, input.user.app.clone())).await {
@@ -144,6 +154,9 @@ async fn create_member(
         }
     };
     let (user, membership) = added?;
+    if input.send_invite {
+        state.invitation_mail.due.notify_one();
+    }
     Ok(one(&user, &membership))
 }
 

@@ -90,6 +90,13 @@ impl Prepared {
         Ok(Self { profile, password })
     }
 
+    /// A user created by an invitation waits, Pending, until it accepts
+    /// (SPEC_READINGS #43).
+    pub(crate) fn invited(mut self) -> Self {
+        self.profile.status = idstore_domain::user::Status::Pending;
+        self
+    }
+
     pub(crate) fn new_user<'a>(
         &'a self,
         user_id: &'a str,

@@ -354,6 +354,85 @@ config_keys! {
             "is too short",
         ),
     }
+    mail_transport: MailTransport {
+        help: "How idstore's mail (createMember's `send_invite` invitations) leaves: `smtp`, \
+               `log` (written to the log, accept links included: development only) or `none` \
+               (`send_invite` is refused)",
+        accepts: "none, log or smtp",
+        default: Value("none"),
+        flag: Serve("TRANSPORT"),
+    }
+    mail_from: Option<String> {
+        help: "The From of idstore's mail, e.g. `Example <no-reply@example.com>`; required \
+               unless `mail_transport` is none",
+        accepts: "a mailbox, e.g. no-reply@example.com or Example <no-reply@example.com>",
+        default: Unset("required unless `mail_transport` is none"),
+        flag: NoFlag,
+    }
+    smtp_host: Option<String> {
+        help: "The SMTP server mail is handed to; required with `mail_transport` smtp",
+        accepts: "a host name or address",
+        default: Unset("required with `mail_transport` smtp"),
+        flag: NoFlag,
+    }
+    smtp_port: Option<u16> {
+        help: "The SMTP server's port",
+        accepts: "a port number",
+        default: Unset("587 with `smtp_tls` starttls, 465 with tls, 25 with none"),
+        flag: NoFlag,
+    }
+    smtp_tls: SmtpTls {
+        help: "How the SMTP connection is secured: `starttls` (required, refused without), \
+               `tls` (implicit TLS from the first byte) or `none` (plain text: a relay on \
+               localhost or a test sink only)",
+        accepts: "starttls, tls or none",
+        default: Value("starttls"),
+        flag: NoFlag,
+    }
+    smtp_username: Option<String> {
+        help: "User name for SMTP authentication; none when unset",
+        accepts: "a user name",
+        default: Unset("no SMTP authentication"),
+        flag: NoFlag,
+    }
+    smtp_password: Option<SecretString> {
+        help: "Password for SMTP authentication, with `smtp_username`",
+        accepts: "a password",
+        default: Unset("no SMTP authentication"),
+        flag: NoFlag,
+        env: Secret,
+    }
+    mail_template_file: Option<PathBuf> {
+        help: "A file replacing the invitation mail's text: its first line is the subject, the \
+               rest the body; `{link}`, `{organization}`, `{application}` and `{expires_at}` \
+               are filled in, and `{link}` must appear",
+        accepts: "a path to a UTF-8 text file",
+        default: Unset("the built-in invitation text"),
+        flag: NoFlag,
+    }
+    mail_retry_ms: u64 {
+        help: "Milliseconds before a failed mail is tried again; the delay doubles with each \
+               failure up to `mail_retry_max_ms`, and retries go on until the invitation ends",
+        accepts: "a number of milliseconds from 10 to 3600000",
+        default: Value("1000"),
+        flag: NoFlag,
+        check: |ms| ensure((10..=3_600_000).contains(ms), format!("{ms} is out of range")),
+    }
+    mail_retry_max_ms: u64 {
+        help: "Longest delay between two tries of a failed mail, in milliseconds",
+        accepts: "a number of milliseconds from 10 to 86400000",
+        default: Value("300000"),
+        flag: NoFlag,
+        check: |ms| ensure((10..=86_400_000).contains(ms), format!("{ms} is out of range")),
+    }
+    mail_poll_ms: u64 {
+        help: "Milliseconds between two looks of the mail worker for due mail written by \
+               another replica (this replica's own wake it at once)",
+        accepts: "a number of milliseconds from 10 to 600000",
+        default: Value("1000"),
+        flag: NoFlag,
+        check: |ms| ensure((10..=600_000).contains(ms), format!("{ms} is out of range")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -374,6 +453,25 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// No mail: `send_invite` is refused.
+    None,
+    /// Mail written to the log (development).
+    Log,
+    /// Mail handed to an SMTP server.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
 }
 
 fn ensure(accepted: bool, refusal: impl Into<String>) -> Result<(), String> {

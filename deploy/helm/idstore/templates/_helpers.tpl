@@ -101,6 +101,13 @@ the bootstrap client. Called with (dict "root" $ "owner" bool). */}}
       name: {{ include "idstore.secretName" (dict "root" . "secret" .Values.secrets.bootstrapClientSecret) }}
       key: {{ .Values.secrets.bootstrapClientSecret.key }}
 {{- end }}
+{{- if .Values.secrets.smtpPassword.enabled }}
+- name: IDSTORE_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "idstore.secretName" (dict "root" . "secret" .Values.secrets.smtpPassword) }}
+      key: {{ .Values.secrets.smtpPassword.key }}
+{{- end }}
 {{- end }}
 {{- end }}
 
