@@ -320,21 +320,31 @@ async fn drop_unbacked_roles(
     organization_id: Option<&str>,
     app_id: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "DELETE FROM member_roles mr
-          WHERE mr.tenant_id = $1 AND mr.app_id = $2
-            AND ($3::text IS NULL OR mr.organization_id = $3)
-            AND NOT EXISTS (
-                SELECT 1 FROM organization_role_groups og
-                  JOIN role_group_roles gr
-                    ON gr.tenant_id = og.tenant_id AND gr.app_id = og.app_id
-                   AND gr.group_id = og.group_id
-                 WHERE og.tenant_id = mr.tenant_id AND og.organization_id = mr.organization_id
-                   AND og.app_id = mr.app_id AND gr.role_id = mr.role_id)",
-    )
-    .bind(tenant_id)
-    .bind(app_id)
-    .bind(organization_id)
+    // Two texts: `$3 IS NULL OR ...` would keep a prepared statement's
+    // generic plan off the organization's index.
+    macro_rules! unbacked {
+        ($org:literal) => {
+            concat!(
+                "DELETE FROM member_roles mr
+                  WHERE mr.tenant_id = $1 AND mr.app_id = $2",
+                $org,
+                " AND NOT EXISTS (
+                    SELECT 1 FROM organization_role_groups og
+                      JOIN role_group_roles gr
+                        ON gr.tenant_id = og.tenant_id AND gr.app_id = og.app_id
+                       AND gr.group_id = og.group_id
+                     WHERE og.tenant_id = mr.tenant_id AND og.organization_id = mr.organization_id
+                       AND og.app_id = mr.app_id AND gr.role_id = mr.role_id)"
+            )
+        };
+    }
+    match organization_id {
+        Some(org) => sqlx::query(unbacked!(" AND mr.organization_id = $3"))
+            .bind(tenant_id)
+            .bind(app_id)
+            .bind(org),
+        None => sqlx::query(unbacked!("")).bind(tenant_id).bind(app_id),
+    }
     .execute(conn)
     .await?;
     Ok(())
