@@ -59,9 +59,12 @@ CREATE POLICY tenant_isolation ON invitations
     USING (tenant_id = current_setting('idstore.tenant_id', true));
 CREATE POLICY tenant_isolation ON mail_outbox
     USING (tenant_id = current_setting('idstore.tenant_id', true));
--- The worker finds due mail across tenants (and locks it) before it knows
--- whose it is; everything else it reads as the mail's tenant.
+-- The worker finds due mail across tenants and locks it (FOR UPDATE needs
+-- an UPDATE policy) before it knows whose it is; it may change nothing
+-- that way (WITH CHECK false): it writes, and reads the rest, as the
+-- mail's tenant.
 CREATE POLICY service_drain ON mail_outbox FOR SELECT
     USING (current_setting('idstore.all_tenants', true) = 'on' AND next_attempt_at <= now());
 CREATE POLICY service_drain_lock ON mail_outbox FOR UPDATE
-    USING (current_setting('idstore.all_tenants', true) = 'on' AND next_attempt_at <= now());
+    USING (current_setting('idstore.all_tenants', true) = 'on' AND next_attempt_at <= now())
+    WITH CHECK (false);

@@ -1,8 +1,10 @@
 //! Invitation mail: the transport (SMTP through lettre, or the log for
 //! development) and the worker that drains the outbox. Each replica runs
 //! one worker; a mail is claimed with `FOR UPDATE SKIP LOCKED` and leased
-//! past any send, so two replicas never send the same one, and no
-//! transaction stays open while an SMTP server takes its time. The accept
+//! past any send, so two replicas do not both send it, and no transaction
+//! stays open while an SMTP server takes its time. Delivery is at least
+//! once: a replica that dies between sending a mail and recording it
+//! leaves the mail to be sent again when the lease ends. The accept
 //! link's secret is minted here, just before sending; only its digest is
 //! stored.
 
@@ -188,11 +190,33 @@ fn link(base: &str, secret: &str) -> String {
     format!("{base}{separator}invitation_token={secret}")
 }
 
-/// Sends due mail until the task is aborted: at once when `due` is
-/// notified, else every `mail_poll_ms` (mail made due by other replicas).
-pub async fn drain(pool: PgPool, mailer: Arc<Mailer>, due: Arc<Notify>) {
-    loop {
-        match claim(&pool).await {
+/// Tells the worker to stop once the mail it is sending, if any, went:
+/// stopping mid-send would leave a sent mail to be sent again.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    asked: Arc<std::sync::atomic::AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl Stop {
+    pub fn ask(&self) {
+        self.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn asked(&self) -> bool {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How long a stopping worker may take: the send under way.
+pub const STOP_WITHIN: Duration = Duration::from_secs(SMTP_TIMEOUT.as_secs() + 5);
+
+/// Sends due mail until `stop` is asked: at once when `due` is notified,
+/// else every `mail_poll_ms` (mail made due by other replicas).
+pub async fn drain(pool: PgPool, mailer: Arc<Mailer>, due: Arc<Notify>, stop: Stop) {
+    while !stop.asked() {
+        match claim(&pool, &mailer).await {
             Ok(Some((delivery, secret))) => {
                 deliver(&pool, &mailer, delivery, &secret).await;
                 continue;
@@ -202,15 +226,19 @@ pub async fn drain(pool: PgPool, mailer: Arc<Mailer>, due: Arc<Notify>) {
         }
         tokio::select! {
             () = due.notified() => {}
+            () = stop.wake.notified() => {}
             () = tokio::time::sleep(mailer.poll) => {}
         }
     }
 }
 
 /// The next due mail and the secret its link carries.
-async fn claim(pool: &PgPool) -> anyhow::Result<Option<(Delivery, String)>> {
+async fn claim(pool: &PgPool, mailer: &Mailer) -> anyhow::Result<Option<(Delivery, String)>> {
     let (secret, digest) = idstore_auth::ticket::new_ticket()?;
-    let claimed = invitations::claim_mail(pool, &digest, LEASE.as_secs()).await?;
+    let claimed = invitations::claim_mail(pool, &digest, LEASE.as_secs(), |attempts| {
+        mailer.retry_in_ms(attempts)
+    })
+    .await?;
     Ok(claimed.map(|delivery| (delivery, secret)))
 }
 
@@ -230,7 +258,7 @@ async fn deliver(pool: &PgPool, mailer: &Mailer, delivery: Delivery, secret: &st
                 tracing::info!(invitation_id, "invitation mail sent");
             }
             // Sent, but not recorded: once its lease ends it is sent again,
-            // with a new link.
+            // with a new link (delivery is at least once).
             Err(e) => {
                 tracing::warn!(invitation_id, error = %e, "mail worker: a sent mail could not be recorded")
             }
@@ -268,6 +296,22 @@ mod tests {
         let e = split_template("Subject\nno link here").unwrap_err();
         assert!(e.to_string().contains("{link}"), "{e}");
         assert!(split_template("one line only").is_err());
+    }
+
+    #[test]
+    fn retries_double_from_the_first_delay_up_to_the_cap() {
+        let mailer = Mailer {
+            transport: Transport::Log,
+            from: "a@example.com".parse().unwrap(),
+            subject: String::new(),
+            body: String::new(),
+            retry_ms: 100,
+            retry_max_ms: 1_000,
+            poll: Duration::from_secs(1),
+        };
+        let delays: Vec<u64> = (0..6).map(|n| mailer.retry_in_ms(n)).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(mailer.retry_in_ms(i32::MAX), 1_000, "no overflow");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub struct Application {
     gauges: tokio::task::JoinHandle<()>,
     /// The mail worker, when a transport is configured.
     mail_worker: Option<tokio::task::JoinHandle<()>>,
+    mail_stop: crate::mail::Stop,
     draining: Arc<AtomicBool>,
     drain_delay: Duration,
 }
@@ -107,11 +108,13 @@ impl Application {
             enabled: mailer.is_some(),
             due: Default::default(),
         };
+        let mail_stop = crate::mail::Stop::default();
         let mail_worker = mailer.map(|mailer| {
             tokio::spawn(crate::mail::drain(
                 pool.clone(),
                 mailer,
                 invitation_mail.due.clone(),
+                mail_stop.clone(),
             ))
         });
         let state = AppState {
@@ -165,6 +168,7 @@ impl Application {
             breached: breached_watch,
             gauges,
             mail_worker,
+            mail_stop,
             draining,
             drain_delay: Duration::from_secs(config.drain_delay),
         })
@@ -196,6 +200,7 @@ impl Application {
             breached,
             gauges,
             mail_worker,
+            mail_stop,
             draining,
             drain_delay,
             ..
@@ -227,8 +232,16 @@ impl Application {
         revocations.abort();
         breached.abort();
         gauges.abort();
-        if let Some(worker) = &mail_worker {
-            worker.abort();
+        if let Some(worker) = mail_worker {
+            // The mail under way goes first: cut off, it would be sent again.
+            mail_stop.ask();
+            let abort = worker.abort_handle();
+            if tokio::time::timeout(crate::mail::STOP_WITHIN, worker)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
         pool.close().await;
         readiness.close().await;

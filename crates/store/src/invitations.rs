@@ -44,6 +44,14 @@ impl Status {
     }
 }
 
+/// The page an application's invitations link to, over `a`: its
+/// `invite_member_uri`, else its `login_uri`; an empty one counts as none.
+macro_rules! link_base {
+    () => {
+        "COALESCE(NULLIF(a.settings->>'invite_member_uri', ''), NULLIF(a.settings->>'login_uri', ''))"
+    };
+}
+
 /// The SQL expression of an invitation's [`Status`], over `i`.
 macro_rules! status_sql {
     () => {
@@ -92,12 +100,13 @@ pub async fn invite(
     user_id: &str,
     email: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT a.app_id, a.name,
-                COALESCE(a.settings->>'invite_member_uri', a.settings->>'login_uri') IS NOT NULL,
-                COALESCE((a.settings->>'invite_member_email_expiration_minutes')::numeric::bigint, ",
-    );
-    qb.push(DEFAULT_TTL_MINUTES.to_string())
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "SELECT a.app_id, a.name, ",
+        link_base!(),
+        " IS NOT NULL,
+                COALESCE((a.settings->>'invite_member_email_expiration_minutes')::numeric::bigint, "
+    ));
+    qb.push_bind(DEFAULT_TTL_MINUTES)
         .push(
             ")
            FROM organization_apps oa
@@ -131,7 +140,8 @@ pub async fn invite(
         sqlx::query(
             "INSERT INTO invitations (tenant_id, invitation_id, organization_id, user_id, app_id,
                                       email, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(mins => $7))",
+             VALUES ($1, $2, $3, $4, $5, $6,
+                     date_trunc('milliseconds', now()) + make_interval(mins => $7))",
         )
         .bind(&scope.tenant_id)
         .bind(&invitation_id)
@@ -213,6 +223,11 @@ pub enum Change {
     Revoke,
 }
 
+/// An invitation as a resend or a revoke finds it: accepted, revoked, the
+/// member's address, its application's name, whether that has a page to
+/// link to, and its lifetime in minutes.
+type Found = (bool, bool, Option<String>, String, bool, i64);
+
 /// Resends or revokes the invitation; one event.
 #[tracing::instrument(name = "store.invitations.change", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn change(
@@ -225,14 +240,17 @@ pub async fn change(
 ) -> Result<Invitation, StoreError> {
     let mut tx = tenancy::begin(pool, &scope.tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, false).await?;
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT i.accepted_at IS NOT NULL, i.revoked_at IS NOT NULL,
-                COALESCE((a.settings->>'invite_member_email_expiration_minutes')::numeric::bigint, ",
-    );
-    qb.push(DEFAULT_TTL_MINUTES.to_string())
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "SELECT i.accepted_at IS NOT NULL, i.revoked_at IS NOT NULL, u.email, a.name, ",
+        link_base!(),
+        " IS NOT NULL,
+                COALESCE((a.settings->>'invite_member_email_expiration_minutes')::numeric::bigint, "
+    ));
+    qb.push_bind(DEFAULT_TTL_MINUTES)
         .push(
             ") FROM invitations i
                JOIN applications a ON a.tenant_id = i.tenant_id AND a.app_id = i.app_id
+               JOIN users u ON u.tenant_id = i.tenant_id AND u.user_id = i.user_id
               WHERE i.tenant_id = ",
         )
         .push_bind(scope.tenant_id.clone())
@@ -242,7 +260,7 @@ pub async fn change(
         .push_bind(invitation_id.to_owned());
     app_reach(&mut qb, scope);
     qb.push(" FOR NO KEY UPDATE OF i");
-    let (accepted, revoked, minutes): (bool, bool, i64) = qb
+    let (accepted, revoked, email, app_name, linkable, minutes): Found = qb
         .build_query_as()
         .fetch_optional(&mut *tx)
         .await?
@@ -253,20 +271,38 @@ pub async fn change(
         ));
     }
     let action = match change {
-        Change::Resend if revoked => {
+        Change::Resend | Change::Revoke if revoked => {
             return Err(StoreError::Invalid(
-                "the invitation was revoked; invite the member again with createMember".into(),
+                "the invitation was revoked; to invite the member again, remove the membership \
+                 (deleteMember) and add it with send_invite"
+                    .into(),
             ));
         }
         Change::Resend => {
+            let email = email.ok_or_else(|| {
+                StoreError::Invalid(
+                    "the member has no email address to send the invitation to; set one with \
+                     updateUser first"
+                        .into(),
+                )
+            })?;
+            if !linkable {
+                return Err(StoreError::Invalid(format!(
+                    "application {app_name} has neither invite_member_uri nor login_uri for the \
+                     invitation's link; set one with updateApplication first"
+                )));
+            }
+            // To the member's address now, should it have changed.
             sqlx::query(
                 "UPDATE invitations
-                    SET token_hash = NULL, expires_at = now() + make_interval(mins => $3)
+                    SET token_hash = NULL, email = $4,
+                        expires_at = date_trunc('milliseconds', now()) + make_interval(mins => $3)
                   WHERE tenant_id = $1 AND invitation_id = $2",
             )
             .bind(&scope.tenant_id)
             .bind(invitation_id)
             .bind(minutes as i32)
+            .bind(&email)
             .execute(&mut *tx)
             .await?;
             // A mail still waiting would carry the same new link: one is enough.
@@ -280,7 +316,8 @@ pub async fn change(
         }
         Change::Revoke => {
             sqlx::query(
-                "UPDATE invitations SET token_hash = NULL, revoked_at = COALESCE(revoked_at, now())
+                "UPDATE invitations
+                    SET token_hash = NULL, revoked_at = date_trunc('milliseconds', now())
                   WHERE tenant_id = $1 AND invitation_id = $2",
             )
             .bind(&scope.tenant_id)
@@ -335,11 +372,19 @@ pub async fn accept(
     actor: &Actor,
 ) -> Result<Option<Invitation>, StoreError> {
     let mut tx = tenancy::begin(pool, tenant_id).await?;
+    // Only while the link went to the member's address now, its
+    // membership is enabled and the user not disabled.
     let accepted: Option<(String, String, String)> = sqlx::query_as(
-        "UPDATE invitations SET accepted_at = now(), token_hash = NULL
-          WHERE tenant_id = $1 AND token_hash = $2 AND app_id = $3
-            AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-          RETURNING invitation_id, user_id, email",
+        "UPDATE invitations i
+            SET accepted_at = date_trunc('milliseconds', now()), token_hash = NULL
+           FROM users u, organization_members m
+          WHERE i.tenant_id = $1 AND i.token_hash = $2 AND i.app_id = $3
+            AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
+            AND u.tenant_id = i.tenant_id AND u.user_id = i.user_id
+            AND u.email_normalized = lower(i.email) AND u.status <> 'Disabled'
+            AND m.tenant_id = i.tenant_id AND m.organization_id = i.organization_id
+            AND m.user_id = i.user_id AND m.enabled
+          RETURNING i.invitation_id, i.user_id, i.email",
     )
     .bind(tenant_id)
     .bind(digest)
@@ -360,12 +405,15 @@ pub async fn accept(
     .await?;
     sqlx::query(
         "UPDATE users
-            SET email_verified_at = CASE WHEN email = $3 THEN COALESCE(email_verified_at, now())
+            SET email_verified_at = CASE WHEN email_normalized = lower($3)
+                                         THEN COALESCE(email_verified_at,
+                                                       date_trunc('milliseconds', now()))
                                          ELSE email_verified_at END,
                 status = CASE WHEN status = 'Pending' THEN 'Active' ELSE status END,
-                status_changed_at = CASE WHEN status = 'Pending' THEN now()
+                status_changed_at = CASE WHEN status = 'Pending'
+                                         THEN date_trunc('milliseconds', now())
                                          ELSE status_changed_at END,
-                updated_at = now(), version = version + 1
+                updated_at = date_trunc('milliseconds', now()), version = version + 1
           WHERE tenant_id = $1 AND user_id = $2",
     )
     .bind(tenant_id)
@@ -388,11 +436,15 @@ pub async fn accept(
 
 /// A mail the worker claimed: no other worker takes it until its lease
 /// ends, and its link works from the claim on (so it works the moment
-/// the mail arrives). [`Delivery::sent`] or [`Delivery::failed`] ends it.
+/// the mail arrives). [`Delivery::sent`] or [`Delivery::failed`] ends it;
+/// either does nothing once the lease ended and another worker took the
+/// mail.
 pub struct Delivery {
     tenant_id: String,
     mail_id: String,
     attempts: i32,
+    /// The lease's end as stored: the fence of the updates that end it.
+    leased_until: DateTime<Utc>,
     pub mail: InvitationMail,
 }
 
@@ -400,6 +452,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvitationMail {
     pub invitation_id: String,
+    /// The member's address now (an invitation follows its user's email).
     pub email: String,
     pub organization_name: String,
     pub app_name: String,
@@ -409,17 +462,36 @@ pub struct InvitationMail {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What the worker finds of a claimed mail's invitation.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    invitation_id: String,
+    email: Option<String>,
+    organization_name: String,
+    app_name: String,
+    app_id: String,
+    link_base: Option<String>,
+    expires_at: DateTime<Utc>,
+    open: bool,
+}
+
 /// Claims the next due mail of any tenant for `lease_secs` (longer than
 /// a send may take), giving its invitation the link secret whose digest
 /// is `digest` (any earlier link stops working); `None` when no mail is
-/// due. A mail whose invitation ended meanwhile is dropped on the way.
-/// No transaction stays open while the mail is sent: a worker that dies
-/// mid-send leaves the mail due again when the lease ends.
+/// due. A mail whose invitation ended is dropped on the way; one that
+/// cannot be written yet (no address, no page to link to) is failed with
+/// its reason and retried later.
+///
+/// Two transactions: the lease, on the outbox row alone; then, as the
+/// mail's tenant, the invitation and only then the outbox row, the order
+/// in which every other writer (resend, revoke, accept, the cascades of
+/// deletes) takes them. No transaction stays open while the mail is sent.
 #[tracing::instrument(name = "store.invitations.claim_mail", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn claim_mail(
     pool: &PgPool,
     digest: &[u8],
     lease_secs: u64,
+    retry_in_ms: impl Fn(i32) -> u64,
 ) -> Result<Option<Delivery>, StoreError> {
     loop {
         let mut tx = tenancy::begin_service(pool).await?;
@@ -433,68 +505,121 @@ pub async fn claim_mail(
         let Some((tenant_id, mail_id, invitation_id, attempts)) = due else {
             return Ok(None);
         };
-        // The row stays locked; the rest is read as its tenant's.
+        // Written as its tenant's: the service may lock, not change, rows.
         tenancy::confine(&mut tx, &tenant_id).await?;
-        let mail: Option<InvitationMail> = sqlx::query_as(
-            "UPDATE invitations i SET token_hash = $3
-               FROM organizations o, applications a
-              WHERE i.tenant_id = $1 AND i.invitation_id = $2
-                AND o.tenant_id = i.tenant_id AND o.organization_id = i.organization_id
-                AND a.tenant_id = i.tenant_id AND a.app_id = i.app_id
-                AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
-                AND COALESCE(a.settings->>'invite_member_uri', a.settings->>'login_uri')
-                    IS NOT NULL
-          RETURNING i.invitation_id, i.email, o.name AS organization_name, a.name AS app_name,
-                    COALESCE(a.settings->>'invite_member_uri', a.settings->>'login_uri')
-                        AS link_base,
-                    i.expires_at",
+        let leased_until: DateTime<Utc> = sqlx::query_scalar(
+            "UPDATE mail_outbox SET next_attempt_at = now() + make_interval(secs => $3)
+              WHERE tenant_id = $1 AND mail_id = $2 RETURNING next_attempt_at",
         )
         .bind(&tenant_id)
-        .bind(&invitation_id)
-        .bind(digest)
-        .fetch_optional(&mut *tx)
+        .bind(&mail_id)
+        .bind(lease_secs as f64)
+        .fetch_one(&mut *tx)
         .await?;
-        match mail {
-            Some(mail) => {
-                sqlx::query(
-                    "UPDATE mail_outbox SET next_attempt_at = now() + make_interval(secs => $3)
-                      WHERE tenant_id = $1 AND mail_id = $2",
-                )
-                .bind(&tenant_id)
-                .bind(&mail_id)
-                .bind(lease_secs as f64)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await.map_err(StoreError::commit)?;
-                return Ok(Some(Delivery {
-                    tenant_id,
-                    mail_id,
-                    attempts,
-                    mail,
-                }));
-            }
-            None => {
-                delete_mail(&mut tx, &tenant_id, &mail_id).await?;
-                tx.commit().await.map_err(StoreError::commit)?;
-            }
+        tx.commit().await.map_err(StoreError::commit)?;
+        let delivery = Delivery {
+            tenant_id,
+            mail_id,
+            attempts,
+            leased_until,
+            mail: InvitationMail {
+                invitation_id,
+                email: String::new(),
+                organization_name: String::new(),
+                app_name: String::new(),
+                link_base: String::new(),
+                expires_at: leased_until,
+            },
+        };
+        if let Some(delivery) = delivery.prepare(pool, digest, &retry_in_ms).await? {
+            return Ok(Some(delivery));
         }
     }
 }
 
-async fn delete_mail(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    mail_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM mail_outbox WHERE tenant_id = $1 AND mail_id = $2")
-        .bind(tenant_id)
-        .bind(mail_id)
+impl Delivery {
+    /// Reads the leased mail's invitation and gives it the new link
+    /// secret; `None` when the mail was dropped or failed instead.
+    async fn prepare(
+        mut self,
+        pool: &PgPool,
+        digest: &[u8],
+        retry_in_ms: &impl Fn(i32) -> u64,
+    ) -> Result<Option<Self>, StoreError> {
+        let mut tx = tenancy::begin(pool, &self.tenant_id).await?;
+        let found: Option<Claimed> = sqlx::query_as(concat!(
+            "SELECT i.invitation_id, u.email, o.name AS organization_name, a.name AS app_name,
+                    a.app_id, ",
+            link_base!(),
+            " AS link_base, i.expires_at,
+                    i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now() AS open
+               FROM invitations i
+               JOIN organizations o ON o.tenant_id = i.tenant_id
+                                   AND o.organization_id = i.organization_id
+               JOIN applications a ON a.tenant_id = i.tenant_id AND a.app_id = i.app_id
+               JOIN users u ON u.tenant_id = i.tenant_id AND u.user_id = i.user_id
+              WHERE i.tenant_id = $1 AND i.invitation_id = $2
+                FOR NO KEY UPDATE OF i"
+        ))
+        .bind(&self.tenant_id)
+        .bind(&self.mail.invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claimed = match found {
+            Some(c) if c.open => c,
+            // Ended (accepted, revoked, expired, or gone with its member).
+            _ => {
+                self.end(&mut tx).await?;
+                tx.commit().await.map_err(StoreError::commit)?;
+                return Ok(None);
+            }
+        };
+        let (Some(email), Some(link_base)) = (claimed.email, claimed.link_base) else {
+            tx.commit().await.map_err(StoreError::commit)?;
+            let reason = format!(
+                "the member has no email address, or application {} ({}) neither                  invite_member_uri nor login_uri",
+                claimed.app_name, claimed.app_id
+            );
+            let retry = retry_in_ms(self.attempts);
+            self.failed(pool, &reason, retry).await?;
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE invitations SET token_hash = $3, email = $4
+              WHERE tenant_id = $1 AND invitation_id = $2",
+        )
+        .bind(&self.tenant_id)
+        .bind(&claimed.invitation_id)
+        .bind(digest)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await.map_err(StoreError::commit)?;
+        self.mail = InvitationMail {
+            invitation_id: claimed.invitation_id,
+            email,
+            organization_name: claimed.organization_name,
+            app_name: claimed.app_name,
+            link_base,
+            expires_at: claimed.expires_at,
+        };
+        Ok(Some(self))
+    }
+
+    /// Removes this mail from the outbox, unless another worker holds it.
+    async fn end(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM mail_outbox
+              WHERE tenant_id = $1 AND mail_id = $2 AND next_attempt_at = $3",
+        )
+        .bind(&self.tenant_id)
+        .bind(&self.mail_id)
+        .bind(self.leased_until)
         .execute(conn)
         .await?;
-    Ok(())
-}
+        Ok(())
+    }
 
-impl Delivery {
     /// How many times sending this mail failed before.
     pub fn attempts(&self) -> i32 {
         self.attempts
@@ -505,14 +630,15 @@ impl Delivery {
     pub async fn sent(self, pool: &PgPool) -> Result<(), StoreError> {
         tenancy::within(pool, &self.tenant_id, async |db| {
             sqlx::query(
-                "UPDATE invitations SET sent_at = now(), sends = sends + 1
+                "UPDATE invitations SET sent_at = date_trunc('milliseconds', now()),
+                                        sends = sends + 1
                   WHERE tenant_id = $1 AND invitation_id = $2",
             )
             .bind(&self.tenant_id)
             .bind(&self.mail.invitation_id)
             .execute(&mut *db)
             .await?;
-            delete_mail(db, &self.tenant_id, &self.mail_id).await
+            self.end(db).await
         })
         .await
     }
@@ -527,12 +653,13 @@ impl Delivery {
         tenancy::within(pool, &self.tenant_id, async |db| {
             sqlx::query(
                 "UPDATE mail_outbox
-                    SET attempts = attempts + 1, last_error = left($3, 500),
-                        next_attempt_at = now() + make_interval(secs => $4)
-                  WHERE tenant_id = $1 AND mail_id = $2",
+                    SET attempts = attempts + 1, last_error = left($4, 500),
+                        next_attempt_at = now() + make_interval(secs => $5)
+                  WHERE tenant_id = $1 AND mail_id = $2 AND next_attempt_at = $3",
             )
             .bind(&self.tenant_id)
             .bind(&self.mail_id)
+            .bind(self.leased_until)
             .bind(error)
             .bind(retry_in_ms as f64 / 1000.0)
             .execute(db)

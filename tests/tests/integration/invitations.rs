@@ -431,3 +431,227 @@ async fn two_replicas_drain_one_outbox_without_sending_a_mail_twice() {
     assert!(listed.iter().all(|i| i["sends"] == 1), "{listed:?}");
     drop(b);
 }
+
+/// An application with `settings` (an invite page unless they say
+/// otherwise), added to the organization `org`.
+async fn app_in(app: &TestApp, admin: &str, org: &str, name: &str, settings: Value) -> String {
+    let mut body = json!({"app_name": name, "client_display_name": "default"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(settings.as_object().unwrap().clone());
+    let res = app
+        .with_body(Method::POST, "/v1/applications", admin, &body)
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let app_id = res.json()["result"]["app_id"].as_str().unwrap().to_owned();
+    let res = app
+        .with_body(
+            Method::PUT,
+            &format!("/v1/organizations/{org}/apps"),
+            admin,
+            &json!({"app_ids": [app_id]}),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    app_id
+}
+
+async fn outbox_rows(app: &TestApp) -> (i64, i64) {
+    let mut db = app.db.connect().await;
+    let invitations: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let mails: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_outbox")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    (invitations, mails)
+}
+
+#[actix_web::test]
+async fn each_application_of_the_organization_gets_an_invitation_with_its_own_lifetime() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(|c| mail_to(c, sink.address)).await;
+    let admin = app.admin_token().await;
+    let p = portal(&app, &admin).await;
+    let shop = app_in(
+        &app,
+        &admin,
+        &p.org,
+        "Shop",
+        json!({"login_uri": "https://shop.example.test/login",
+               "invite_member_email_expiration_minutes": 60}),
+    )
+    .await;
+
+    // An existing, Active user: it stays Active and keeps its profile.
+    let zoe = app.new_user(&admin, "zoe@example.com").await;
+    let res = invite(&app, &admin, &p.org, "zoe@example.com").await;
+    let member = answered_as("createMember", &res, 200)["result"].clone();
+    assert_eq!(
+        (&member["user_id"], &member["status"]),
+        (&json!(zoe), &json!("Active"))
+    );
+    let mails = sink.wait_for(2, WAIT).await;
+    let links: Vec<String> = mails.iter().map(|m| m.link().unwrap()).collect();
+    assert!(
+        links.iter().any(|l| l.starts_with(INVITE_PAGE)),
+        "{links:?}"
+    );
+    assert!(
+        links
+            .iter()
+            .any(|l| l.starts_with("https://shop.example.test/login?invitation_token=")),
+        "{links:?}"
+    );
+    let listed = once_sent(&app, &admin, &p.org, 2).await;
+    let of = |app_id: &str| {
+        listed
+            .iter()
+            .find(|i| i["app_id"] == app_id)
+            .unwrap()
+            .clone()
+    };
+    let lifetime =
+        |i: &Value| i["expires_at"].as_i64().unwrap() - i["created_at"].as_i64().unwrap();
+    assert_eq!(lifetime(&of(&shop)), 60 * 60_000);
+    assert_eq!(lifetime(&of(&p.app_id)), 2880 * 60_000);
+
+    // Accepted through the portal's link: the user joins the portal only.
+    let portal_mail = mails
+        .iter()
+        .find(|m| m.link().unwrap().starts_with(INVITE_PAGE))
+        .unwrap();
+    let client_token = app.token_for(&p.client).await;
+    let res = accept(
+        &app,
+        &client_token,
+        &portal_mail.invitation_token().unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let user = app
+        .with_token(Method::GET, &format!("/v1/users/{zoe}"), &admin)
+        .await
+        .json()["result"]
+        .clone();
+    assert_eq!(
+        (&user["status"], &user["email"]["email_verified"]),
+        (&json!("Active"), &json!(true))
+    );
+    let still = invitations(&app, &admin, &p.org, "?status=pending").await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0]["app_id"], shop.as_str());
+}
+
+#[actix_web::test]
+async fn an_invitation_that_cannot_be_sent_is_refused_and_writes_nothing() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(|c| mail_to(c, sink.address)).await;
+    let admin = app.admin_token().await;
+    let members = |org: &str| format!("/v1/organizations/{org}/members");
+
+    // An organization without applications.
+    let bare = app.new_org(&admin, "Bare").await;
+    let res = invite(&app, &admin, &bare, "new@example.com").await;
+    let body = answered_as("createMember", &res, 400);
+    assert!(body.to_string().contains("addAppsToOrganization"), "{body}");
+    let res = app
+        .with_token(Method::GET, "/v1/users/email/new@example.com", &admin)
+        .await;
+    assert_eq!(res.status, 404, "no user: {}", res.text);
+
+    // An application with no page to link to (an empty one is none).
+    let p = portal(&app, &admin).await;
+    app_in(
+        &app,
+        &admin,
+        &p.org,
+        "Blank",
+        json!({"invite_member_uri": ""}),
+    )
+    .await;
+    let res = invite(&app, &admin, &p.org, "new@example.com").await;
+    let body = answered_as("createMember", &res, 400);
+    assert!(
+        body.to_string().contains("Blank"),
+        "names the application: {body}"
+    );
+
+    // A member with no email address.
+    let body = json!({"phone_number": "+12125550123", "role_ids": [], "send_invite": true});
+    let res = app
+        .with_body(Method::POST, &members(&bare), &admin, &body)
+        .await;
+    answered_as("createMember", &res, 400);
+
+    let res = app.with_token(Method::GET, &members(&p.org), &admin).await;
+    assert_eq!(answered_as("getMembers", &res, 200)["result"], json!([]));
+    assert_eq!(outbox_rows(&app).await, (0, 0), "no invitation, no mail");
+    assert!(sink.mails().is_empty());
+}
+
+#[actix_web::test]
+async fn a_changed_email_voids_the_old_link_and_a_resend_goes_to_the_new_address() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(|c| mail_to(c, sink.address)).await;
+    let admin = app.admin_token().await;
+    let p = portal(&app, &admin).await;
+    let res = invite(&app, &admin, &p.org, "old@example.com").await;
+    let user_id = answered_as("createMember", &res, 200)["result"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = sink.wait_for(1, WAIT).await[0].invitation_token().unwrap();
+    let res = app
+        .with_body(
+            Method::PUT,
+            &format!("/v1/users/{user_id}"),
+            &admin,
+            &json!({"email": "new@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let client_token = app.token_for(&p.client).await;
+    let res = accept(&app, &client_token, &old).await;
+    assert_eq!(res.status, 400, "the old address's link: {}", res.text);
+
+    let id = invitations(&app, &admin, &p.org, "").await[0]["invitation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resend = format!("/v1/organizations/{}/invitations/{id}/resend", p.org);
+    let res = app.with_token(Method::POST, &resend, &admin).await;
+    assert_eq!(
+        answered_as("resendInvitation", &res, 200)["result"]["email"],
+        "new@example.com"
+    );
+    let mail = sink.wait_for(2, WAIT).await[1].clone();
+    assert_eq!(mail.to, ["new@example.com"]);
+    let res = accept(&app, &client_token, &mail.invitation_token().unwrap()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let revoke = format!("/v1/organizations/{}/invitations/{id}/revoke", p.org);
+    let res = app.with_token(Method::POST, &revoke, &admin).await;
+    answered_as("revokeInvitation", &res, 400);
+}
+
+#[actix_web::test]
+async fn the_log_transport_delivers_invitations_to_the_log() {
+    let app = TestApp::spawn_with(|c| {
+        c.mail_transport = idstore_server::MailTransport::Log;
+        c.mail_from = Some("no-reply@idstore.test".into());
+        c.mail_poll_ms = 50;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let p = portal(&app, &admin).await;
+    answered_as(
+        "createMember",
+        &invite(&app, &admin, &p.org, "log@example.com").await,
+        200,
+    );
+    let listed = once_sent(&app, &admin, &p.org, 1).await;
+    assert_eq!(listed[0]["status"], "pending");
+    assert_eq!(outbox_rows(&app).await, (1, 0), "sent: the outbox is empty");
+}
