@@ -421,3 +421,80 @@ async fn get_users_by_organization_lists_its_members_in_the_order_they_joined() 
         .await;
     assert_eq!(res.status, 400, "{}", res.text);
 }
+
+/// `total_count` of `GET /v1/users?organization_id=` follows every way a
+/// membership comes and goes, concurrent adds included.
+#[actix_web::test]
+async fn the_member_count_follows_adds_removals_and_user_deletes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let org = app.new_org(&admin, "Counted").await;
+    let other = app.new_org(&admin, "Other").await;
+    let members = format!("/v1/organizations/{org}/members");
+    let adds = (0..12).map(|n| {
+        let (app, admin, members) = (&app, &admin, &members);
+        async move {
+            let body = json!({"email": format!("c{n}@example.com"), "role_ids": []});
+            let res = app.with_body(Method::POST, members, admin, &body).await;
+            answered_as("createMember", &res, 200)["result"]["user_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    });
+    let ids: Vec<String> = futures_util::future::join_all(adds).await;
+    let body = json!({"email": "c0@example.com", "role_ids": []});
+    let res = app
+        .with_body(
+            Method::POST,
+            &format!("/v1/organizations/{other}/members"),
+            &admin,
+            &body,
+        )
+        .await;
+    answered_as("createMember", &res, 200);
+    let total = async |org: &str| {
+        let res = app
+            .with_token(
+                Method::GET,
+                &format!("/v1/users?organization_id={org}"),
+                &admin,
+            )
+            .await;
+        answered_as("getUsers", &res, 200)["total_count"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((total(&org).await, total(&other).await), (12, 1));
+
+    let res = app
+        .with_token(Method::DELETE, &format!("{members}/{}", ids[1]), &admin)
+        .await;
+    answered_as("deleteMember", &res, 204);
+    let res = app
+        .with_token(
+            Method::DELETE,
+            &format!("/v1/manage/users/{}", ids[0]),
+            &admin,
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    let res = app
+        .with_body(
+            Method::POST,
+            &members,
+            &admin,
+            &json!({"email": "c1@example.com", "role_ids": []}),
+        )
+        .await;
+    answered_as("createMember", &res, 200);
+    assert_eq!((total(&org).await, total(&other).await), (11, 0));
+
+    // An organization deleted and one of its name made again starts at 0.
+    let res = app
+        .with_token(Method::DELETE, &format!("/v1/organizations/{org}"), &admin)
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    let again = app.new_org(&admin, "Counted").await;
+    assert_eq!(total(&again).await, 0);
+}
