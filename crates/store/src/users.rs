@@ -993,13 +993,18 @@ pub async fn get_member(
     let mut qb = scoped_with(HEAD, scope, Reading::One, Some(organization_id))?;
     // The references to `ctx` make each part wait for `set_config`.
     qb.push(" AND u.tenant_id = ctx.tenant_id AND u.user_id = ")
-        .push_bind(user_id.to_owned())
-        .push(
+        .push_bind(user_id.to_owned());
+    // The membership's key proves the organization; only a narrower reach
+    // asks more of it.
+    if !matches!(scope.reach, Reach::Tenant) {
+        qb.push(
             " AND EXISTS (SELECT 1 FROM organizations o
                            WHERE o.tenant_id = u.tenant_id AND o.organization_id = $3",
         );
-    crate::organizations::reach(&mut qb, scope);
-    qb.push(") OFFSET 0) q");
+        crate::organizations::reach(&mut qb, scope);
+        qb.push(")");
+    }
+    qb.push(" OFFSET 0) q");
     Ok(qb.build_query_as().fetch_optional(executor).await?)
 }
 
