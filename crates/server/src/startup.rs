@@ -155,6 +155,14 @@ impl Application {
             // Signals are ours: SIGINT and SIGTERM both stop gracefully.
             .disable_signals()
             .shutdown_timeout(config.shutdown_timeout)
+            // A streamed answer (a user list) is written in pieces; with
+            // Nagle's algorithm its last piece waited for the client's
+            // delayed ACK: 40 ms more on every keep-alive list request.
+            .on_connect(|conn, _| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = tcp.set_nodelay(true);
+                }
+            })
             .listen(listener)?
             .run();
         tracing::info!("idstore listening on http://{address}");

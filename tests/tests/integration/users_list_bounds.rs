@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use futures_util::future::join_all;
-use idstore_tests::TestResponse;
 use idstore_tests::app::random_kek;
 use idstore_tests::db::fresh_database;
 use idstore_tests::spec::idstore_spec;
 use idstore_tests::tokens::new_client_secret;
 use idstore_tests::users::{World, messages, seed_maximal_users};
+use idstore_tests::{TestApp, TestResponse};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -285,4 +285,81 @@ async fn a_page_being_sent_to_a_slow_reader_holds_its_clients_search_slot() {
         assert!(Instant::now() < deadline, "the slot was never freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A user list is streamed, written in pieces; over a kept-alive
+/// connection its last piece must not wait for the client's delayed ACK
+/// (Nagle's algorithm: 40 ms a request on Linux, whatever the page).
+#[actix_web::test]
+async fn streamed_lists_on_a_kept_alive_connection_are_not_held_back() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let tenant = idstore_tests::tokens::read_claims(&admin).tid;
+    sqlx::query(
+        // A page of 100 over 100 KB: streamed, as large pages are.
+        "INSERT INTO users (tenant_id, user_id, email, email_normalized, custom_data)
+         SELECT $1, 'nagle' || n, 'nagle' || n || '@example.com', 'nagle' || n || '@example.com',
+                jsonb_build_object('note', repeat('x', 1000))
+           FROM generate_series(1, 120) AS n",
+    )
+    .bind(&tenant)
+    .execute(&mut app.db.connect().await)
+    .await
+    .unwrap();
+    // As a load balancer or wrk talks: one connection, request after
+    // request, each answer read to its end.
+    let mut conn = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = format!(
+        "GET /v1/users?page_limit=100 HTTP/1.1\r\nhost: idstore\r\nauthorization: Bearer {admin}\r\n\r\n"
+    );
+    let mut read_one = async || {
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 16384];
+        // Headers, then a content-length or chunked body, read whole.
+        let complete = |answer: &[u8]| {
+            let text = String::from_utf8_lossy(answer);
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                return false;
+            };
+            match head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_owned())
+            }) {
+                Some(length) => body.len() >= length.parse::<usize>().unwrap(),
+                None => body.ends_with("0\r\n\r\n"),
+            }
+        };
+        while !complete(&answer) {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    };
+    read_one().await;
+    let mut took = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        read_one().await;
+        took.push(started.elapsed());
+    }
+    took.sort();
+    // Held back, about half the lists wait out a delayed ACK (40 ms or
+    // more); a loaded machine may slow a few.
+    let held = took
+        .iter()
+        .filter(|t| **t >= Duration::from_millis(40))
+        .count();
+    assert!(
+        held <= 4,
+        "{held} of {} lists on one connection took 40 ms or more ({took:?}): held back by \
+         delayed ACKs",
+        took.len()
+    );
 }
