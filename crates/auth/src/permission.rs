@@ -46,6 +46,18 @@ pub const TENANT_PERMISSIONS: &[&str] = &[
 /// The actions an application's own client holds on that application.
 pub const APP_ACTIONS: &[&str] = &["list", "read", "create", "edit", "delete"];
 
+/// The roles (by name, of the signing-in application, given in the
+/// organization) that make a member's token an OrgAdminAccessToken, as
+/// the vendor names them.
+pub const ORG_ADMIN_ROLE: &str = "organizationAdmin";
+pub const ORG_CREATOR_ROLE: &str = "organizationCreator";
+
+/// What an organization's admin holds on its own organization, as
+/// `org:<action>`: reading it, and editing it and its members.
+pub const ORG_ADMIN_ACTIONS: &[&str] = &["read", "edit"];
+/// What a creator holds besides: creating organizations.
+pub const ORG_CREATOR_ACTIONS: &[&str] = &["read", "edit", "create"];
+
 /// One way to satisfy a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {
@@ -53,6 +65,9 @@ pub enum Grant {
     Tenant(&'static str),
     /// `[appId]:action`: the action on the caller's own application.
     OwnApp(&'static str),
+    /// `[orgId]:action`: the action on the caller's own organization (an
+    /// OrgAdminAccessToken's), confining the operation to it.
+    OwnOrg(&'static str),
     /// `[me]`: an end user's own token (UserAccessToken), on itself only.
     Me,
 }
@@ -77,6 +92,18 @@ impl Grant {
         {
             let (_, action) = s.split_at(8);
             Grant::OwnApp(action)
+        } else if b.len() > 8
+            && b[0] == b'['
+            && b[1] == b'o'
+            && b[2] == b'r'
+            && b[3] == b'g'
+            && b[4] == b'I'
+            && b[5] == b'd'
+            && b[6] == b']'
+            && b[7] == b':'
+        {
+            let (_, action) = s.split_at(8);
+            Grant::OwnOrg(action)
         } else {
             Grant::Tenant(s)
         }
@@ -117,6 +144,7 @@ mod tests {
         assert_eq!(Grant::parse("users:list"), Grant::Tenant("users:list"));
         assert_eq!(Grant::parse("[appId]"), Grant::Tenant("[appId]"));
         assert_eq!(Grant::parse("[me]"), Grant::Me);
+        assert_eq!(Grant::parse("[orgId]:edit"), Grant::OwnOrg("edit"));
     }
 
     policy!(Sample = "users:list", "[appId]:list");

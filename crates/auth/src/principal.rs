@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use idstore_domain::scope::{Reach, Scope};
 
-use crate::permission::{APP_ACTIONS, Grant, Policy, TENANT_PERMISSIONS};
+use crate::permission::{APP_ACTIONS, Grant, ORG_CREATOR_ACTIONS, Policy, TENANT_PERMISSIONS};
 use crate::token::Claims;
 
 /// The four token kinds of the specs.
@@ -72,7 +72,11 @@ impl Principal {
                 .iter()
                 .map(|a| format!("{app_id}:{a}"))
                 .collect(),
-            TokenKind::User | TokenKind::OrgAdmin => BTreeSet::new(),
+            TokenKind::OrgAdmin => ORG_CREATOR_ACTIONS
+                .iter()
+                .map(|a| format!("org:{a}"))
+                .collect(),
+            TokenKind::User => BTreeSet::new(),
         }
     }
 
@@ -86,7 +90,10 @@ impl Principal {
                 .strip_prefix(app_id)
                 .and_then(|rest| rest.strip_prefix(':'))
                 .is_some_and(|action| APP_ACTIONS.contains(&action)),
-            TokenKind::User | TokenKind::OrgAdmin => false,
+            TokenKind::OrgAdmin => permission
+                .strip_prefix("org:")
+                .is_some_and(|action| ORG_CREATOR_ACTIONS.contains(&action)),
+            TokenKind::User => false,
         }
     }
 
@@ -110,7 +117,13 @@ impl Principal {
             Grant::OwnApp(action) if self.has_own_app(action) => {
                 Some(Reach::App(self.app_id.clone()))
             }
-            Grant::Me if self.kind == TokenKind::User => Some(Reach::Me(self.subject.clone())),
+            Grant::OwnOrg(action) if self.has_own_org(action) => {
+                Some(Reach::Org(vec![self.org_id.clone()?]))
+            }
+            // An org admin's token is its user's token too.
+            Grant::Me if matches!(self.kind, TokenKind::User | TokenKind::OrgAdmin) => {
+                Some(Reach::Me(self.subject.clone()))
+            }
             _ => None,
         })?;
         Some(Scope {
@@ -118,6 +131,17 @@ impl Principal {
             app_id: self.app_id.clone(),
             reach,
         })
+    }
+
+    /// Whether an OrgAdminAccessToken with an organization holds
+    /// `org:<action>`.
+    fn has_own_org(&self, action: &str) -> bool {
+        self.kind == TokenKind::OrgAdmin
+            && self.org_id.is_some()
+            && self
+                .permissions
+                .iter()
+                .any(|p| p.strip_prefix("org:") == Some(action))
     }
 
     /// Whether the principal holds `<its app id>:<action>`, without
@@ -217,12 +241,34 @@ mod tests {
 
     #[test]
     fn only_a_user_token_reaches_itself() {
-        let user = principal(TokenKind::User, "");
-        assert_eq!(reach::<Myself>(&user), Some(Reach::Me("c1".into())));
-        for kind in [TokenKind::Admin, TokenKind::Client, TokenKind::OrgAdmin] {
+        // An org admin's token is its user's token too.
+        for kind in [TokenKind::User, TokenKind::OrgAdmin] {
+            let user = principal(kind, "");
+            assert_eq!(reach::<Myself>(&user), Some(Reach::Me("c1".into())));
+        }
+        for kind in [TokenKind::Admin, TokenKind::Client] {
             let p = principal(kind, &Principal::scope_for(kind, "app1"));
             assert_eq!(p.authorize::<Myself>(), None, "{kind:?}");
         }
+    }
+
+    policy!(OrgMembers = "organizations:edit", "[orgId]:edit");
+
+    #[test]
+    fn an_org_admin_reaches_its_own_organization_only() {
+        let mut admin = principal(TokenKind::OrgAdmin, "org:read org:edit users:delete");
+        assert_eq!(reach::<OrgMembers>(&admin), None, "no organization named");
+        admin.org_id = Some("o1".into());
+        assert_eq!(
+            reach::<OrgMembers>(&admin),
+            Some(Reach::Org(vec!["o1".into()]))
+        );
+        assert!(!admin.has("users:delete"), "beyond an org admin's ceiling");
+        assert!(!admin.has("organizations:edit"));
+        // The same scope in another kind of token gives nothing.
+        let mut client = principal(TokenKind::Client, "org:read org:edit");
+        client.org_id = Some("o1".into());
+        assert_eq!(reach::<OrgMembers>(&client), None);
     }
 
     #[test]

@@ -137,11 +137,41 @@ impl Claims {
             app_id: user.app_id.to_owned(),
             client_id: user.client_id.to_owned(),
             roles: user.roles.clone(),
-            scope: String::new(),
+            scope: org_scope(user),
             org_id: user.org_id.map(str::to_owned),
-            kind: TokenKind::User,
+            kind: if user.org_id.is_some() && !org_scope(user).is_empty() {
+                TokenKind::OrgAdmin
+            } else {
+                TokenKind::User
+            },
         }
     }
+}
+
+/// An organization member's `org:*` permissions: an organizationAdmin
+/// role (of the signing-in application, given in the organization) makes
+/// its token an OrgAdminAccessToken, an organizationCreator role one that
+/// may also create organizations; none, a UserAccessToken.
+fn org_scope(user: &UserGrant<'_>) -> String {
+    use crate::permission::{
+        ORG_ADMIN_ACTIONS, ORG_ADMIN_ROLE, ORG_CREATOR_ACTIONS, ORG_CREATOR_ROLE,
+    };
+    if user.org_id.is_none() {
+        return String::new();
+    }
+    let holds = |name: &str| user.roles.iter().any(|r| r == name);
+    let actions = if holds(ORG_CREATOR_ROLE) {
+        ORG_CREATOR_ACTIONS
+    } else if holds(ORG_ADMIN_ROLE) {
+        ORG_ADMIN_ACTIONS
+    } else {
+        return String::new();
+    };
+    actions
+        .iter()
+        .map(|a| format!("org:{a}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What every token is checked against.

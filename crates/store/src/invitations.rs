@@ -216,8 +216,8 @@ fn app_reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
 pub enum Change {
     /// A new link, mailed again, valid for the application's lifetime
     /// from now: the old link stops working. Not after an accept or a
-    /// revoke.
-    Resend,
+    /// revoke, nor when no mail can leave (`mail`: a transport is set).
+    Resend { mail: bool },
     /// The link stops working and no mail is sent any more. Not after an
     /// accept.
     Revoke,
@@ -271,14 +271,21 @@ pub async fn change(
         ));
     }
     let action = match change {
-        Change::Resend | Change::Revoke if revoked => {
+        Change::Resend { .. } | Change::Revoke if revoked => {
             return Err(StoreError::Invalid(
                 "the invitation was revoked; to invite the member again, remove the membership \
                  (deleteMember) and add it with send_invite"
                     .into(),
             ));
         }
-        Change::Resend => {
+        Change::Resend { mail: false } => {
+            return Err(StoreError::Invalid(
+                "send_invite: this idstore sends no mail (mail_transport = none); set \
+                 mail_transport to smtp (or log, for development)"
+                    .into(),
+            ));
+        }
+        Change::Resend { mail: true } => {
             let email = email.ok_or_else(|| {
                 StoreError::Invalid(
                     "the member has no email address to send the invitation to; set one with \

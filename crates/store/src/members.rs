@@ -264,13 +264,24 @@ pub async fn add(
     let roles =
         role_groups::assignable(&mut tx, &scope.tenant_id, organization_id, None, role_ids).await?;
     let mut refs = serde_json::json!({ "organization_id": organization_id, "role_ids": role_ids });
+    let tenant_wide = Scope {
+        reach: match &scope.reach {
+            Reach::Org(_) => Reach::Tenant,
+            other => other.clone(),
+        },
+        ..scope.clone()
+    };
     if send_invite {
         refs["send_invite"] = true.into();
     }
     let user = match member {
-        Member::New(user, app) => users::create_in(&mut tx, scope, user, app, actor, refs).await?,
+        // Not a member yet: an organization's admin reaches the user only
+        // once it is, so it is made and read with the tenant's reach.
+        Member::New(user, app) => {
+            users::create_in(&mut tx, &tenant_wide, user, app, actor, refs).await?
+        }
         Member::Existing(user_id) => {
-            let user = users::get(&mut *tx, scope, users::Lookup::Id(user_id)).await?;
+            let user = users::get(&mut *tx, &tenant_wide, users::Lookup::Id(user_id)).await?;
             let mut changed = vec!["membership".to_owned()];
             changed.extend(details.given());
             if !role_ids.is_empty() {

@@ -40,6 +40,20 @@ pub struct NewOrganization<'a> {
     pub enabled: bool,
     pub alias_name: Option<&'a str>,
     pub app_ids: &'a [String],
+    /// An organization creator's user, who becomes the new organization's
+    /// admin for its application.
+    pub creator: Option<Creator<'a>>,
+}
+
+/// Who creates an organization with an OrgAdminAccessToken.
+#[derive(Debug, Clone, Copy)]
+pub struct Creator<'a> {
+    pub user_id: &'a str,
+    /// The application the creator signed in to: the organization gets it.
+    pub app_id: &'a str,
+    /// The name of the application's role that makes its holder the
+    /// organization's admin.
+    pub admin_role: &'a str,
 }
 
 /// What an update changes; `None` keeps the stored value.
@@ -78,6 +92,9 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     insert_apps(&mut tx, org.tenant_id, org.organization_id, org.app_ids).await?;
+    if let Some(creator) = org.creator {
+        make_admin(&mut tx, org.tenant_id, org.organization_id, creator).await?;
+    }
     let mut changed: Vec<String> = ["name", "domains", "enabled", "app_ids"]
         .map(String::from)
         .into();
@@ -97,27 +114,141 @@ pub async fn create(
     Ok(created)
 }
 
+/// Makes `creator` the new organization's admin: the organization gets the
+/// creator's application and that application's first role group holding
+/// its admin role, and the creator that role as a member.
+async fn make_admin(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    organization_id: &str,
+    creator: Creator<'_>,
+) -> Result<(), StoreError> {
+    let admin: Option<(String, String)> = sqlx::query_as(
+        "SELECT r.role_id, gr.group_id FROM roles r
+           JOIN role_group_roles gr ON gr.tenant_id = r.tenant_id AND gr.app_id = r.app_id
+                                   AND gr.role_id = r.role_id
+          WHERE r.tenant_id = $1 AND r.app_id = $2 AND r.name = $3
+          ORDER BY gr.group_id LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(creator.app_id)
+    .bind(creator.admin_role)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (role_id, group_id) = admin.ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "the application has no role group with a role named {}, which would make you the              new organization's admin; ask a tenant admin to create one",
+            creator.admin_role
+        ))
+    })?;
+    sqlx::query(
+        "INSERT INTO organization_apps (tenant_id, organization_id, app_id) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(creator.app_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO organization_role_groups (tenant_id, organization_id, app_id, group_id)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(creator.app_id)
+    .bind(&group_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO organization_members (tenant_id, organization_id, user_id)
+         VALUES ($1, $2, $3)",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(creator.user_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO member_roles (tenant_id, organization_id, user_id, app_id, role_id)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tenant_id)
+    .bind(organization_id)
+    .bind(creator.user_id)
+    .bind(creator.app_id)
+    .bind(&role_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The tenant's organizations by name, or only the one named `name`.
 #[tracing::instrument(name = "store.organizations.list", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
-    tenant_id: &str,
+    scope: &Scope,
     name: Option<&str>,
 ) -> Result<Vec<Organization>, StoreError> {
-    const ALL: &str = concat!(
+    let mut qb = QueryBuilder::new(concat!(
         "SELECT ",
         columns!(),
-        " FROM organizations o WHERE o.tenant_id = $1 ORDER BY o.name"
-    );
-    const NAMED: &str = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM organizations o WHERE o.tenant_id = $1 AND o.name = $2"
-    );
-    match name {
-        None => keyed::list(executor, ALL, &[tenant_id]).await,
-        Some(name) => keyed::list(executor, NAMED, &[tenant_id, name]).await,
+        " FROM organizations o WHERE o.tenant_id = "
+    ));
+    qb.push_bind(scope.tenant_id.clone());
+    if let Some(name) = name {
+        qb.push(" AND o.name = ").push_bind(name.to_owned());
     }
+    reach(&mut qb, scope);
+    qb.push(" ORDER BY o.name");
+    Ok(qb.build_query_as().fetch_all(executor).await?)
+}
+
+/// The organization `organization_id` when the scope reaches it.
+#[tracing::instrument(name = "store.organizations.get_reached", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get_reached(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    organization_id: &str,
+) -> Result<Organization, StoreError> {
+    one_reached(
+        executor,
+        scope,
+        " AND o.organization_id = ",
+        organization_id,
+    )
+    .await
+}
+
+/// The organization named `name` when the scope reaches it.
+#[tracing::instrument(name = "store.organizations.get_by_name", skip_all, fields(db.system.name = "postgresql"))]
+pub async fn get_by_name(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    name: &str,
+) -> Result<Organization, StoreError> {
+    one_reached(executor, scope, " AND o.name = ", name).await
+}
+
+async fn one_reached(
+    executor: impl PgExecutor<'_>,
+    scope: &Scope,
+    condition: &'static str,
+    value: &str,
+) -> Result<Organization, StoreError> {
+    let mut qb = QueryBuilder::new(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM organizations o WHERE o.tenant_id = "
+    ));
+    qb.push_bind(scope.tenant_id.clone())
+        .push(condition)
+        .push_bind(value.to_owned());
+    reach(&mut qb, scope);
+    qb.build_query_as()
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Organization))
 }
 
 #[tracing::instrument(name = "store.organizations.get", skip_all, fields(db.system.name = "postgresql"))]
@@ -140,31 +271,19 @@ pub async fn get(
     .await
 }
 
-#[tracing::instrument(name = "store.organizations.get_by_name", skip_all, fields(db.system.name = "postgresql"))]
-pub async fn get_by_name(
-    executor: impl PgExecutor<'_>,
-    tenant_id: &str,
-    name: &str,
-) -> Result<Organization, StoreError> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM organizations o WHERE o.tenant_id = $1 AND o.name = $2"
-    );
-    keyed::get(executor, SQL, &[tenant_id, name], Entity::Organization).await
-}
-
 /// Changes what `changes` gives, under a row lock, and records `actor`'s
 /// event naming the fields whose values differ.
 #[tracing::instrument(name = "store.organizations.update", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn update(
     pool: &PgPool,
-    tenant_id: &str,
+    scope: &Scope,
     organization_id: &str,
     changes: OrganizationChanges<'_>,
     actor: &Actor,
 ) -> Result<Organization, StoreError> {
+    let tenant_id = scope.tenant_id.as_str();
     let mut tx = tenancy::begin(pool, tenant_id).await?;
+    reachable(&mut tx, scope, organization_id, false).await?;
     let before = locked(&mut tx, tenant_id, organization_id).await?;
     let mut changed = Vec::new();
     if changes.name.is_some_and(|n| n != before.name) {

@@ -216,10 +216,15 @@ fn scoped_with(
         Reach::Me(user_id) => {
             qb.push(" AND u.user_id = ").push_bind(user_id.clone());
         }
-        // Organizations arrive with the Members API; until then no user
-        // is inside any, and an org-confined caller reaches nobody.
-        Reach::Org(_) => {
-            qb.push(" AND false");
+        // An organization's admin reaches the members of its organizations.
+        Reach::Org(org_ids) => {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM organization_members rom
+                               WHERE rom.tenant_id = u.tenant_id AND rom.user_id = u.user_id
+                                 AND rom.organization_id = ANY(",
+            )
+            .push_bind(org_ids.clone())
+            .push("))");
         }
     }
     Ok(qb)

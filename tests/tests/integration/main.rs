@@ -16,6 +16,7 @@ mod login;
 mod members;
 mod metrics;
 mod openapi;
+mod org_admins;
 mod organizations;
 mod otlp;
 mod overload;

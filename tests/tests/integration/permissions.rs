@@ -11,7 +11,10 @@ use serde_json::json;
 
 const ADMIN: &[TokenKind] = &[TokenKind::Admin];
 const ADMIN_OR_CLIENT: &[TokenKind] = &[TokenKind::Admin, TokenKind::Client];
-const USER: &[TokenKind] = &[TokenKind::User];
+const USER: &[TokenKind] = &[TokenKind::User, TokenKind::OrgAdmin];
+const ADMIN_OR_ORG: &[TokenKind] = &[TokenKind::Admin, TokenKind::OrgAdmin];
+const ADMIN_CLIENT_OR_ORG: &[TokenKind] =
+    &[TokenKind::Admin, TokenKind::Client, TokenKind::OrgAdmin];
 
 /// Who each policy admits.
 const POLICIES: &[(&str, &[TokenKind])] = &[
@@ -32,15 +35,16 @@ const POLICIES: &[(&str, &[TokenKind])] = &[
     ("GroupsEdit", ADMIN),
     ("GroupsDelete", ADMIN),
     ("UserGroupsRead", ADMIN_OR_CLIENT),
-    ("OrgsCreate", ADMIN),
-    ("OrgsList", ADMIN),
-    ("OrgsRead", ADMIN),
-    ("OrgsEdit", ADMIN),
+    ("OrgsCreate", ADMIN_OR_ORG),
+    ("OrgsList", ADMIN_OR_ORG),
+    ("OrgsRead", ADMIN_OR_ORG),
+    ("OrgsEdit", ADMIN_OR_ORG),
+    ("OrgAppsEdit", ADMIN),
     ("OrgsDelete", ADMIN),
-    ("MembersCreate", ADMIN),
-    ("MembersRead", ADMIN_OR_CLIENT),
-    ("MembersEdit", ADMIN),
-    ("MembersDelete", ADMIN_OR_CLIENT),
+    ("MembersCreate", ADMIN_OR_ORG),
+    ("MembersRead", ADMIN_CLIENT_OR_ORG),
+    ("MembersEdit", ADMIN_OR_ORG),
+    ("MembersDelete", ADMIN_CLIENT_OR_ORG),
     ("RoleGroupsCreate", ADMIN),
     ("RoleGroupsRead", ADMIN),
     ("RoleGroupsDelete", ADMIN),
@@ -150,9 +154,15 @@ async fn every_route_admits_exactly_the_token_kinds_its_policy_allows() {
     let client = app.token_for(&shop_client).await;
     let template = read_claims(&admin);
     let (kid, private) = signing_key(&mut app.db.connect().await, &app.kek, &template.tid).await;
-    // User and org-admin tokens, even claiming admin scope, hold no management permission.
+    // User and org-admin tokens, even claiming admin scope, hold no
+    // management permission; an org admin holds its organization's
+    // (a creator's, every one: the targets are other organizations).
     let user = sign(&claims_like(&template, TokenKind::User), &kid, &private);
-    let org_admin = sign(&claims_like(&template, TokenKind::OrgAdmin), &kid, &private);
+    let org = app.new_org(&admin, "matrix-home").await;
+    let mut org_claims = claims_like(&template, TokenKind::OrgAdmin);
+    org_claims.scope = format!("{} org:read org:edit org:create", template.scope);
+    org_claims.org_id = Some(org);
+    let org_admin = sign(&org_claims, &kid, &private);
     let tokens = [
         (TokenKind::Admin, admin.clone()),
         (TokenKind::Client, client),

@@ -186,8 +186,9 @@ async fn resend_invitation(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    state.invitation_mail.check()?;
-    let answer = changed(&auth, &state, &path, Change::Resend).await?;
+    // Whether mail can leave is asked once the invitation is found.
+    let mail = state.invitation_mail.enabled;
+    let answer = changed(&auth, &state, &path, Change::Resend { mail }).await?;
     state.invitation_mail.due.notify_one();
     Ok(answer)
 }

@@ -39,17 +39,28 @@ use crate::{ApiError, AppState};
 ))]
 pub struct Doc;
 
-policy!(MembersCreate = "organizations:edit", "orgs:edit");
+// `[orgId]:x`: an organization's admin, on its own organization's members.
+policy!(
+    MembersCreate = "organizations:edit",
+    "orgs:edit",
+    "[orgId]:edit"
+);
 policy!(
     MembersRead = "organizations:read",
     "orgs:read",
-    "[appId]:read"
+    "[appId]:read",
+    "[orgId]:read"
 );
-policy!(MembersEdit = "organizations:edit", "orgs:edit");
+policy!(
+    MembersEdit = "organizations:edit",
+    "orgs:edit",
+    "[orgId]:edit"
+);
 policy!(
     MembersDelete = "organizations:edit",
     "orgs:edit",
-    "[appId]:delete"
+    "[appId]:delete",
+    "[orgId]:edit"
 );
 
 pub fn routes(r: &mut Routes) {

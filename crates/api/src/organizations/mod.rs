@@ -9,7 +9,8 @@ mod wire;
 use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_domain::id::new_id;
-use idstore_store::organizations::{self, NewOrganization, OrganizationChanges};
+use idstore_domain::scope::Reach;
+use idstore_store::organizations::{self, Creator, NewOrganization, OrganizationChanges};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -34,15 +35,25 @@ use crate::{ApiError, AppState};
 ))]
 pub struct Doc;
 
-policy!(OrgsCreate = "organizations:create", "orgs:create");
+// `[orgId]:x`: an OrgAdminAccessToken, confined to its own organization
+// (a creator's may create organizations, of which it becomes the admin).
+policy!(
+    OrgsCreate = "organizations:create",
+    "orgs:create",
+    "[orgId]:create"
+);
 policy!(
     OrgsList = "organizations:read",
     "orgs:read",
     "organizations:list",
-    "orgs:list"
+    "orgs:list",
+    "[orgId]:read"
 );
-policy!(OrgsRead = "organizations:read", "orgs:read");
-policy!(OrgsEdit = "organizations:edit", "orgs:edit");
+policy!(OrgsRead = "organizations:read", "orgs:read", "[orgId]:read");
+policy!(OrgsEdit = "organizations:edit", "orgs:edit", "[orgId]:edit");
+// Which applications and role groups an organization has stays the
+// tenant's admins' to say: an organization's admin cannot widen it.
+policy!(OrgAppsEdit = "organizations:edit", "orgs:edit");
 policy!(OrgsDelete = "organizations:delete", "orgs:delete");
 
 pub fn routes(r: &mut Routes) {
@@ -88,6 +99,12 @@ async fn create_org(
             enabled: input.enabled,
             alias_name: input.alias_name.as_deref(),
             app_ids: &input.app_ids,
+            // A creator's OrgAdminAccessToken: the creator becomes its admin.
+            creator: matches!(auth.scope.reach, Reach::Org(_)).then(|| Creator {
+                user_id: &auth.principal.subject,
+                app_id: &auth.scope.app_id,
+                admin_role: idstore_auth::permission::ORG_ADMIN_ROLE,
+            }),
         },
         &auth.actor(),
     )
@@ -122,7 +139,7 @@ async fn list_orgs(
     }
     let list = state
         .within(auth.tenant_id(), async |db| {
-            organizations::list(db, auth.tenant_id(), query.name.as_deref()).await
+            organizations::list(db, &auth.scope, query.name.as_deref()).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(Many::of(list.iter().map(ApiOrganization::from))))
@@ -146,7 +163,7 @@ async fn get_org(
     path_id("organization_id", &path)?;
     let org = state
         .within(auth.tenant_id(), async |db| {
-            organizations::get(db, auth.tenant_id(), &path).await
+            organizations::get_reached(db, &auth.scope, &path).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiOrganization::from(&org))))
@@ -170,7 +187,7 @@ async fn get_org_by_name(
     text("organization_name", &path, MAX_NAME_CHARS)?;
     let org = state
         .within(auth.tenant_id(), async |db| {
-            organizations::get_by_name(db, auth.tenant_id(), &path).await
+            organizations::get_by_name(db, &auth.scope, &path).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(One::of(ApiOrganization::from(&org))))
@@ -196,7 +213,7 @@ async fn update_org(
     let input = body.into_inner().validate()?;
     let org = organizations::update(
         &state.pool,
-        auth.tenant_id(),
+        &auth.scope,
         &path,
         OrganizationChanges {
             name: input.name.as_deref(),
@@ -245,7 +262,7 @@ async fn delete_org(
     ]))),
 )]
 async fn add_apps(
-    auth: Authorized<OrgsEdit>,
+    auth: Authorized<OrgAppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Body<AppIdsInput>,
@@ -273,7 +290,7 @@ async fn add_apps(
     ]))),
 )]
 async fn remove_apps(
-    auth: Authorized<OrgsEdit>,
+    auth: Authorized<OrgAppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Body<AppIdsInput>,

@@ -19,7 +19,7 @@ use crate::applications::app_of;
 use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::openapi::{BadRequestMessages, ErrorMessage};
-use crate::organizations::{OrgsEdit, OrgsRead};
+use crate::organizations::{OrgAppsEdit, OrgsRead};
 use crate::routes::Routes;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -168,7 +168,7 @@ async fn delete_role_group(
     ),
 )]
 async fn set_assigned(
-    auth: Authorized<OrgsEdit>,
+    auth: Authorized<OrgAppsEdit>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body<RoleGroupIdsInput>,
