@@ -74,40 +74,35 @@ pub enum Grant {
 
 impl Grant {
     /// Parses the spec's notation: `[appId]:list` or `users:list`, and
-    /// idstore's `[me]` for the `/users/me` operations.
+    /// idstore's `[me]` for the `/users/me` operations and `[orgId]:edit`
+    /// for an organization admin's.
     pub const fn parse(s: &'static str) -> Grant {
-        let b = s.as_bytes();
-        if b.len() == 4 && b[0] == b'[' && b[1] == b'm' && b[2] == b'e' && b[3] == b']' {
-            return Grant::Me;
-        }
-        if b.len() > 8
-            && b[0] == b'['
-            && b[1] == b'a'
-            && b[2] == b'p'
-            && b[3] == b'p'
-            && b[4] == b'I'
-            && b[5] == b'd'
-            && b[6] == b']'
-            && b[7] == b':'
-        {
-            let (_, action) = s.split_at(8);
-            Grant::OwnApp(action)
-        } else if b.len() > 8
-            && b[0] == b'['
-            && b[1] == b'o'
-            && b[2] == b'r'
-            && b[3] == b'g'
-            && b[4] == b'I'
-            && b[5] == b'd'
-            && b[6] == b']'
-            && b[7] == b':'
-        {
-            let (_, action) = s.split_at(8);
-            Grant::OwnOrg(action)
+        if starts_with(s, "[me]") && s.len() == 4 {
+            Grant::Me
+        } else if starts_with(s, "[appId]:") && s.len() > 8 {
+            Grant::OwnApp(s.split_at(8).1)
+        } else if starts_with(s, "[orgId]:") && s.len() > 8 {
+            Grant::OwnOrg(s.split_at(8).1)
         } else {
             Grant::Tenant(s)
         }
     }
+}
+
+/// `str::starts_with`, usable in a `const fn`.
+const fn starts_with(s: &str, prefix: &str) -> bool {
+    let (s, prefix) = (s.as_bytes(), prefix.as_bytes());
+    if s.len() < prefix.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if s[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// What an operation requires. Implemented by zero-sized marker types so

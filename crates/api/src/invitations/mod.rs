@@ -16,7 +16,7 @@ use crate::login::PasswordLogin;
 use crate::members::{MembersEdit, MembersRead};
 use crate::openapi::{BadRequestMessages, ErrorMessage};
 use crate::routes::Routes;
-use crate::users::input::{Problems, whole_number};
+use crate::users::input::Problems;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
 
@@ -145,13 +145,7 @@ async fn list_invitations(
 ) -> Result<HttpResponse, ApiError> {
     path_id("organization_id", &path)?;
     let mut p = Problems::default();
-    let limit = match &query.page_limit {
-        None => MAX_PAGE_LIMIT,
-        Some(v) => whole_number("page_limit", v, 1, MAX_PAGE_LIMIT).unwrap_or_else(|e| {
-            p.add(e);
-            MAX_PAGE_LIMIT
-        }),
-    };
+    let limit = p.page_limit(query.page_limit.as_deref(), MAX_PAGE_LIMIT);
     let status = query.status.as_deref().and_then(|s| {
         let status = Status::parse(s);
         if status.is_none() {

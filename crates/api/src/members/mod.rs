@@ -23,7 +23,7 @@ use crate::auth::Authorized;
 use crate::input::{Body, path_id};
 use crate::role_groups::RoleIdsInput;
 use crate::routes::Routes;
-use crate::users::input::{Problems, whole_number};
+use crate::users::input::Problems;
 use crate::users::writes::Prepared;
 use crate::wire::{Many, One};
 use crate::{ApiError, AppState};
@@ -203,13 +203,7 @@ async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     path_id("organization_id", &path)?;
     let mut p = Problems::default();
-    let limit = match &query.page_limit {
-        None => MAX_PAGE_LIMIT,
-        Some(v) => whole_number("page_limit", v, 1, MAX_PAGE_LIMIT).unwrap_or_else(|e| {
-            p.add(e);
-            MAX_PAGE_LIMIT
-        }),
-    };
+    let limit = p.page_limit(query.page_limit.as_deref(), MAX_PAGE_LIMIT);
     if let Some(after) = &query.after
         && path_id("after", after).is_err()
     {

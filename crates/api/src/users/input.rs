@@ -128,6 +128,19 @@ impl Problems {
         self.0.push(message.into());
     }
 
+    /// A `page_limit` from 1 to `max`, `max` when left out (or wrong,
+    /// which is noted).
+    pub fn page_limit(&mut self, value: Option<&str>, max: i64) -> i64 {
+        match value.map(|v| whole_number("page_limit", v, 1, max)) {
+            None => max,
+            Some(Ok(limit)) => limit,
+            Some(Err(e)) => {
+                self.add(e);
+                max
+            }
+        }
+    }
+
     /// `Ok` when nothing was found wrong.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
