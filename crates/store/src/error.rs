@@ -109,6 +109,7 @@ enum Reference {
     Client,
     Organization,
     Role,
+    Invitation,
     Other,
 }
 
@@ -130,6 +131,8 @@ impl Reference {
             Self::Organization
         } else if ends("_role_id") {
             Self::Role
+        } else if ends("_invitation_id") {
+            Self::Invitation
         } else if ends("_tenant_id") {
             Self::Tenant
         } else {
@@ -150,6 +153,7 @@ impl Reference {
             Self::Client => "The client this request names no longer exists",
             Self::Organization => "An organization this request refers to no longer exists",
             Self::Role => "A role this request refers to no longer exists",
+            Self::Invitation => "The invitation this request refers to no longer exists",
             Self::Other => "Something this request refers to no longer exists",
         }
     }
@@ -269,9 +273,13 @@ mod tests {
                 continue;
             };
             let name = rest.split_whitespace().next().unwrap();
-            // Partial indexes on flags (one management app per tenant) are
-            // not identifiers a request chooses.
-            if name == "applications_management_key" || name == "signing_keys_kid_key" {
+            // Partial indexes on flags (one management app per tenant) and
+            // generated secrets' digests are not identifiers a request
+            // chooses.
+            if name == "applications_management_key"
+                || name == "signing_keys_kid_key"
+                || name == "invitations_token_idx"
+            {
                 continue;
             }
             assert_ne!(
