@@ -47,10 +47,8 @@ pub const TENANT_PERMISSIONS: &[&str] = &[
 pub const APP_ACTIONS: &[&str] = &["list", "read", "create", "edit", "delete"];
 
 /// The roles (by name, of the signing-in application, given in the
-/// organization) that make a member's token an OrgAdminAccessToken, as
-/// the vendor names them.
-pub const ORG_ADMIN_ROLE: &str = "organizationAdmin";
-pub const ORG_CREATOR_ROLE: &str = "organizationCreator";
+/// organization) that make a member's token an OrgAdminAccessToken.
+pub use idstore_domain::scope::{ORG_ADMIN_ROLE, ORG_CREATOR_ROLE};
 
 /// What an organization's admin holds on its own organization, as
 /// `org:<action>`: reading it, and editing it and its members.

@@ -117,9 +117,10 @@ impl Principal {
             Grant::OwnApp(action) if self.has_own_app(action) => {
                 Some(Reach::App(self.app_id.clone()))
             }
-            Grant::OwnOrg(action) if self.has_own_org(action) => {
-                Some(Reach::Org(vec![self.org_id.clone()?]))
-            }
+            Grant::OwnOrg(action) if self.has_own_org(action) => Some(Reach::Org {
+                org_ids: vec![self.org_id.clone()?],
+                admin: self.subject.clone(),
+            }),
             // An org admin's token is its user's token too.
             Grant::Me if matches!(self.kind, TokenKind::User | TokenKind::OrgAdmin) => {
                 Some(Reach::Me(self.subject.clone()))
@@ -261,7 +262,10 @@ mod tests {
         admin.org_id = Some("o1".into());
         assert_eq!(
             reach::<OrgMembers>(&admin),
-            Some(Reach::Org(vec!["o1".into()]))
+            Some(Reach::Org {
+                org_ids: vec!["o1".into()],
+                admin: "c1".into()
+            })
         );
         assert!(!admin.has("users:delete"), "beyond an org admin's ceiling");
         assert!(!admin.has("organizations:edit"));

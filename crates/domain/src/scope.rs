@@ -21,11 +21,20 @@ pub enum Reach {
     /// What belongs to this application (its clients' tokens): lists and
     /// counts cover only users associated with it.
     App(String),
-    /// Members of these organizations (org-admin tokens).
-    Org(Vec<String>),
+    /// Members of these organizations (org-admin tokens), while `admin`,
+    /// the token's user, is still an enabled member holding an admin role
+    /// there (for the scope's application): a demotion takes effect at
+    /// once, not when the token expires.
+    Org { org_ids: Vec<String>, admin: String },
     /// Only this user (user tokens on `/users/me`).
     Me(String),
 }
+
+/// The role names (of an application, given in an organization) that make
+/// a member its admin, as the vendor names them; a creator may also create
+/// organizations.
+pub const ORG_ADMIN_ROLE: &str = "organizationAdmin";
+pub const ORG_CREATOR_ROLE: &str = "organizationCreator";
 
 impl Scope {
     /// The whole tenant, viewed through `app_id`: what an admin token and

@@ -4,7 +4,7 @@
 //! have that application, by a predicate inside each statement.
 
 use chrono::{DateTime, Utc};
-use idstore_domain::scope::{Reach, Scope};
+use idstore_domain::scope::{ORG_CREATOR_ROLE, Reach, Scope};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::audit::{self, Action, Actor, Event};
@@ -263,10 +263,11 @@ pub async fn add(
     organizations::reachable(&mut tx, scope, organization_id, true).await?;
     let roles =
         role_groups::assignable(&mut tx, &scope.tenant_id, organization_id, None, role_ids).await?;
+    admin_may_give(&mut tx, scope, &roles).await?;
     let mut refs = serde_json::json!({ "organization_id": organization_id, "role_ids": role_ids });
     let tenant_wide = Scope {
         reach: match &scope.reach {
-            Reach::Org(_) => Reach::Tenant,
+            Reach::Org { .. } => Reach::Tenant,
             other => other.clone(),
         },
         ..scope.clone()
@@ -340,6 +341,43 @@ pub async fn add(
     Ok((user, membership))
 }
 
+/// What an organization's admin may not give: roles of another
+/// application than the one it signed in to, and organizationCreator
+/// (which would let it make itself or others creators).
+async fn admin_may_give(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    roles: &[(String, String)],
+) -> Result<(), StoreError> {
+    if !matches!(scope.reach, Reach::Org { .. }) {
+        return Ok(());
+    }
+    if roles.iter().any(|(app_id, _)| *app_id != scope.app_id) {
+        return Err(StoreError::Invalid(
+            "role_ids: an organization's admin gives roles of the application it signed in to \
+             only"
+                .into(),
+        ));
+    }
+    let ids: Vec<String> = roles.iter().map(|(_, id)| id.clone()).collect();
+    let creator: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM roles
+                         WHERE tenant_id = $1 AND app_id = $2 AND role_id = ANY($3) AND name = $4)",
+    )
+    .bind(&scope.tenant_id)
+    .bind(&scope.app_id)
+    .bind(&ids)
+    .bind(ORG_CREATOR_ROLE)
+    .fetch_one(conn)
+    .await?;
+    if creator {
+        return Err(StoreError::Invalid(format!(
+            "role_ids: {ORG_CREATOR_ROLE} is given by the tenant's admins only"
+        )));
+    }
+    Ok(())
+}
+
 /// Replaces the member's roles for one application, all or none (an empty
 /// list clears them): each must be a role of a role group the organization
 /// has for that application, else [`StoreError::Invalid`] names it.
@@ -356,10 +394,15 @@ pub async fn set_roles(
     let tenant_id = &scope.tenant_id;
     let mut tx = tenancy::begin(pool, tenant_id).await?;
     organizations::reachable(&mut tx, scope, organization_id, false).await?;
+    // An organization's admin sets the roles of its own application only.
+    if matches!(scope.reach, Reach::Org { .. }) && app_id != scope.app_id {
+        return Err(StoreError::NotFound(Entity::Application));
+    }
     membership(&mut *tx, tenant_id, organization_id, user_id, true).await?;
     let roles =
         role_groups::assignable(&mut tx, tenant_id, organization_id, Some(app_id), role_ids)
             .await?;
+    admin_may_give(&mut tx, scope, &roles).await?;
     sqlx::query(
         "DELETE FROM member_roles
           WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3 AND app_id = $4",

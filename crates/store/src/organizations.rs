@@ -2,7 +2,7 @@
 //! Every query names the tenant.
 
 use chrono::{DateTime, Utc};
-use idstore_domain::scope::{Reach, Scope};
+use idstore_domain::scope::{ORG_ADMIN_ROLE, ORG_CREATOR_ROLE, Reach, Scope};
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
 use crate::audit::{self, Action, Actor, Event, audited_delete};
@@ -137,7 +137,8 @@ async fn make_admin(
     .await?;
     let (role_id, group_id) = admin.ok_or_else(|| {
         StoreError::Invalid(format!(
-            "the application has no role group with a role named {}, which would make you the              new organization's admin; ask a tenant admin to create one",
+            "the application has no role group with a role named {}, which would make you the \
+             new organization's admin; ask a tenant admin to create one",
             creator.admin_role
         ))
     })?;
@@ -544,9 +545,27 @@ pub(crate) fn reach(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
             .push_bind(app_id.clone())
             .push(")");
         }
-        Reach::Org(org_ids) => {
+        Reach::Org { org_ids, admin } => {
             qb.push(" AND o.organization_id = ANY(")
                 .push_bind(org_ids.clone())
+                .push(
+                    ") AND EXISTS (
+                     SELECT 1 FROM organization_members am
+                       JOIN member_roles mr ON mr.tenant_id = am.tenant_id
+                                           AND mr.organization_id = am.organization_id
+                                           AND mr.user_id = am.user_id
+                       JOIN roles ar ON ar.tenant_id = mr.tenant_id AND ar.app_id = mr.app_id
+                                    AND ar.role_id = mr.role_id
+                      WHERE am.tenant_id = o.tenant_id AND am.organization_id = o.organization_id
+                        AND am.enabled AND am.user_id = ",
+                )
+                .push_bind(admin.clone())
+                .push(" AND mr.app_id = ")
+                .push_bind(scope.app_id.clone())
+                .push(" AND ar.name = ANY(")
+                .push_bind(vec![ORG_ADMIN_ROLE.to_owned(), ORG_CREATOR_ROLE.to_owned()])
+                .push(") AND")
+                .push(crate::role_groups::backed!())
                 .push(")");
         }
         Reach::Me(_) => {

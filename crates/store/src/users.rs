@@ -217,7 +217,7 @@ fn scoped_with(
             qb.push(" AND u.user_id = ").push_bind(user_id.clone());
         }
         // An organization's admin reaches the members of its organizations.
-        Reach::Org(org_ids) => {
+        Reach::Org { org_ids, .. } => {
             qb.push(
                 " AND EXISTS (SELECT 1 FROM organization_members rom
                                WHERE rom.tenant_id = u.tenant_id AND rom.user_id = u.user_id
@@ -237,7 +237,7 @@ fn reaches(scope: &Scope, user_id: &str, missing: Entity) -> Result<(), StoreErr
         Reach::Tenant | Reach::App(_) => Ok(()),
         Reach::Me(me) if me == user_id => Ok(()),
         // Organizations arrive with the Members API (see `scoped`).
-        Reach::Me(_) | Reach::Org(_) => Err(StoreError::NotFound(missing)),
+        Reach::Me(_) | Reach::Org { .. } => Err(StoreError::NotFound(missing)),
     }
 }
 

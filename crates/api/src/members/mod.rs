@@ -9,6 +9,7 @@ mod wire;
 use actix_web::{HttpResponse, web};
 use idstore_auth::policy;
 use idstore_domain::id::new_id;
+use idstore_domain::scope::Reach;
 use idstore_store::members::{self, Member};
 use idstore_store::users::Lookup;
 use idstore_store::{Identifier, StoreError};
@@ -140,7 +141,18 @@ async fn create_member(
         .await
     };
     let existing = members::match_user(&state.pool, &auth.scope, &lookups).await?;
+    // An organization's admin adds new users only: assigning the tenant's
+    // others would let it pull anyone into its organization and read
+    // their profiles. They are taken, as createUser would say.
+    let confined = matches!(auth.scope.reach, Reach::Org { .. });
+    let taken = |lookups: &[Lookup<'_>]| match lookups.first() {
+        Some(Lookup::Phone(_)) => Identifier::PhoneNumber,
+        Some(Lookup::Username(_)) => Identifier::Username,
+        Some(Lookup::ExternalUserId(_)) => Identifier::ExternalUserId,
+        _ => Identifier::Email,
+    };
     let added = match existing {
+        Some(_) if confined => Err(StoreError::Conflict(taken(&lookups))),
         Some(user_id) => add(Member::Existing(&user_id)).await,
         None => {
             let mut prepared = Prepared::of(&state, &auth.scope, &input.user).await?;
@@ -156,10 +168,12 @@ async fn create_member(
                     | Identifier::PhoneNumber
                     | Identifier::Username
                     | Identifier::ExternalUserId,
-                )) => match members::match_user(&state.pool, &auth.scope, &lookups).await? {
-                    Some(user_id) => add(Member::Existing(&user_id)).await,
-                    None => Err(StoreError::Conflict(Identifier::Internal)),
-                },
+                )) if !confined => {
+                    match members::match_user(&state.pool, &auth.scope, &lookups).await? {
+                        Some(user_id) => add(Member::Existing(&user_id)).await,
+                        None => Err(StoreError::Conflict(Identifier::Internal)),
+                    }
+                }
                 other => other,
             }
         }

@@ -89,6 +89,16 @@ async fn create_org(
     body: Body<CreateOrganizationInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner().validate()?;
+    // A creator's organization gets the creator's application, no other:
+    // which applications an organization has is the tenant's admins' say.
+    if matches!(auth.scope.reach, Reach::Org { .. })
+        && input.app_ids.iter().any(|a| *a != auth.scope.app_id)
+    {
+        return Err(ApiError::bad_request(
+            "app_ids: an organization's creator gives it the application it signed in to only; \
+             leave app_ids empty",
+        ));
+    }
     let org = organizations::create(
         &state.pool,
         NewOrganization {
@@ -100,7 +110,7 @@ async fn create_org(
             alias_name: input.alias_name.as_deref(),
             app_ids: &input.app_ids,
             // A creator's OrgAdminAccessToken: the creator becomes its admin.
-            creator: matches!(auth.scope.reach, Reach::Org(_)).then(|| Creator {
+            creator: matches!(auth.scope.reach, Reach::Org { .. }).then(|| Creator {
                 user_id: &auth.principal.subject,
                 app_id: &auth.scope.app_id,
                 admin_role: idstore_auth::permission::ORG_ADMIN_ROLE,
