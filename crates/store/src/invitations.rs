@@ -172,6 +172,20 @@ async fn enqueue(
     Ok(())
 }
 
+/// Drops the invitation's mail still waiting, whether leased or not.
+async fn drop_mails(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    invitation_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM mail_outbox WHERE tenant_id = $1 AND invitation_id = $2")
+        .bind(tenant_id)
+        .bind(invitation_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Up to `limit` of the organization's invitations, newest first, of
 /// `status` only when given.
 #[tracing::instrument(name = "store.invitations.list", skip_all, fields(db.system.name = "postgresql"))]
@@ -313,11 +327,7 @@ pub async fn change(
             .execute(&mut *tx)
             .await?;
             // A mail still waiting would carry the same new link: one is enough.
-            sqlx::query("DELETE FROM mail_outbox WHERE tenant_id = $1 AND invitation_id = $2")
-                .bind(&scope.tenant_id)
-                .bind(invitation_id)
-                .execute(&mut *tx)
-                .await?;
+            drop_mails(&mut tx, &scope.tenant_id, invitation_id).await?;
             enqueue(&mut tx, &scope.tenant_id, invitation_id).await?;
             Action::InvitationResend
         }
@@ -331,11 +341,7 @@ pub async fn change(
             .bind(invitation_id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM mail_outbox WHERE tenant_id = $1 AND invitation_id = $2")
-                .bind(&scope.tenant_id)
-                .bind(invitation_id)
-                .execute(&mut *tx)
-                .await?;
+            drop_mails(&mut tx, &scope.tenant_id, invitation_id).await?;
             Action::InvitationRevoke
         }
     };
@@ -428,11 +434,7 @@ pub async fn accept(
     .bind(&email)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM mail_outbox WHERE tenant_id = $1 AND invitation_id = $2")
-        .bind(tenant_id)
-        .bind(&invitation_id)
-        .execute(&mut *tx)
-        .await?;
+    drop_mails(&mut tx, tenant_id, &invitation_id).await?;
     let event = Event::new(tenant_id, actor, Action::InvitationAccept, &invitation_id)
         .refs(serde_json::json!({ "user_id": user_id, "app_id": app_id }));
     audit::record(&mut *tx, &event).await?;
